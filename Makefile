@@ -1,0 +1,26 @@
+# Two commands set the project up on a fresh machine: `make demo` and `make test`.
+# Each creates .venv when it is missing and installs the project into it (once;
+# again only when pyproject.toml changes).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test paper clean-cache
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m bench train --profile cpu --epochs 3 --seed 0 --test
+
+test: install
+	$(PY) -m pytest -q
+
+clean-cache:
+	rm -rf .cache

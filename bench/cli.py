@@ -1,0 +1,109 @@
+"""Command line: ``python -m bench COMMAND``.
+
+Commands: ``train`` (one configuration on the real data), ``brackets`` (the
+Hyperband planner), ``perf-task`` and ``perf-tuners`` (benchmarks that print numbers).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+log = logging.getLogger("bench")
+
+
+def _parse_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key] = _parse_value(value)
+    return out
+
+
+def cmd_train(args) -> int:
+    from bench.tasks import describe_device, train_once
+    return train_once(profile=args.profile, epochs=args.epochs, seed=args.seed,
+                      overrides=_overrides(args.set), data=args.data, device=args.device,
+                      with_test=args.test, predict_dir=args.predict_dir)
+
+
+def cmd_brackets(args) -> int:
+    from bench.planner import plan_text, plan_json
+    kw = dict(max_budget=args.max_budget, eta=args.eta, min_budget=args.min_budget,
+              convention=args.convention, max_brackets=args.max_brackets)
+    try:
+        print(json.dumps(plan_json(**kw)) if args.json else plan_text(**kw))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_perf_task(args) -> int:
+    from bench.perf import perf_task
+    return perf_task(args.profile, args.epochs, data=args.data, device=args.device)
+
+
+def cmd_perf_tuners(args) -> int:
+    from bench.perf import perf_tuners
+    return perf_tuners(args.methods, args.points, args.repeats)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one configuration on the real data and print its metrics")
+    t.add_argument("--profile", default="cpu")
+    t.add_argument("--epochs", type=int, default=3, help="epochs to train (total)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a hyperparameter of the profile's default configuration")
+    t.add_argument("--data", default=None, help="dataset folder (default ../shared/data/dubai-aerial)")
+    t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    t.add_argument("--test", action="store_true", help="also report the test split (Tile 5)")
+    t.add_argument("--predict-dir", default=None, help="write colour-mask predictions of Tile 5 here")
+    t.set_defaults(func=cmd_train)
+
+    b = sub.add_parser("brackets", help="print Hyperband's brackets and their cost")
+    b.add_argument("--max-budget", type=int, required=True, help="R: most epochs one configuration gets")
+    b.add_argument("--eta", type=int, default=3)
+    b.add_argument("--min-budget", type=int, default=1, help="fewest epochs one configuration gets")
+    b.add_argument("--convention", choices=["algorithm1", "table1"], default="algorithm1")
+    b.add_argument("--max-brackets", type=int, default=None)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_brackets)
+
+    pt = sub.add_parser("perf-task", help="seconds per epoch of the default and the costliest configurations")
+    pt.add_argument("--profile", default="cpu")
+    pt.add_argument("--epochs", type=int, default=2)
+    pt.add_argument("--data", default=None)
+    pt.add_argument("--device", default=None)
+    pt.set_defaults(func=cmd_perf_task)
+
+    pu = sub.add_parser("perf-tuners", help="time per ask()+tell() of each method")
+    pu.add_argument("--methods", nargs="*", default=None)
+    pu.add_argument("--points", type=int, nargs="*", default=[10, 50, 100])
+    pu.add_argument("--repeats", type=int, default=20)
+    pu.set_defaults(func=cmd_perf_tuners)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    return int(args.func(args) or 0)

@@ -1,0 +1,82 @@
+"""Joining the segmentation task to the command line: one training run, printed."""
+from __future__ import annotations
+
+import logging
+import platform
+from pathlib import Path
+
+import torch
+
+from segmentation.data import DatasetError
+from segmentation.palette import CLASSES
+from segmentation.space import default_config, search_space
+from segmentation.train import load_task, majority_baseline, model_from_checkpoint, train
+
+log = logging.getLogger("bench.tasks")
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{device.index or 0} {torch.cuda.get_device_name(device)}"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def validated_config(profile, overrides: dict) -> dict:
+    space = search_space(profile)
+    config = default_config(profile)
+    unknown = sorted(set(overrides) - set(config))
+    if unknown:
+        raise ValueError(f"unknown hyperparameter(s) {unknown}; the space has {sorted(config)}")
+    config.update(overrides)
+    from ConfigSpace import Configuration
+    try:
+        Configuration(space, values=config).check_valid_configuration()
+    except Exception as exc:  # ConfigSpace raises several types; name the values
+        raise ValueError(f"configuration {config} is not in the {profile.name!r} space: {exc}") from None
+    return config
+
+
+def _fmt(values) -> str:
+    return " ".join(f"{c[:5]}={v:.3f}" for c, v in zip(CLASSES, values))
+
+
+def train_once(profile: str, epochs: int, seed: int, overrides: dict, data=None, device=None,
+               with_test: bool = False, predict_dir=None) -> int:
+    try:
+        task = load_task(profile, data, None, device)
+    except DatasetError as exc:
+        log.error("%s", exc)
+        return 2
+    config = validated_config(task.profile, overrides)
+    counts = task.data.counts()
+    log.info("profile %s on %s; patches train=%d val=%d test=%d (%s)", profile, describe_device(task.device),
+             counts["train"], counts["val"], counts["test"],
+             "from cache" if task.data.from_cache else "prepared now")
+    log.info("config %s", config)
+    ck = Path(".cache/demo-checkpoint.pt")
+    result = train(config, epochs, seed, task, save_to=ck, with_test=with_test)
+    print(f"{'epoch':>5} {'train_loss':>10} {'val_loss':>9} {'val_mIoU':>9} {'seconds':>8}")
+    for e in result.epochs:
+        print(f"{e.epoch:>5} {e.train_loss:>10.4f} {e.val_loss:>9.4f} {e.val_miou:>9.4f} {e.seconds:>8.2f}")
+    if result.status != "ok":
+        print(f"trial failed: {result.error}")
+        return 1
+    last = result.last
+    base = majority_baseline(task, "val")
+    print(f"validation mIoU {last.val_miou:.4f}; majority-class baseline ({CLASSES[base['class']]}) {base['miou']:.4f}")
+    print(f"val IoU       {_fmt(last.val_iou)}")
+    print(f"val precision {_fmt(last.val_precision)}")
+    print(f"val recall    {_fmt(last.val_recall)}")
+    if with_test and last.test:
+        print(f"test (Tile 5) mIoU {last.test['miou']:.4f}; IoU {_fmt(last.test['iou'])}")
+    if predict_dir:
+        from segmentation.data import load_scaled_image
+        from segmentation.predict import predict_image, save_mask_png
+        model, _ = model_from_checkpoint(ck, task.profile, task.device)
+        for tile, image in task.profile.selected():
+            if task.profile.split_of(tile, image) == "test":
+                img, _ = load_scaled_image(task.profile, tile, image, data)
+                out = save_mask_png(predict_image(model, img, task.profile.patch, task.device),
+                                    Path(predict_dir) / f"tile{tile}_image{image:03d}_pred.png")
+                log.info("wrote %s", out)
+    return 0

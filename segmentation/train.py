@@ -1,0 +1,310 @@
+"""Training and evaluating one configuration, with exact continuation from checkpoints.
+
+Units: ``epochs`` are full passes over the training split; seconds are wall-clock.
+
+* ``train(config, epochs, seed, task, checkpoint=...)`` trains until the model has
+  seen ``epochs`` epochs in total (so continuing a 3-epoch checkpoint to ``epochs=9``
+  trains 6 more) and returns one record per epoch trained in this call.
+* Continuing from a checkpoint gives exactly the result of uninterrupted training:
+  the checkpoint holds model, optimiser, scheduler, both RNG states and the epoch,
+  and the learning-rate schedule (a one-epoch linear warm-up, then constant) does
+  not depend on a total number of epochs.
+* Validation loss is the mean per-pixel cross-entropy on the validation split for
+  every configuration (whatever loss it trains with), so losses are comparable.
+* Test-split metrics are computed only when asked for, and kept in their own field.
+* A non-finite training or validation loss ends the trial with ``status="failed"``
+  and an error saying so; the loss is never reported as a number.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import segmentation_models_pytorch as smp
+import torch
+import torch.nn.functional as F
+
+from .data import PreparedData, prepare
+from .metrics import confusion, scores
+from .model import build_model
+from .palette import NUM_CLASSES
+from .profiles import Profile, get_profile
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """``name`` if given, else CUDA when available, else CPU."""
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class Task:
+    """A profile's prepared splits, resident on one device as uint8 tensors.
+
+    ``x[split]`` is (N, 3, P, P) uint8, ``y[split]`` (N, P, P) uint8.
+    """
+
+    profile: Profile
+    device: torch.device
+    x: dict[str, torch.Tensor]
+    y: dict[str, torch.Tensor]
+    data: PreparedData
+
+    @classmethod
+    def from_prepared(cls, profile: Profile, data: PreparedData, device: torch.device) -> "Task":
+        x = {s: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous().to(device) for s, (a, _) in data.arrays.items()}
+        y = {s: torch.from_numpy(b).to(device) for s, (_, b) in data.arrays.items()}
+        return cls(profile, device, x, y, data)
+
+
+@lru_cache(maxsize=4)
+def load_task(profile: str, root: str | None = None, cache_dir: str | None = None,
+              device: str | None = None) -> Task:
+    """Prepare (or read from cache) a profile's data and put it on the device, once per process."""
+    prof = get_profile(profile)
+    data = prepare(prof, root, cache_dir)
+    return Task.from_prepared(prof, data, pick_device(device))
+
+
+@dataclass
+class EpochResult:
+    """Metrics after one epoch. ``val_*`` per-class lists follow ``palette.CLASSES``."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_miou: float
+    val_iou: list[float]
+    val_precision: list[float]
+    val_recall: list[float]
+    seconds: float
+    test: dict | None = None  # only when asked for; never shown to a tuner
+
+
+@dataclass
+class TrainResult:
+    status: str  # "ok" or "failed"
+    epochs: list[EpochResult] = field(default_factory=list)
+    error: str | None = None
+    checkpoint: Path | None = None
+
+    @property
+    def last(self) -> EpochResult | None:
+        return self.epochs[-1] if self.epochs else None
+
+
+def _normalise(x: torch.Tensor) -> torch.Tensor:
+    x = x.float().div_(255)
+    return (x - MEAN.to(x.device)) / STD.to(x.device)
+
+
+def _augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random element of the dihedral group (transpose, h-flip, v-flip) per sample, on x's device."""
+    flags = torch.randint(0, 2, (3, x.shape[0]), generator=gen).bool().to(x.device)
+    t, h, v = (f.view(-1, 1, 1, 1) for f in flags)
+    yt = y.unsqueeze(1)
+    x = torch.where(t, x.transpose(-1, -2), x)
+    yt = torch.where(t, yt.transpose(-1, -2), yt)
+    x = torch.where(h, x.flip(-1), x)
+    yt = torch.where(h, yt.flip(-1), yt)
+    x = torch.where(v, x.flip(-2), x)
+    yt = torch.where(v, yt.flip(-2), yt)
+    return x, yt.squeeze(1)
+
+
+class _Loss:
+    def __init__(self, name: str):
+        if name == "ce":
+            self.fns = [F.cross_entropy]
+        elif name == "dice_focal":
+            self.fns = [smp.losses.DiceLoss(mode="multiclass"), smp.losses.FocalLoss(mode="multiclass")]
+        else:
+            raise ValueError(f"unknown loss {name!r}; expected 'ce' or 'dice_focal'")
+
+    def __call__(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        return sum(fn(logits, target) for fn in self.fns)
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, task: Task, split: str) -> dict:
+    """Mean per-pixel cross-entropy and confusion-based scores of ``model`` on a split."""
+    model.eval()
+    x_all, y_all = task.x[split], task.y[split]
+    n = x_all.shape[0]
+    if n == 0:
+        raise ValueError(f"split {split!r} of profile {task.profile.name!r} has no patches")
+    conf = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long, device=task.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=task.device)
+    bs = task.profile.eval_batch_size
+    for i in range(0, n, bs):
+        x = _normalise(x_all[i:i + bs])
+        y = y_all[i:i + bs].long()
+        if task.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(task.device):
+            logits = model(x)
+        logits = logits.float()
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+        conf += confusion(y, logits.argmax(1), NUM_CLASSES)
+    out = scores(conf)
+    out["loss"] = float(loss_sum) / float(y_all.numel())
+    out["confusion"] = conf.cpu().tolist()
+    return out
+
+
+def _steps_per_epoch(n: int, batch_size: int) -> int:
+    return max(1, n // batch_size)  # the last incomplete batch is dropped
+
+
+def _make_optimiser(model, config: dict, steps_per_epoch: int):
+    opt = torch.optim.AdamW(model.parameters(), lr=float(config["learning_rate"]),
+                            weight_decay=float(config["weight_decay"]))
+    warmup = steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
+    return opt, sched
+
+
+def save_checkpoint(path: Path, state: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(Path(path), map_location="cpu", weights_only=True)
+
+
+def model_from_checkpoint(path: Path, profile: Profile, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """The model stored in a checkpoint (and the checkpoint's config), ready for inference."""
+    state = load_checkpoint(path)
+    config = dict(state["config"])
+    model = build_model(config, profile).to(device)
+    model.load_state_dict(state["model"])
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    model.eval()
+    return model, config
+
+
+def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path | None = None,
+          save_to: Path | None = None, with_test: bool = False) -> TrainResult:
+    """Train ``config`` until ``epochs`` epochs in total, optionally continuing ``checkpoint``.
+
+    ``save_to``: where to write the checkpoint after the last epoch (also written when
+    no epoch is left to train). ``with_test``: also evaluate the test split after
+    every epoch, into ``EpochResult.test``.
+    """
+    if int(epochs) != epochs or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer (total epochs to reach), got {epochs!r}")
+    config = dict(config)
+    device = task.device
+    cuda_devices = [device.index or 0] if device.type == "cuda" else []
+    x_train, y_train = task.x["train"], task.y["train"]
+    n_train = x_train.shape[0]
+    batch_size = int(config["batch_size"])
+    if n_train < batch_size:
+        raise ValueError(f"profile {task.profile.name!r} has {n_train} training patches, fewer than batch_size {batch_size}")
+    spe = _steps_per_epoch(n_train, batch_size)
+    loss_fn = _Loss(config["loss"])
+    state = load_checkpoint(checkpoint) if checkpoint is not None else None
+    if state is not None and dict(state["config"]) != config:
+        raise ValueError(f"checkpoint {checkpoint} was trained with config {dict(state['config'])}, not {config}")
+
+    with torch.random.fork_rng(devices=cuda_devices):
+        gen = torch.Generator()
+        if state is None:
+            torch.manual_seed(seed)
+            gen.manual_seed(seed)
+            start = 0
+        model = build_model(config, task.profile).to(device)
+        if device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        opt, sched = _make_optimiser(model, config, spe)
+        if state is not None:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng_torch"])
+            if cuda_devices and "rng_cuda" in state:
+                torch.cuda.set_rng_state(state["rng_cuda"], cuda_devices[0])
+            gen.set_state(state["rng_data"])
+            start = int(state["epoch"])
+
+        result = TrainResult(status="ok")
+        for epoch in range(start + 1, int(epochs) + 1):
+            t0 = time.perf_counter()
+            model.train()
+            perm = torch.randperm(n_train, generator=gen).to(device)
+            loss_sum = torch.zeros((), device=device)
+            for step in range(spe):
+                idx = perm[step * batch_size:(step + 1) * batch_size]
+                x, y = x_train[idx], y_train[idx]
+                if config["augment"]:
+                    x, y = _augment(x, y, gen)
+                x = _normalise(x)
+                if device.type == "cuda":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with _autocast(device):
+                    logits = model(x)
+                loss = loss_fn(logits, y.long())
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss_sum += loss.detach()
+            train_loss = float(loss_sum) / spe
+            if not math.isfinite(train_loss):
+                result.status = "failed"
+                result.error = f"non-finite training loss ({train_loss}) in epoch {epoch}"
+                return result
+            val = evaluate(model, task, "val")
+            if not math.isfinite(val["loss"]):
+                result.status = "failed"
+                result.error = f"non-finite validation loss ({val['loss']}) after epoch {epoch}"
+                return result
+            test = None
+            if with_test:
+                t = evaluate(model, task, "test")
+                test = {k: t[k] for k in ("loss", "miou", "iou", "precision", "recall", "pixel_accuracy")}
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            result.epochs.append(EpochResult(
+                epoch=epoch, train_loss=train_loss, val_loss=val["loss"], val_miou=val["miou"],
+                val_iou=val["iou"], val_precision=val["precision"], val_recall=val["recall"],
+                seconds=time.perf_counter() - t0, test=test))
+        if save_to is not None:
+            ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                  "rng_torch": torch.get_rng_state(), "rng_data": gen.get_state(),
+                  "epoch": max(start, int(epochs)), "config": config, "seed": int(seed)}
+            if cuda_devices:
+                ck["rng_cuda"] = torch.cuda.get_rng_state(cuda_devices[0])
+            result.checkpoint = save_checkpoint(save_to, ck)
+    return result
+
+
+def majority_baseline(task: Task, split: str = "val") -> dict:
+    """Scores of predicting the training split's most frequent class everywhere."""
+    counts = torch.bincount(task.y["train"].reshape(-1).long(), minlength=NUM_CLASSES)
+    majority = int(counts.argmax())
+    y = task.y[split].long()
+    out = scores(confusion(y, torch.full_like(y, majority), NUM_CLASSES))
+    out["class"] = majority
+    return out

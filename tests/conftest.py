@@ -1,0 +1,55 @@
+"""Shared test helpers: a tiny dataset in the published layout, built by the tests."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from segmentation.data import default_data_root
+from segmentation.palette import COLOURS
+
+
+def write_pair(root: Path, tile: int, image: int, size=(40, 48), seed=0, mask_rgb=None, img_size=None):
+    """Write one image/mask pair; size is (H, W). Returns (image path, mask path)."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    ih, iw = img_size or size
+    img = rng.integers(0, 256, (ih, iw, 3), dtype=np.uint8)
+    if mask_rgb is None:
+        classes = rng.integers(0, len(COLOURS), (h, w))
+        mask_rgb = np.array(COLOURS, dtype=np.uint8)[classes]
+    ip = root / f"Tile {tile}" / "images" / f"image_part_{image:03d}.jpg"
+    mp = root / f"Tile {tile}" / "masks" / f"image_part_{image:03d}.png"
+    ip.parent.mkdir(parents=True, exist_ok=True)
+    mp.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(ip, quality=95)
+    Image.fromarray(mask_rgb).save(mp)
+    return ip, mp
+
+
+def write_sums(root: Path):
+    lines = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != "SHA256SUMS":
+            lines.append(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}")
+    (root / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    root = tmp_path / "data"
+    for n, (tile, image) in enumerate([(1, 1), (1, 2), (1, 9), (5, 1)]):
+        write_pair(root, tile, image, seed=n)
+    write_sums(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    root = default_data_root()
+    if not (root / "Tile 1").is_dir():
+        pytest.fail(f"the real dataset is expected at {root} (../shared/data/dubai-aerial beside the checkout)")
+    return root
