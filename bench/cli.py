@@ -22,6 +22,15 @@ def _parse_value(text: str):
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def _number(text: str):
+    """int or float, so that the bracket checks (not argparse) explain a bad value."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    return int(v) if v.is_integer() else v
+
+
 def _overrides(pairs: list[str]) -> dict:
     out = {}
     for pair in pairs:
@@ -79,11 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     b = sub.add_parser("brackets", help="print Hyperband's brackets and their cost")
-    b.add_argument("--max-budget", type=int, required=True, help="R: most epochs one configuration gets")
-    b.add_argument("--eta", type=int, default=3)
-    b.add_argument("--min-budget", type=int, default=1, help="fewest epochs one configuration gets")
+    b.add_argument("--max-budget", type=_number, required=True, help="R: most epochs one configuration gets")
+    b.add_argument("--eta", type=_number, default=3)
+    b.add_argument("--min-budget", type=_number, default=1, help="fewest epochs one configuration gets")
     b.add_argument("--convention", choices=["algorithm1", "table1"], default="algorithm1")
-    b.add_argument("--max-brackets", type=int, default=None)
+    b.add_argument("--max-brackets", type=_number, default=None)
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_brackets)
 

@@ -1,0 +1,85 @@
+"""Benchmarks that print numbers (no timed tests): task epoch cost and tuner overhead."""
+from __future__ import annotations
+
+import math
+import shutil
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from methods import FINISHED, REGISTRY, WAIT, make_tuner
+
+
+def toy_space(seed: int = 0):
+    """A 6-dimensional space like the task's: two log floats, a float, an integer, two categoricals."""
+    from ConfigSpace import (CategoricalHyperparameter, ConfigurationSpace, UniformFloatHyperparameter,
+                             UniformIntegerHyperparameter)
+    cs = ConfigurationSpace(seed=seed)
+    cs.add([UniformFloatHyperparameter("lr", 1e-4, 1e-1, log=True),
+            UniformFloatHyperparameter("wd", 1e-6, 1e-2, log=True),
+            UniformFloatHyperparameter("dropout", 0.0, 0.5),
+            UniformIntegerHyperparameter("width", 8, 64, log=True),
+            CategoricalHyperparameter("encoder", ["a", "b", "c", "d"]),
+            CategoricalHyperparameter("augment", [True, False])])
+    return cs
+
+
+def toy_loss(config: dict, resource: int) -> float:
+    """A cheap objective with a known optimum and a learning-curve-like resource effect."""
+    x = (math.log10(config["lr"]) + 2.5) ** 2 + 0.1 * (math.log10(config["wd"]) + 4) ** 2
+    x += (config["dropout"] - 0.2) ** 2 + 0.01 * abs(config["width"] - 32) + 0.3 * "abcd".index(config["encoder"])
+    x += 0.2 * (not config["augment"])
+    return x + 2.0 / (1 + resource)
+
+
+def perf_tuners(methods=None, points=(10, 50, 100), repeats=20, max_budget=27) -> int:
+    methods = methods or sorted(REGISTRY)
+    print(f"time per ask()+tell() pair on a 6-dimensional space, {repeats} pairs measured after k observations")
+    print(f"{'method':>20} " + " ".join(f"{'k=' + str(k) + ' median':>14} {'p95':>8}" for k in points) + "  (ms)")
+    for method in methods:
+        workdir = tempfile.mkdtemp(prefix="perf-")
+        tuner = make_tuner(method, toy_space(), 0, 1, max_budget, workdir=workdir)
+        told, cells = 0, []
+        for k in points:
+            times = []
+            while told < k + repeats:
+                t0 = time.perf_counter()
+                job = tuner.ask()
+                if job is WAIT or job is FINISHED:
+                    raise RuntimeError(f"{method} returned {job} in a sequential loop")
+                tuner.tell(job, toy_loss(job.config, job.resource))
+                dt = time.perf_counter() - t0
+                told += 1
+                if told > k:
+                    times.append(dt)
+            cells.append(f"{statistics.median(times) * 1e3:>14.1f} {np.percentile(times, 95) * 1e3:>8.1f}")
+        print(f"{method:>20} " + " ".join(cells), flush=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def perf_task(profile: str, epochs: int = 2, data=None, device=None) -> int:
+    """Seconds per epoch (median over epochs after the first) of the default and the costliest configs."""
+    from segmentation.space import default_config
+    from segmentation.train import load_task, train
+    from bench.tasks import describe_device
+    task = load_task(profile, data, None, device)
+    p = task.profile
+    base = default_config(p)
+    widest, smallest_batch = max(p.decoder_widths), min(p.batch_sizes)
+    configs = [("default", base)] + [
+        (f"{enc}, width {widest}, batch {smallest_batch}, dice_focal",
+         dict(base, encoder=enc, decoder_width=widest, batch_size=smallest_batch, loss="dice_focal"))
+        for enc in p.encoders]
+    print(f"profile {profile} on {describe_device(task.device)}: {task.data.counts()['train']} training patches "
+          f"of {p.patch} px; seconds per epoch (train + validation), {epochs} epochs each")
+    ref = None
+    for name, cfg in configs:
+        r = train(cfg, epochs, 0, task)
+        secs = [e.seconds for e in r.epochs]
+        sec = statistics.median(secs[1:] or secs)
+        ref = ref or sec
+        print(f"  {name:<48} {sec:6.2f} s  ({sec / ref:.2f}x default)", flush=True)
+    return 0

@@ -1,0 +1,117 @@
+"""The ask/tell interface every tuner implements.
+
+A tuner sees a ConfigSpace space, a seed, a minimum and maximum resource in
+integer epochs (both inclusive), and the losses it is told. It never trains,
+times, prints or writes files (a wrapped library that insists on writing gets a
+directory from the caller, ``workdir``).
+
+* ``ask()`` returns a :class:`Job`, or :data:`WAIT` ("nothing until more results
+  arrive") or :data:`FINISHED`. Several jobs may be outstanding at once.
+* ``tell(job, loss)`` reports a job's loss (lower is better); ``loss=None`` or a
+  non-finite value means the trial failed.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from ConfigSpace import Configuration, ConfigurationSpace
+
+from .brackets import check_budgets
+
+
+@dataclass(frozen=True)
+class Job:
+    """One piece of work: bring trial ``trial_id`` (configuration ``config``) to ``resource`` epochs.
+
+    ``resumes_from`` is the resource the same trial already reached (0 for a new
+    trial); a harness may continue its checkpoint or retrain from scratch.
+    ``info`` holds bookkeeping such as iteration, bracket and rung.
+    """
+
+    job_id: int
+    trial_id: int
+    config: dict
+    resource: int
+    resumes_from: int = 0
+    info: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def is_promotion(self) -> bool:
+        return self.resumes_from > 0
+
+
+class _Signal:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+WAIT = _Signal("WAIT")
+FINISHED = _Signal("FINISHED")
+
+
+def config_to_dict(config: Configuration | dict) -> dict:
+    """A configuration as a plain dict of Python scalars."""
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in dict(config).items()}
+
+
+def is_failure(loss) -> bool:
+    return loss is None or not math.isfinite(float(loss))
+
+
+class Tuner(ABC):
+    """Base class: validates budgets, hands out job ids, tracks outstanding jobs.
+
+    ``max_configs``: sample at most this many configurations, then return FINISHED once
+    the work in hand is done (None: never stop). Bracket-based tuners start a bracket
+    only when all of its configurations fit.
+    ``workdir``: a directory the tuner may write to; only wrapped libraries that insist
+    on writing files use it. The harness always passes one.
+    """
+
+    def __init__(self, space: ConfigurationSpace, seed: int, min_budget: int, max_budget: int,
+                 max_configs: int | None = None, workdir=None):
+        self.min_budget, self.max_budget = check_budgets(min_budget, max_budget)
+        if max_configs is not None and (int(max_configs) != max_configs or max_configs < 1):
+            raise ValueError(f"max_configs must be a positive integer or None, got {max_configs!r}")
+        self.space = copy.deepcopy(space)
+        self.space.seed(int(seed))
+        self.seed = int(seed)
+        self.max_configs = max_configs
+        self.workdir = workdir
+        self.n_configs = 0
+        self._next_job = 0
+        self.pending: dict[int, Job] = {}
+
+    # -- helpers for subclasses -------------------------------------------------
+    def _sample(self) -> dict:
+        self.n_configs += 1
+        return config_to_dict(self.space.sample_configuration())
+
+    def _can_sample(self, k: int = 1) -> bool:
+        return self.max_configs is None or self.n_configs + k <= self.max_configs
+
+    def _job(self, trial_id: int, config: dict, resource: int, resumes_from: int = 0, **info) -> Job:
+        job = Job(self._next_job, trial_id, config, int(resource), int(resumes_from), info)
+        self._next_job += 1
+        self.pending[job.job_id] = job
+        return job
+
+    def _take(self, job: Job) -> Job:
+        if job.job_id not in self.pending:
+            raise ValueError(f"job {job.job_id} (trial {job.trial_id}) is not outstanding; told twice or never asked")
+        return self.pending.pop(job.job_id)
+
+    # -- the interface ------------------------------------------------------------
+    @abstractmethod
+    def ask(self) -> Job | _Signal:
+        ...
+
+    @abstractmethod
+    def tell(self, job: Job, loss: float | None) -> None:
+        ...

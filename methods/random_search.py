@@ -1,0 +1,20 @@
+"""Random search: every configuration gets the full resource ``max_budget``."""
+from __future__ import annotations
+
+from .base import FINISHED, Job, Tuner
+
+
+class RandomSearch(Tuner):
+    def ask(self):
+        if not self._can_sample():
+            return FINISHED
+        trial_id = self.n_configs
+        return self._job(trial_id, self._sample(), self.max_budget)
+
+    def tell(self, job: Job, loss) -> None:
+        self._take(job)
+
+
+def make(space, seed, min_budget, max_budget, **params) -> RandomSearch:
+    """Factory for ``random-search``; params: max_configs."""
+    return RandomSearch(space, seed, min_budget, max_budget, **params)

@@ -1,0 +1,108 @@
+"""SMAC3 behind the ask/tell interface: ``smac-bo`` and ``smac-hb``.
+
+* ``smac-bo``: ``HyperparameterOptimizationFacade`` (random-forest BO), every trial
+  at ``max_budget``.
+* ``smac-hb``: ``MultiFidelityFacade`` with SMAC's own Hyperband intensifier, i.e.
+  SMAC's BO-Hyperband, the library peer of the hand-written ``hyperband``. A
+  configuration SMAC re-runs at a higher budget continues the same trial.
+
+SMAC writes its run history; it goes under ``<workdir>/smac``, a directory the
+caller must give. Failed trials are told as ``CRASHED`` and SMAC charges them
+``crash_cost``. Overhead knobs (SMAC's defaults in brackets): ``n_initial``
+initial-design size [50 for BO, far too many for our budgets], ``retrain_after``
+random-forest refit every k asks [8], ``challengers`` random candidates per
+acquisition search [10000]; and the random forest runs on one thread
+(SMAC's joblib default ``n_jobs=-1`` spent most of each refit starting threads).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ConfigSpace import Configuration
+from smac import HyperparameterOptimizationFacade, MultiFidelityFacade, Scenario
+from smac.model.random_forest.random_forest import RandomForest
+from smac.runhistory import StatusType, TrialInfo, TrialValue
+
+from .base import FINISHED, Job, Tuner, config_to_dict, is_failure
+
+
+# SMAC's forest sets max_leaf_nodes=2**20, and sklearn then spends ~85 ms per tree on
+# bookkeeping sized by it. With one sample per leaf at most, a tree on fewer than
+# MAX_LEAVES observations is the same tree under this cap.
+MAX_LEAVES = 2 ** 12
+
+
+def _key(config: dict) -> tuple:
+    return tuple(sorted(config.items()))
+
+
+class SmacTuner(Tuner):
+    def __init__(self, space, seed, min_budget, max_budget, *, workdir, multi_fidelity: bool, eta: int = 3,
+                 n_initial: int = 10, retrain_after: int = 4, challengers: int = 1000,
+                 crash_cost: float = 1e3, max_configs: int | None = None):
+        super().__init__(space, seed, min_budget, max_budget, max_configs, workdir)
+        if workdir is None:
+            raise ValueError("SMAC writes files: pass workdir=<directory> for its output")
+        facade = MultiFidelityFacade if multi_fidelity else HyperparameterOptimizationFacade
+        budgets = dict(min_budget=self.min_budget, max_budget=self.max_budget) if multi_fidelity else {}
+        scenario = Scenario(self.space, name="smac", output_directory=Path(workdir) / "smac", deterministic=True,
+                            n_trials=10 ** 9, seed=self.seed, crash_cost=float(crash_cost), **budgets)
+        kwargs = dict(
+            # The facade's own random forest (same settings as its get_model), but on one
+            # thread: with n_jobs=-1 joblib's thread start-up dominated every refit here.
+            model=RandomForest(scenario.configspace, log_y=True, n_trees=10, ratio_features=1.0,
+                               min_samples_split=2, min_samples_leaf=1, max_depth=2 ** 20, bootstrapping=True,
+                               max_leaf_nodes=MAX_LEAVES,
+                               seed=scenario.seed, n_jobs=1),
+            initial_design=facade.get_initial_design(scenario, n_configs=int(n_initial)),
+            config_selector=facade.get_config_selector(scenario, retrain_after=int(retrain_after)),
+            acquisition_maximizer=facade.get_acquisition_maximizer(scenario, challengers=int(challengers)),
+        )
+        if multi_fidelity:
+            kwargs["intensifier"] = facade.get_intensifier(scenario, eta=int(eta))
+        self.crash_cost = float(crash_cost)
+        self.smac = facade(scenario, None, logging_level=False, overwrite=True, **kwargs)
+        self.multi_fidelity = multi_fidelity
+        self._trial_of: dict[tuple, int] = {}
+        self._reached: dict[int, int] = {}
+        self._info: dict[int, TrialInfo] = {}
+
+    def _resource(self, budget) -> int:
+        if budget is None:
+            return self.max_budget
+        return min(self.max_budget, max(self.min_budget, int(round(float(budget)))))
+
+    def ask(self):
+        if not self._can_sample():
+            return FINISHED
+        info = self.smac.ask()
+        config = config_to_dict(info.config)
+        key = _key(config)
+        if key not in self._trial_of:
+            self._trial_of[key] = len(self._trial_of)
+            self.n_configs += 1
+        trial_id = self._trial_of[key]
+        job = self._job(trial_id, config, self._resource(info.budget), self._reached.get(trial_id, 0),
+                        budget=info.budget)
+        self._info[job.job_id] = info
+        return job
+
+    def tell(self, job: Job, loss) -> None:
+        self._take(job)
+        info = self._info.pop(job.job_id)
+        if is_failure(loss):
+            value = TrialValue(cost=self.crash_cost, time=0.0, status=StatusType.CRASHED)
+        else:
+            value = TrialValue(cost=float(loss), time=0.0, status=StatusType.SUCCESS)
+            self._reached[job.trial_id] = max(self._reached.get(job.trial_id, 0), job.resource)
+        self.smac.tell(info, value, save=False)
+
+
+def make_bo(space, seed, min_budget, max_budget, **params) -> SmacTuner:
+    """Factory for ``smac-bo``; params: workdir (required), n_initial, retrain_after, challengers, crash_cost."""
+    return SmacTuner(space, seed, min_budget, max_budget, multi_fidelity=False, **params)
+
+
+def make_hb(space, seed, min_budget, max_budget, **params) -> SmacTuner:
+    """Factory for ``smac-hb``; params as ``smac-bo`` plus eta."""
+    return SmacTuner(space, seed, min_budget, max_budget, multi_fidelity=True, **params)
