@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import segmentation_models_pytorch as smp
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 
 from .data import PreparedData, prepare
 from .metrics import confusion, scores
-from .model import build_model
+from .model import build_model, load_trained_state, trained_state
 from .palette import NUM_CLASSES
 from .profiles import Profile, get_profile
 
@@ -197,7 +198,7 @@ def model_from_checkpoint(path: Path, profile: Profile, device: torch.device) ->
     state = load_checkpoint(path)
     config = dict(state["config"])
     model = build_model(config, profile).to(device)
-    model.load_state_dict(state["model"])
+    load_trained_state(model, state["model"], config, profile)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     model.eval()
@@ -205,12 +206,14 @@ def model_from_checkpoint(path: Path, profile: Profile, device: torch.device) ->
 
 
 def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path | None = None,
-          save_to: Path | None = None, with_test: bool = False) -> TrainResult:
+          save_to: Path | None = None, with_test: bool = False,
+          on_epoch: Callable[[EpochResult], None] | None = None) -> TrainResult:
     """Train ``config`` until ``epochs`` epochs in total, optionally continuing ``checkpoint``.
 
     ``save_to``: where to write the checkpoint after the last epoch (also written when
     no epoch is left to train). ``with_test``: also evaluate the test split after
-    every epoch, into ``EpochResult.test``.
+    every epoch, into ``EpochResult.test``. ``on_epoch``: called with each epoch's
+    record as soon as it exists (before the checkpoint is written).
     """
     if int(epochs) != epochs or epochs < 1:
         raise ValueError(f"epochs must be a positive integer (total epochs to reach), got {epochs!r}")
@@ -239,7 +242,7 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
             model = model.to(memory_format=torch.channels_last)
         opt, sched = _make_optimiser(model, config, spe)
         if state is not None:
-            model.load_state_dict(state["model"])
+            load_trained_state(model, state["model"], config, task.profile)
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["rng_torch"])
@@ -290,8 +293,10 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
                 epoch=epoch, train_loss=train_loss, val_loss=val["loss"], val_miou=val["miou"],
                 val_iou=val["iou"], val_precision=val["precision"], val_recall=val["recall"],
                 seconds=time.perf_counter() - t0, test=test))
+            if on_epoch is not None:
+                on_epoch(result.epochs[-1])
         if save_to is not None:
-            ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            ck = {"model": trained_state(model, config, task.profile), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                   "rng_torch": torch.get_rng_state(), "rng_data": gen.get_state(),
                   "epoch": max(start, int(epochs)), "config": config, "seed": int(seed)}
             if cuda_devices:

@@ -33,6 +33,14 @@ def test_continue_from_checkpoint_equals_uninterrupted(smoke, tmp_path, encoder,
     assert all(torch.equal(fa["model"][k], fb["model"][k]) for k in fa["model"])
 
 
+def test_checkpoint_leaves_out_unused_encoder_stages(smoke, tmp_path):
+    cfg = dict(default_config(smoke.profile), encoder="resnet18")
+    train(cfg, 1, 0, smoke, save_to=tmp_path / "c.pt")
+    keys = load_checkpoint(tmp_path / "c.pt")["model"].keys()
+    assert any(k.startswith("encoder.layer2.") for k in keys)      # depth 3 uses layer1, layer2
+    assert not any(k.startswith("encoder.layer4.") for k in keys)  # never trained, never stored
+
+
 def test_same_seed_same_result_other_seed_differs(smoke):
     cfg = default_config(smoke.profile)
     a, b, c = (train(cfg, 2, s, smoke) for s in (1, 1, 2))
