@@ -60,6 +60,56 @@ def cmd_brackets(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from pathlib import Path
+
+    from bench.runner import Runner, SuiteChanged, fresh_start
+    from bench.suite import SuiteError, load_suite
+    from segmentation.data import DatasetError
+
+    try:
+        suite = load_suite(args.suite)
+    except SuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    results = Path(args.results) if args.results else Path("results") / suite.name
+    if args.fresh:
+        moved = fresh_start(results)
+        if moved:
+            log.info("moved the earlier results to %s", moved)
+    runner = Runner(suite, results, workers=args.workers, scheduler=args.scheduler, data=args.data,
+                    device=args.device, checkpoints=args.checkpoints, progress=not args.no_progress)
+    try:
+        return runner.run()
+    except (SuiteChanged, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_status(args) -> int:
+    import pandas as pd
+
+    from bench.report import status_table
+    try:
+        table = status_table(args.results)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(table.to_string(index=False) if len(table) else "no runs yet")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from bench.report import export
+    try:
+        print(export(args.results, args.format, args.out))
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_perf_task(args) -> int:
     from bench.perf import perf_task
     return perf_task(args.profile, args.epochs, data=args.data, device=args.device)
@@ -95,6 +145,28 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-brackets", type=_number, default=None)
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_brackets)
+
+    r = sub.add_parser("run", help="run (or resume) a suite")
+    r.add_argument("suite", help="a suite TOML file, e.g. bench/suites/smoke.toml")
+    r.add_argument("--results", default=None, help="results directory (default results/<suite name>/)")
+    r.add_argument("--workers", type=int, default=None, help="start a Dask LocalCluster of N workers")
+    r.add_argument("--scheduler", default=None, help="use an existing Dask cluster, tcp://HOST:8786")
+    r.add_argument("--checkpoints", default=None, help="checkpoint directory (shared by all workers)")
+    r.add_argument("--data", default=None)
+    r.add_argument("--device", default=None)
+    r.add_argument("--fresh", action="store_true", help="move earlier results aside and start fresh")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_run)
+
+    st = sub.add_parser("status", help="per run: done, running or interrupted; epochs; best so far")
+    st.add_argument("results")
+    st.set_defaults(func=cmd_status)
+
+    ex = sub.add_parser("export", help="write one tidy table, one row per evaluated epoch")
+    ex.add_argument("results")
+    ex.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    ex.add_argument("--out", default=None)
+    ex.set_defaults(func=cmd_export)
 
     pt = sub.add_parser("perf-task", help="seconds per epoch of the default and the costliest configurations")
     pt.add_argument("--profile", default="cpu")

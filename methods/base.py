@@ -115,3 +115,10 @@ class Tuner(ABC):
     @abstractmethod
     def tell(self, job: Job, loss: float | None) -> None:
         ...
+
+    def alive_trials(self) -> set[int] | None:
+        """Trials that may still be asked to continue (so a harness keeps their checkpoints).
+
+        An empty set: no trial will be continued. None: unknown, keep everything.
+        """
+        return None

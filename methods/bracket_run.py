@@ -28,6 +28,7 @@ class BracketRun:
         self.losses: dict[int, float] = {}
         self.configs: dict[int, dict] = {}
         self.done = False
+        self._handed: set[int] = set()  # trials handed out at the current rung
 
     def next_job(self) -> Job | None:
         """The next job of the current rung, or None when the rung waits for results (or is done)."""
@@ -43,6 +44,7 @@ class BracketRun:
             return None
         trial_id, config, prev = self.todo.pop(0)
         self.pending += 1
+        self._handed.add(trial_id)
         return self._make_job(trial_id, config, rung.r, prev, bracket=self.bracket.s, rung=self.rung, **self.info)
 
     def record(self, job: Job, loss: float | None) -> None:
@@ -52,6 +54,12 @@ class BracketRun:
         if self.pending or self.todo or (self.rung == 0 and self.sampled < rung.n):
             return
         self._promote()
+
+    def alive(self) -> set[int]:
+        """Trials of the current rung while a later rung can still take them."""
+        if self.done or self.rung + 1 >= len(self.bracket.rungs):
+            return set()
+        return {t for t, _, _ in self.todo} | set(self.losses) | self._handed
 
     def ranking(self) -> list[int]:
         """Trial ids of the current rung, best first; failures last; ties by trial id."""
@@ -66,6 +74,7 @@ class BracketRun:
         survivors = [t for t in self.ranking() if math.isfinite(self.losses[t])][:nxt.n]
         self.rung += 1
         self.losses = {}
+        self._handed = set()
         if not survivors:
             self.done = True
             return

@@ -64,6 +64,9 @@ class BracketTuner(Tuner):
         self._take(job)
         self._runs.pop(job.job_id).record(job, loss)
 
+    def alive_trials(self) -> set[int]:
+        return self.run.alive() if self.run is not None else set()
+
 
 class Hyperband(BracketTuner):
     def __init__(self, space: ConfigurationSpace, seed: int, min_budget: int, max_budget: int, *, eta: int = 3,

@@ -11,6 +11,9 @@ class RandomSearch(Tuner):
         trial_id = self.n_configs
         return self._job(trial_id, self._sample(), self.max_budget)
 
+    def alive_trials(self) -> set[int]:
+        return set()  # every trial is trained to max_budget at once
+
     def tell(self, job: Job, loss) -> None:
         self._take(job)
 

@@ -86,6 +86,9 @@ class SkoptGP(Tuner):
         self._x[job.job_id] = x
         return job
 
+    def alive_trials(self) -> set[int]:
+        return set()  # every trial is trained to max_budget at once
+
     def tell(self, job: Job, loss) -> None:
         self._take(job)
         x = self._x.pop(job.job_id)

@@ -87,6 +87,11 @@ class SmacTuner(Tuner):
         self._info[job.job_id] = info
         return job
 
+    def alive_trials(self) -> set[int] | None:
+        # SMAC-BO trains every trial at max_budget; SMAC's Hyperband may come back to any
+        # configuration below max_budget, and its intensifier's state is not public.
+        return None if self.multi_fidelity else set()
+
     def tell(self, job: Job, loss) -> None:
         self._take(job)
         info = self._info.pop(job.job_id)

@@ -1,0 +1,208 @@
+"""Suites: TOML files naming a task profile, methods with labels and parameters,
+total budgets B (in units of R), seeds, and whether promotions resume from checkpoints.
+
+Example (``bench/suites/smoke.toml``)::
+
+    profile = "smoke"
+    budgets = [2, 4]          # B in units of R = max_budget epochs
+    seeds = [0, 1]
+    resume_promotions = true  # promotions continue from the trial's checkpoint
+    [[methods]]
+    label = "hb-eta3"
+    method = "hyperband"
+    params = { eta = 3 }
+
+Optional top-level keys: ``name`` (default: the file's stem), ``min_budget`` and
+``max_budget`` (epochs; default 1 and the profile's R), ``backend`` ("train").
+Everything is checked before any training; one error names the file, the key and
+what was expected.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from methods import REGISTRY
+
+TOP_KEYS = {"name", "profile", "budgets", "seeds", "resume_promotions", "methods", "min_budget", "max_budget",
+            "backend", "description"}
+METHOD_KEYS = {"label", "method", "params"}
+BACKENDS = ("train",)
+
+
+class SuiteError(ValueError):
+    """A malformed suite; the message names the file, the key and what was expected."""
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    label: str
+    method: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a (method label, B, seed) of a suite, with everything that determines it."""
+
+    label: str
+    method: str
+    params: dict
+    budget: float          # B in units of R
+    budget_epochs: int     # floor(B * max_budget)
+    seed: int
+    profile: str
+    min_budget: int
+    max_budget: int
+    resume: bool
+    backend: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.label}/B{self.budget:g}/seed{self.seed}"
+
+    def identity(self) -> dict:
+        """What makes two runs the same run (compared on resume)."""
+        return {"label": self.label, "method": self.method, "params": self.params, "budget": self.budget,
+                "budget_epochs": self.budget_epochs, "seed": self.seed, "profile": self.profile,
+                "min_budget": self.min_budget, "max_budget": self.max_budget, "resume": self.resume,
+                "backend": self.backend}
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    text: str
+    profile: str
+    budgets: list[float]
+    seeds: list[int]
+    resume: bool
+    methods: list[MethodSpec]
+    min_budget: int
+    max_budget: int
+    backend: str
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    def runs(self) -> list[RunSpec]:
+        """Every (method, B, seed), methods in file order, then budgets, then seeds."""
+        return [RunSpec(m.label, m.method, m.params, b, int(math.floor(b * self.max_budget + 1e-9)), s,
+                        self.profile, self.min_budget, self.max_budget, self.resume, self.backend)
+                for m in self.methods for b in self.budgets for s in self.seeds]
+
+
+def _fail(path, key, expected, got=None) -> SuiteError:
+    tail = "" if got is None else f", got {got!r}"
+    return SuiteError(f"{path}: key '{key}': expected {expected}{tail}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def load_suite(path: str | Path) -> Suite:
+    from segmentation.profiles import PROFILES  # the task's profiles name R
+
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError(f"{path}: suite file not found")
+    text = path.read_text()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{path}: not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise _fail(path, unknown[0], f"one of {sorted(TOP_KEYS)} (unknown key)")
+    for key in ("profile", "budgets", "seeds", "methods"):
+        if key not in data:
+            raise _fail(path, key, "to be present (required)")
+    profile = data["profile"]
+    if profile not in PROFILES:
+        raise _fail(path, "profile", f"one of {sorted(PROFILES)}", profile)
+    backend = data.get("backend", "train")
+    if backend not in BACKENDS:
+        raise _fail(path, "backend", f"one of {list(BACKENDS)}", backend)
+    min_budget = data.get("min_budget", 1)
+    max_budget = data.get("max_budget", PROFILES[profile].max_epochs)
+    for key, v in (("min_budget", min_budget), ("max_budget", max_budget)):
+        if not _is_int(v) or v < 1:
+            raise _fail(path, key, "a positive integer number of epochs", v)
+    if max_budget < min_budget:
+        raise _fail(path, "max_budget", f"at least min_budget = {min_budget}", max_budget)
+    budgets = data["budgets"]
+    if not isinstance(budgets, list) or not budgets:
+        raise _fail(path, "budgets", "a non-empty list of numbers (B in units of R)", budgets)
+    for i, b in enumerate(budgets):
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b) or b <= 0:
+            raise _fail(path, f"budgets[{i}]", "a positive number (B in units of R)", b)
+        if b * max_budget < 1:
+            raise _fail(path, f"budgets[{i}]", f"B * R of at least one epoch (R = {max_budget} epochs, so B >= "
+                                               f"{1 / max_budget:.4g})", b)
+    seeds = data["seeds"]
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
+        raise _fail(path, "seeds", "a non-empty list of non-negative integers", seeds)
+    resume = data.get("resume_promotions", True)
+    if not isinstance(resume, bool):
+        raise _fail(path, "resume_promotions", "true or false", resume)
+    raw = data["methods"]
+    if not isinstance(raw, list) or not raw:
+        raise _fail(path, "methods", "a non-empty array of tables ([[methods]])", raw)
+    methods, labels = [], set()
+    for i, m in enumerate(raw):
+        where = f"methods[{i}]"
+        if not isinstance(m, dict):
+            raise _fail(path, where, "a table with label, method and params", m)
+        bad = sorted(set(m) - METHOD_KEYS)
+        if bad:
+            raise _fail(path, f"{where}.{bad[0]}", f"one of {sorted(METHOD_KEYS)} (unknown key)")
+        method = m.get("method")
+        if method not in REGISTRY:
+            raise _fail(path, f"{where}.method", f"a registered method, one of {sorted(REGISTRY)}", method)
+        label = m.get("label", method)
+        if not isinstance(label, str) or not label or "/" in label:
+            raise _fail(path, f"{where}.label", "a non-empty string without '/'", label)
+        if label in labels:
+            raise _fail(path, f"{where}.label", "a label used once only", label)
+        labels.add(label)
+        params = m.get("params", {})
+        if not isinstance(params, dict):
+            raise _fail(path, f"{where}.params", "a table of parameters", params)
+        if "workdir" in params:
+            raise _fail(path, f"{where}.params.workdir", "not to be set (the harness gives each run its directory)")
+        methods.append(MethodSpec(label, method, dict(params)))
+    suite = Suite(data.get("name", path.stem), path, text, profile, [float(b) for b in budgets], list(seeds),
+                  resume, methods, min_budget, max_budget, backend)
+    _check_methods(suite)
+    return suite
+
+
+def _check_methods(suite: Suite) -> None:
+    """Build every method's tuner once (cheap; nothing trains) so bad parameters fail now."""
+    import tempfile
+
+    from ConfigSpace import ConfigurationSpace
+
+    from methods import make_tuner
+    from segmentation.profiles import get_profile
+    from segmentation.space import search_space
+
+    space: ConfigurationSpace = search_space(get_profile(suite.profile))
+    for i, m in enumerate(suite.methods):
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                make_tuner(m.method, space, 0, suite.min_budget, suite.max_budget, workdir=tmp, **m.params)
+            except ValueError as exc:
+                raise _fail(suite.path, f"methods[{i}].params", f"parameters that {m.method!r} accepts ({exc})",
+                            m.params) from None
+
+
+def canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
