@@ -1,0 +1,175 @@
+"""The harness on the real smoke data: kill and resume, failing trials, parallel runs, changed suites."""
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.report import evaluations_table, status_table
+from bench.runner import Runner, SuiteChanged
+from bench.store import Store
+from bench.suite import load_suite
+from methods import REGISTRY
+from methods.random_search import RandomSearch
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = """
+profile = "smoke"
+budgets = [2]
+seeds = [0]
+resume_promotions = true
+[[methods]]
+label = "hb"
+method = "hyperband"
+params = { eta = 3 }
+[[methods]]
+label = "rs"
+method = "random-search"
+"""
+
+
+def _suite(tmp_path, text=TINY, name="tiny.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def _run_cli(suite, results, env_extra=None, timeout=300):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(results),
+                           "--no-progress"], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _rows(results):
+    db = sqlite3.connect(Path(results) / "results.db")
+    ev = db.execute("SELECT run_key, job_id, trial_id, epoch, config, resource, epochs_trained, cum_epochs, "
+                    "train_loss, val_loss, val_miou, val_iou, status FROM evaluations "
+                    "ORDER BY run_key, job_id, epoch").fetchall()
+    jobs = db.execute("SELECT run_key, job_id, trial_id, config, resource, resumes_from, status, loss "
+                      "FROM jobs ORDER BY run_key, job_id").fetchall()
+    runs = db.execute("SELECT run_key, status, epochs_spent, epochs_restart, overshoot FROM runs "
+                      "ORDER BY run_key").fetchall()
+    inc = db.execute("SELECT run_key, trial_id, resource, val_loss, test_miou FROM incumbents "
+                     "ORDER BY run_key").fetchall()
+    ok = db.execute("PRAGMA integrity_check").fetchone()[0]
+    db.close()
+    return ev, jobs, runs, inc, ok
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, real_data):
+    tmp = tmp_path_factory.mktemp("ref")
+    res = _run_cli(_suite(tmp), tmp / "results")
+    assert res.returncode == 0, res.stderr[-3000:]
+    return tmp, _rows(tmp / "results")
+
+
+def test_uninterrupted_run_records_everything(reference):
+    tmp, (ev, jobs, runs, inc, ok) = reference
+    assert ok == "ok"
+    assert [r[:2] for r in runs] == [("hb/B2/seed0", "done"), ("rs/B2/seed0", "done")]
+    hb = dict((r[0], r) for r in runs)["hb/B2/seed0"]
+    # 9 configs x 1 epoch, 3 promoted to 3 epochs (resume: 2 more each) = 15; the last rung needs 6 -> overshoot 3
+    assert hb[2] == 15 and hb[3] == 9 + 3 * 3 and hb[4] == 3
+    assert [j[6] for j in jobs if j[0] == "hb/B2/seed0"].count("skipped") == 1
+    assert len(inc) == 2 and all(0 <= i[4] <= 1 for i in inc)
+    assert not (tmp / "results" / "checkpoints" / "hb_B2_seed0").exists()  # deleted when the run ended
+
+
+def test_kill_at_random_points_then_resume_equals_uninterrupted(tmp_path, reference):
+    _, want = reference
+    suite, results = _suite(tmp_path), tmp_path / "results"
+    rng = np.random.default_rng(2024)
+    kills = [("write", int(n)) for n in rng.integers(3, 60, size=3)] + [("time", float(t)) for t in
+                                                                        rng.uniform(5.0, 9.0, size=2)]
+    killed = 0
+    for kind, at in kills:
+        if kind == "write":  # SIGKILL inside the N-th store write, between the INSERT and its COMMIT
+            res = _run_cli(suite, results, {"AERIAL_HPO_KILL_AT_WRITE": str(at)})
+            killed += res.returncode == -signal.SIGKILL
+        else:
+            proc = subprocess.Popen([sys.executable, "-m", "bench", "run", str(suite), "--results", str(results),
+                                     "--no-progress"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(at)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                killed += 1
+            proc.wait()
+    assert killed >= 4
+    res = _run_cli(suite, results)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ev, jobs, runs, inc, ok = _rows(results)
+    assert ok == "ok"
+    assert ev == want[0]          # nothing lost, nothing duplicated, same values
+    assert jobs == want[1]
+    assert runs == want[2]
+    assert inc == want[3]
+
+
+def test_failing_trial_is_recorded_and_run_goes_on(tmp_path, monkeypatch, real_data):
+    class FirstTrialDiverges(RandomSearch):
+        """Random search whose first configuration has an infinite learning rate: real training, real NaN."""
+        def _sample(self):
+            config = super()._sample()
+            if self.n_configs == 1:
+                config["learning_rate"] = math.inf
+            return config
+
+    monkeypatch.setitem(REGISTRY, "diverging", lambda *a, **k: FirstTrialDiverges(*a, **k))
+    text = TINY.split("[[methods]]")[0] + '[[methods]]\nlabel = "div"\nmethod = "diverging"\n'
+    runner = Runner(load_suite(_suite(tmp_path, text)), tmp_path / "r", progress=False)
+    assert runner.run() == 0
+    store = Store(tmp_path / "r" / "results.db")
+    jobs = store.jobs("div/B2/seed0")
+    assert jobs[0]["status"] == "failed" and "non-finite" in jobs[0]["error"]
+    assert jobs[1]["status"] == "ok"
+    failed = [e for e in store.evaluations("div/B2/seed0") if e["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["val_loss"] is None and "nan" in failed[0]["error"]
+    run = store.run("div/B2/seed0")
+    assert run["status"] == "done" and run["epochs_spent"] == 1 + 9  # the failed epoch counts, then one trial
+    assert store.incumbent("div/B2/seed0")["trial_id"] == 1
+
+
+def test_two_dask_workers_record_the_same_runs_and_budgets(tmp_path, reference):
+    _, want = reference
+    runner = Runner(load_suite(_suite(tmp_path)), tmp_path / "par", workers=2, progress=False)
+    assert runner.run() == 0
+    ev, jobs, runs, inc, ok = _rows(tmp_path / "par")
+    assert ok == "ok"
+    assert [(r[0], r[1], r[2]) for r in runs] == [(r[0], r[1], r[2]) for r in want[2]]
+    assert {e[0] for e in ev} == {e[0] for e in want[0]}
+    assert [j[:6] for j in jobs] == [j[:6] for j in want[1]]  # same asks, same resources
+
+
+def test_changed_suite_is_refused_with_a_diff_and_fresh_starts_over(tmp_path, real_data):
+    text = TINY.split("[[methods]]\nlabel = \"rs\"")[0].replace("budgets = [2]", "budgets = [1]")
+    suite = _suite(tmp_path, text)
+    assert Runner(load_suite(suite), tmp_path / "r", progress=False).run() == 0
+    suite.write_text(text.replace("eta = 3", "eta = 2"))
+    with pytest.raises(SuiteChanged, match=r"(?s)hb/B1/seed0: params changed.*-params = \{ eta = 3 \}.*--fresh"):
+        Runner(load_suite(suite), tmp_path / "r", progress=False).run()
+    res = subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(tmp_path / "r"),
+                          "--no-progress", "--fresh"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert list(tmp_path.joinpath("r").glob("old-*/results.db"))  # moved aside, not deleted
+
+
+def test_status_and_export_match_the_store(reference, tmp_path):
+    tmp, (ev, jobs, runs, inc, ok) = reference
+    st = status_table(tmp / "results")
+    assert list(st["state"]) == ["done", "done"]
+    assert list(st["epochs"]) == [f"{r[2]}/18" for r in runs]
+    df = evaluations_table(tmp / "results")
+    assert len(df) == len(ev)
+    assert {"config.learning_rate", "val_iou.Water", "cum_epochs", "label", "budget"} <= set(df.columns)
+    out = subprocess.run([sys.executable, "-m", "bench", "export", str(tmp / "results"), "--format", "csv",
+                          "--out", str(tmp_path / "e.csv")], cwd=REPO, capture_output=True, text=True, check=True)
+    assert Path(out.stdout.strip()).is_file()

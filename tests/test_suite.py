@@ -1,0 +1,61 @@
+"""Malformed suites get one error naming the file, the key and what was expected."""
+import pytest
+
+from bench.suite import SuiteError, load_suite
+
+GOOD = """
+profile = "smoke"
+budgets = [1, 2]
+seeds = [0]
+[[methods]]
+label = "hb"
+method = "hyperband"
+params = { eta = 3 }
+"""
+
+
+def _write(tmp_path, text, name="s.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_good_suite_expands_to_runs(tmp_path):
+    s = load_suite(_write(tmp_path, GOOD))
+    runs = s.runs()
+    assert [r.key for r in runs] == ["hb/B1/seed0", "hb/B2/seed0"]
+    assert runs[1].budget_epochs == 18 and runs[1].max_budget == 9 and runs[1].resume is True
+
+
+@pytest.mark.parametrize("edit,pattern", [
+    (lambda t: "budgetz = 3\n" + t, r"s\.toml: key 'budgetz': expected one of .* \(unknown key\)"),
+    (lambda t: t.replace('method = "hyperband"', 'method = "hyperbandd"'),
+     r"key 'methods\[0\]\.method': expected a registered method, one of .*got 'hyperbandd'"),
+    (lambda t: t.replace("seeds = [0]", 'seeds = "0"'), r"key 'seeds': expected a non-empty list of non-negative"),
+    (lambda t: t.replace("budgets = [1, 2]", "budgets = [1, 0.05]"),
+     r"key 'budgets\[1\]': expected B \* R of at least one epoch \(R = 9 epochs.*got 0\.05"),
+    (lambda t: t.replace("budgets = [1, 2]", 'budgets = [1, "2"]'), r"key 'budgets\[1\]': expected a positive number"),
+    (lambda t: t.replace("eta = 3", "eta = 1"), r"key 'methods\[0\]\.params': expected parameters .*eta must be >= 2"),
+    (lambda t: t.replace("eta = 3", "etaa = 3"), r"key 'methods\[0\]\.params': .*etaa"),
+    (lambda t: t.replace('profile = "smoke"', 'profile = "tpu"'), r"key 'profile': expected one of"),
+    (lambda t: t.replace('profile = "smoke"', ""), r"key 'profile': expected to be present"),
+    (lambda t: t + '\n[[methods]]\nlabel = "hb"\nmethod = "random-search"\n', r"methods\[1\]\.label': expected a label used once"),
+    (lambda t: "resume_promotions = 1\n" + t, r"key 'resume_promotions': expected true or false"),
+    (lambda t: t.replace("[[methods]]", "[[methods]]\nlabels = 'x'"), r"key 'methods\[0\]\.labels'.*unknown key"),
+    (lambda t: "max_budget = 0\n" + t, r"key 'max_budget': expected a positive integer"),
+    (lambda t: t + "\n[[[broken", r"s\.toml: not valid TOML"),
+])
+def test_malformed_suites(tmp_path, edit, pattern):
+    with pytest.raises(SuiteError, match=pattern):
+        load_suite(_write(tmp_path, edit(GOOD)))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SuiteError, match="nope.toml: suite file not found"):
+        load_suite(tmp_path / "nope.toml")
+
+
+def test_shipped_suites_are_valid():
+    from pathlib import Path
+    for p in sorted((Path(__file__).parents[1] / "bench" / "suites").glob("*.toml")):
+        assert load_suite(p).runs()
