@@ -110,6 +110,19 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_record(args) -> int:
+    from bench.record import record
+    from segmentation.data import DatasetError
+    try:
+        out = record(args.profile, args.configs, args.seed, args.results, args.data, args.device,
+                     chunk=args.chunk, epochs=args.epochs, progress=not args.no_progress)
+    except (DatasetError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
 def cmd_perf_task(args) -> int:
     from bench.perf import perf_task
     return perf_task(args.profile, args.epochs, data=args.data, device=args.device)
@@ -167,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["csv", "parquet"], default="csv")
     ex.add_argument("--out", default=None)
     ex.set_defaults(func=cmd_export)
+
+    rc = sub.add_parser("record", help="record learning curves: N sampled configurations trained to R epochs")
+    rc.add_argument("--profile", default="cpu")
+    rc.add_argument("--configs", type=int, required=True)
+    rc.add_argument("--seed", type=int, default=0)
+    rc.add_argument("--results", default=None, help="default results/curves-raw/<profile>-seed<S>/")
+    rc.add_argument("--epochs", type=int, default=None, help="R (default: the profile's)")
+    rc.add_argument("--chunk", type=int, default=3, help="checkpoint every this many epochs (for resume)")
+    rc.add_argument("--data", default=None)
+    rc.add_argument("--device", default=None)
+    rc.add_argument("--no-progress", action="store_true")
+    rc.set_defaults(func=cmd_record)
 
     pt = sub.add_parser("perf-task", help="seconds per epoch of the default and the costliest configurations")
     pt.add_argument("--profile", default="cpu")

@@ -11,6 +11,8 @@ Tables (``PRAGMA user_version`` = schema version):
   resumed run replays), status (``asked``, ``ok``, ``failed``, ``skipped``) and loss.
 * ``evaluations`` — one row per trained epoch of every job, with metrics.
 * ``incumbents`` — the incumbent's test-split (Tile 5) metrics, kept apart.
+* ``curve_tests`` — per-epoch test metrics of recorded learning curves (``bench record``),
+  kept apart from what any tuner sees.
 
 Every write is its own transaction and every insert is keyed, so repeating one is
 harmless (``INSERT OR IGNORE``); nothing is held only in memory.
@@ -48,6 +50,11 @@ CREATE TABLE IF NOT EXISTS evaluations (
     config TEXT NOT NULL, resource INTEGER NOT NULL, epochs_trained INTEGER NOT NULL, cum_epochs INTEGER NOT NULL,
     train_loss REAL, val_loss REAL, val_miou REAL, val_iou TEXT, val_precision TEXT, val_recall TEXT,
     seconds REAL, status TEXT NOT NULL, error TEXT,
+    PRIMARY KEY (run_key, job_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS curve_tests (
+    run_key TEXT NOT NULL, job_id INTEGER NOT NULL, epoch INTEGER NOT NULL,
+    test_loss REAL, test_miou REAL, test_iou TEXT,
     PRIMARY KEY (run_key, job_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS incumbents (
@@ -119,6 +126,11 @@ class Store:
     def add_evaluation(self, row: dict) -> None:
         cols = ", ".join(row)
         self._write(f"INSERT OR IGNORE INTO evaluations ({cols}) VALUES ({', '.join('?' * len(row))})",
+                    tuple(row.values()))
+
+    def add_curve_test(self, row: dict) -> None:
+        cols = ", ".join(row)
+        self._write(f"INSERT OR IGNORE INTO curve_tests ({cols}) VALUES ({', '.join('?' * len(row))})",
                     tuple(row.values()))
 
     def set_incumbent(self, row: dict) -> None:
