@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import sys
 
 log = logging.getLogger("bench")
@@ -123,6 +124,19 @@ def cmd_record(args) -> int:
     return 0
 
 
+def cmd_export_curves(args) -> int:
+    from pathlib import Path
+
+    from bench.curves import export_curves
+    out = Path(args.out) if args.out else Path("results") / "curves" / f"{Path(args.results).name}.csv"
+    try:
+        print(export_curves(Path(args.results), out))
+    except (FileNotFoundError, sqlite3.OperationalError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_perf_task(args) -> int:
     from bench.perf import perf_task
     return perf_task(args.profile, args.epochs, data=args.data, device=args.device)
@@ -192,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--device", default=None)
     rc.add_argument("--no-progress", action="store_true")
     rc.set_defaults(func=cmd_record)
+
+    ec = sub.add_parser("export-curves", help="write a store's learning curves as a table for replay")
+    ec.add_argument("results", help="a results directory (of bench record, or of bench run)")
+    ec.add_argument("--out", default=None, help="CSV or .parquet (default results/curves/<dir name>.csv)")
+    ec.set_defaults(func=cmd_export_curves)
 
     pt = sub.add_parser("perf-task", help="seconds per epoch of the default and the costliest configurations")
     pt.add_argument("--profile", default="cpu")

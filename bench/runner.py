@@ -38,6 +38,7 @@ from methods import FINISHED, WAIT, make_tuner
 from methods.base import Job
 
 from . import meta
+from .curves import replay_job, replay_test, resolve
 from .executor import make_executor
 from .jobs import test_job, train_job, trial_seed
 from .store import Store, dumps, now
@@ -45,6 +46,9 @@ from .suite import RunSpec, Suite
 
 log = logging.getLogger("bench.run")
 DB_NAME = "results.db"
+
+
+REPLAYED = "replayed"  # stands for a checkpoint in replay, where there are none
 
 
 class SuiteChanged(RuntimeError):
@@ -134,12 +138,21 @@ class Runner:
 
         ckdir = self.ckroot / _safe(spec.key)
         ckdir.mkdir(parents=True, exist_ok=True)
-        tuner = make_tuner(spec.method, search_space(get_profile(spec.profile)), spec.seed, spec.min_budget,
-                           spec.max_budget, workdir=ckdir / "tuner", **spec.params)
+        try:
+            tuner = make_tuner(spec.method, search_space(get_profile(spec.profile)), spec.seed, spec.min_budget,
+                               spec.max_budget, workdir=ckdir / "tuner", **spec.params)
+        except ValueError as exc:  # e.g. n = 81 configurations cannot fit into B = 27 epochs
+            tuner, infeasible = None, str(exc)
+        else:
+            infeasible = None
         st = RunState(spec, tuner, ckdir)
         run_meta = {"git_commit": meta.git_commit(), "versions": dumps(meta.versions()),
                     "device": meta.device_string(self.device), "host": meta.host(), "pid": os.getpid(),
                     "status": "running", "heartbeat": now()}
+        if infeasible is not None:
+            run_meta.update(status="infeasible", error=infeasible, ended=now())
+            log.warning("%s is infeasible: %s", spec.key, infeasible)
+            shutil.rmtree(ckdir, ignore_errors=True)
         if self.store.run(spec.key) is None:
             self.store.add_run({
                 "run_key": spec.key, "suite": self.suite.name, "suite_hash": self.suite.hash,
@@ -147,12 +160,16 @@ class Runner:
                 "params": dumps(spec.params), "budget": spec.budget, "budget_epochs": spec.budget_epochs,
                 "seed": spec.seed, "profile": spec.profile, "identity": dumps(spec.identity()),
                 "started": now(), **run_meta})
+        elif infeasible is not None:
+            self.store.update_run(spec.key, **run_meta)
         else:
             row = self.store.run(spec.key)
             st.tuner_seconds, st.eval_seconds = row["tuner_seconds"] or 0.0, row["eval_seconds"] or 0.0
             st.started -= row["wall_seconds"] or 0.0  # wall time adds up over sittings
             self.store.update_run(spec.key, **run_meta)
             self._replay(st)
+        if infeasible is not None:
+            return None
         if self.progress:
             st.bar = tqdm(total=spec.budget_epochs, desc=spec.key, unit="ep", dynamic_ncols=True,
                           disable=None)  # None: only on a terminal
@@ -200,9 +217,14 @@ class Runner:
     def _ckpt(self, st: RunState, trial: int, epoch: int) -> Path:
         return st.ckdir / f"t{trial}-e{epoch}.pt"
 
-    def _cost(self, st: RunState, job: Job) -> tuple[int, Path | None]:
-        """Epochs a job will train, and the checkpoint it continues (None: from scratch)."""
+    def _cost(self, st: RunState, job: Job) -> tuple[int, Path | str | None]:
+        """Epochs a job will train, and the checkpoint it continues (None: from scratch).
+
+        Replay has no files: a promotion there continues when the suite resumes promotions.
+        """
         if st.spec.resume and job.resumes_from > 0:
+            if st.spec.backend == "replay":
+                return job.resource - job.resumes_from, REPLAYED
             ck = self._ckpt(st, job.trial_id, job.resumes_from)
             if ck.is_file():
                 return job.resource - job.resumes_from, ck
@@ -231,7 +253,7 @@ class Runner:
     def run(self) -> int:
         self.check_suite()
         runs = self.suite.runs()
-        todo = [s for s in runs if (r := self.store.run(s.key)) is None or r["status"] != "done"]
+        todo = [s for s in runs if (r := self.store.run(s.key)) is None or r["status"] not in ("done", "infeasible")]
         if len(runs) > len(todo):
             log.info("%d of %d run(s) already done in %s: skipped", len(runs) - len(todo), len(runs),
                      self.store.path)
@@ -287,7 +309,9 @@ class Runner:
                 if st.stopped and not st.inflight and not st.testing:
                     moved = True  # its test or its end comes next round
             if self._free() > 0 and todo and all(st.stopped or st.inflight for st in active):
-                active.append(self._start(todo.pop(0)))
+                st = self._start(todo.pop(0))
+                if st is not None:
+                    active.append(st)
                 moved = True
 
     def _free(self) -> int:
@@ -325,6 +349,10 @@ class Runner:
                 "resumes_from": job.resumes_from, "seed": trial_seed(st.spec.seed, job.config),
                 "ckpt_in": str(ck) if ck else None, "ckpt_out": str(self._ckpt(st, job.trial_id, job.resource))}
         st.submitted.add(job.job_id)
+        if st.spec.backend == "replay":  # a job's rows exist together: written together on completion
+            spec.update(curves=str(resolve(st.spec.curves)))
+            self.futures[self.executor.submit(replay_job, spec)] = (st, job)
+            return
         if self.executor.serial:  # rows go to the store as each epoch ends
             start = job.resumes_from if ck else 0
             fut = self.executor.submit(train_job, spec, on_epoch=lambda e: self._write_epoch(st, job, e, start))
@@ -332,14 +360,17 @@ class Runner:
             fut = self.executor.submit(train_job, spec)
         self.futures[fut] = (st, job)
 
-    def _write_epoch(self, st: RunState, job: Job, e: dict, start: int) -> None:
+    def _epoch_row(self, st: RunState, job: Job, e: dict, start: int) -> dict:
         k = e["epoch"] - start
-        self.store.add_evaluation({
-            "run_key": st.spec.key, "job_id": job.job_id, "trial_id": job.trial_id, "epoch": e["epoch"],
-            "config": dumps(job.config), "resource": job.resource, "epochs_trained": k,
-            "cum_epochs": st.spent + k, "train_loss": e["train_loss"], "val_loss": e["val_loss"],
-            "val_miou": e["val_miou"], "val_iou": dumps(e["val_iou"]), "val_precision": dumps(e["val_precision"]),
-            "val_recall": dumps(e["val_recall"]), "seconds": e["seconds"], "status": "ok", "error": None})
+        js = lambda v: None if v is None else dumps(v)  # noqa: E731
+        return {"run_key": st.spec.key, "job_id": job.job_id, "trial_id": job.trial_id, "epoch": e["epoch"],
+                "config": dumps(job.config), "resource": job.resource, "epochs_trained": k,
+                "cum_epochs": st.spent + k, "train_loss": e["train_loss"], "val_loss": e["val_loss"],
+                "val_miou": e["val_miou"], "val_iou": js(e["val_iou"]), "val_precision": js(e["val_precision"]),
+                "val_recall": js(e["val_recall"]), "seconds": e["seconds"], "status": "ok", "error": None}
+
+    def _write_epoch(self, st: RunState, job: Job, e: dict, start: int) -> None:
+        self.store.add_evaluation(self._epoch_row(st, job, e, start))
 
     def _done(self, st: RunState, job: Job, fut) -> None:
         try:
@@ -347,8 +378,8 @@ class Runner:
         except Exception as exc:  # the worker died more often than allowed, or the job could not start
             res = {"status": "failed", "epochs": [], "error": f"{type(exc).__name__}: {exc}",
                    "epochs_trained": 0, "start": 0, "seconds": 0.0}
-        for e in res["epochs"]:  # already written when serial: repeats are ignored
-            self._write_epoch(st, job, e, res["start"])
+        # rows already written (serial training) are ignored; the others go in one transaction
+        self.store.add_evaluations([self._epoch_row(st, job, e, res["start"]) for e in res["epochs"]])
         if res["status"] == "ok" and not res["epochs"]:
             res["status"], res["error"] = "failed", "no epoch trained: the checkpoint was already at the resource"
         trained = res["epochs_trained"]
@@ -365,7 +396,7 @@ class Runner:
         seq, st.seq = st.seq, st.seq + 1
         self.store.finish_job(st.spec.key, job.job_id, res["status"], loss, seq, trained, res["error"], miou)
         ck = st.ckpt_in.pop(job.job_id, None)
-        st.reserved -= job.resource - job.resumes_from if ck else job.resource
+        st.reserved -= job.resource - job.resumes_from if ck is not None else job.resource
         st.spent += trained
         st.eval_seconds += res["seconds"]
         del st.inflight[job.job_id]
@@ -385,7 +416,7 @@ class Runner:
         """Delete checkpoints that no job can continue any more; track the peak disk use."""
         sizes = {p: p.stat().st_size for p in st.ckdir.glob("*.pt")}
         st.peak_disk = max(st.peak_disk, sum(sizes.values()))
-        keep = {p for p in st.ckpt_in.values() if p is not None}
+        keep = {p for p in st.ckpt_in.values() if isinstance(p, Path)}
         keep |= {self._ckpt(st, j.trial_id, j.resource) for j in st.inflight.values()}
         if st.best is not None:
             keep.add(self._ckpt(st, st.best.trial_id, st.best.resource))
@@ -400,10 +431,16 @@ class Runner:
 
     # -- the end of a run ------------------------------------------------------------
     def _submit_test(self, st: RunState) -> None:
+        st.testing = True
+        if st.spec.backend == "replay":
+            config = json.loads(next(j["config"] for j in self.store.jobs(st.spec.key) if j["job_id"] == st.best.job_id))
+            spec = {"profile": st.spec.profile, "curves": str(resolve(st.spec.curves)), "config": config,
+                    "resource": st.best.resource}
+            self.futures[self.executor.submit(replay_test, spec)] = (st, None)
+            return
         spec = {"profile": st.spec.profile, "data": self.data, "device": self.device,
                 "threads": self.executor.threads,
                 "checkpoint": str(self._ckpt(st, st.best.trial_id, st.best.resource))}
-        st.testing = True
         self.futures[self.executor.submit(test_job, spec)] = (st, None)
 
     def _tested(self, st: RunState, fut) -> None:
@@ -413,8 +450,9 @@ class Runner:
         self.store.set_incumbent({
             "run_key": st.spec.key, "trial_id": b.trial_id, "job_id": b.job_id, "config": config,
             "resource": b.resource, "val_loss": b.loss, "val_miou": b.miou, "test_loss": res["loss"],
-            "test_miou": res["miou"], "test_iou": dumps(res["iou"]), "test_precision": dumps(res["precision"]),
-            "test_recall": dumps(res["recall"]), "test_pixel_accuracy": res["pixel_accuracy"],
+            "test_miou": res["miou"], "test_iou": res["iou"] and dumps(res["iou"]),
+            "test_precision": res["precision"] and dumps(res["precision"]),
+            "test_recall": res["recall"] and dumps(res["recall"]), "test_pixel_accuracy": res["pixel_accuracy"],
             "seconds": res["seconds"]})
         st.eval_seconds += res["seconds"]
         st.tested, st.testing = res, False

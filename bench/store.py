@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import time
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL, started REAL, ended REAL, heartbeat REAL,
     epochs_spent INTEGER DEFAULT 0, epochs_restart INTEGER DEFAULT 0, overshoot INTEGER,
     peak_disk_bytes INTEGER DEFAULT 0, tuner_seconds REAL DEFAULT 0, eval_seconds REAL DEFAULT 0,
-    wall_seconds REAL DEFAULT 0
+    wall_seconds REAL DEFAULT 0, error TEXT
 );
 CREATE TABLE IF NOT EXISTS jobs (
     run_key TEXT NOT NULL, job_id INTEGER NOT NULL, trial_id INTEGER NOT NULL, config TEXT NOT NULL,
@@ -81,21 +82,33 @@ class Store:
         if version not in (0, SCHEMA_VERSION):
             raise ValueError(f"{self.path}: store schema version {version}, this code reads {SCHEMA_VERSION}")
         self.db.executescript(SCHEMA)
+        self._add_missing_columns()
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._writes = 0
         self._kill_at = int(os.environ.get("AERIAL_HPO_KILL_AT_WRITE", "0") or 0)
+
+    def _add_missing_columns(self) -> None:
+        """Columns added to the schema after a store was created are added to it (NULL)."""
+        for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", SCHEMA, re.S):
+            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            for part in body.split(","):
+                words = part.split()
+                if len(words) >= 2 and words[0].isidentifier() and words[0].upper() != "PRIMARY" \
+                        and words[0] not in have and words[1].upper() in ("TEXT", "REAL", "INTEGER"):
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {words[0]} {words[1]}")
 
     def close(self) -> None:
         self.db.close()
 
     # -- writing ----------------------------------------------------------------
-    def _write(self, sql: str, params=()) -> None:
-        """One statement in its own transaction. ``AERIAL_HPO_KILL_AT_WRITE=N`` (fault injection for
-        the kill-and-resume test) SIGKILLs this process inside the N-th write, before COMMIT."""
+    def _write(self, sql: str, params=(), many: bool = False) -> None:
+        """One statement (or one statement over many rows) in its own transaction.
+        ``AERIAL_HPO_KILL_AT_WRITE=N`` (fault injection for the kill-and-resume test)
+        SIGKILLs this process inside the N-th write, before COMMIT."""
         self._writes += 1
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            self.db.execute(sql, params)
+            (self.db.executemany if many else self.db.execute)(sql, params)
             if self._writes == self._kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
             self.db.execute("COMMIT")
@@ -127,6 +140,13 @@ class Store:
         cols = ", ".join(row)
         self._write(f"INSERT OR IGNORE INTO evaluations ({cols}) VALUES ({', '.join('?' * len(row))})",
                     tuple(row.values()))
+
+    def add_evaluations(self, rows: list[dict]) -> None:
+        """Rows that exist together (a replayed job's epochs) in one transaction."""
+        if rows:
+            cols = list(rows[0])
+            self._write(f"INSERT OR IGNORE INTO evaluations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        [tuple(r[c] for c in cols) for r in rows], many=True)
 
     def add_curve_test(self, row: dict) -> None:
         cols = ", ".join(row)

@@ -13,7 +13,12 @@ Example (``bench/suites/smoke.toml``)::
     params = { eta = 3 }
 
 Optional top-level keys: ``name`` (default: the file's stem), ``min_budget`` and
-``max_budget`` (epochs; default 1 and the profile's R), ``backend`` ("train").
+``max_budget`` (epochs; default 1 and the profile's R), ``backend`` ("train", or
+"replay" with ``curves = "results/curves/<table>.csv"`` to answer every job from
+recorded learning curves instead of training). A parameter whose value is the
+string ``"$B"`` gets the run's budget B * R in epochs (e.g. successive halving's
+``bracket_budget``); a run whose parameters cannot be met at its budget (n = 81
+configurations in 27 epochs) is recorded as infeasible, not run.
 Everything is checked before any training; one error names the file, the key and
 what was expected.
 """
@@ -29,9 +34,10 @@ from pathlib import Path
 from methods import REGISTRY
 
 TOP_KEYS = {"name", "profile", "budgets", "seeds", "resume_promotions", "methods", "min_budget", "max_budget",
-            "backend", "description"}
+            "backend", "curves", "description"}
 METHOD_KEYS = {"label", "method", "params"}
-BACKENDS = ("train",)
+BACKENDS = ("train", "replay")
+BUDGET_PLACEHOLDER = "$B"  # a parameter value replaced by the run's budget in epochs
 
 
 class SuiteError(ValueError):
@@ -60,6 +66,8 @@ class RunSpec:
     max_budget: int
     resume: bool
     backend: str
+    curves: str | None = None
+    curves_hash: str | None = None
 
     @property
     def key(self) -> str:
@@ -70,7 +78,8 @@ class RunSpec:
         return {"label": self.label, "method": self.method, "params": self.params, "budget": self.budget,
                 "budget_epochs": self.budget_epochs, "seed": self.seed, "profile": self.profile,
                 "min_budget": self.min_budget, "max_budget": self.max_budget, "resume": self.resume,
-                "backend": self.backend}
+                "backend": self.backend, **({"curves": self.curves, "curves_hash": self.curves_hash}
+                                            if self.backend == "replay" else {})}
 
 
 @dataclass
@@ -86,6 +95,8 @@ class Suite:
     min_budget: int
     max_budget: int
     backend: str
+    curves: str | None = None
+    curves_hash: str | None = None
 
     @property
     def hash(self) -> str:
@@ -93,9 +104,15 @@ class Suite:
 
     def runs(self) -> list[RunSpec]:
         """Every (method, B, seed), methods in file order, then budgets, then seeds."""
-        return [RunSpec(m.label, m.method, m.params, b, int(math.floor(b * self.max_budget + 1e-9)), s,
-                        self.profile, self.min_budget, self.max_budget, self.resume, self.backend)
-                for m in self.methods for b in self.budgets for s in self.seeds]
+        out = []
+        for m in self.methods:
+            for b in self.budgets:
+                epochs = int(math.floor(b * self.max_budget + 1e-9))
+                params = {k: (epochs if v == BUDGET_PLACEHOLDER else v) for k, v in m.params.items()}
+                out += [RunSpec(m.label, m.method, params, b, epochs, s, self.profile, self.min_budget,
+                                self.max_budget, self.resume, self.backend, self.curves, self.curves_hash)
+                        for s in self.seeds]
+        return out
 
 
 def _fail(path, key, expected, got=None) -> SuiteError:
@@ -178,10 +195,30 @@ def load_suite(path: str | Path) -> Suite:
         if "workdir" in params:
             raise _fail(path, f"{where}.params.workdir", "not to be set (the harness gives each run its directory)")
         methods.append(MethodSpec(label, method, dict(params)))
+    curves = curves_hash = None
+    if backend == "replay":
+        curves, curves_hash = _check_curves(path, data.get("curves"), max_budget)
+    elif "curves" in data:
+        raise _fail(path, "curves", 'to be set only with backend = "replay"')
     suite = Suite(data.get("name", path.stem), path, text, profile, [float(b) for b in budgets], list(seeds),
-                  resume, methods, min_budget, max_budget, backend)
+                  resume, methods, min_budget, max_budget, backend, curves, curves_hash)
     _check_methods(suite)
     return suite
+
+
+def _check_curves(path, curves, max_budget) -> tuple[str, str]:
+    from .curves import resolve, table_hash
+    if not isinstance(curves, str) or not curves:
+        raise _fail(path, "curves", 'the path of a curves table (CSV or parquet) for backend = "replay"', curves)
+    if not resolve(curves).is_file():
+        raise _fail(path, "curves", f"an existing curves table (looked at {resolve(curves)})", curves)
+    import pandas as pd
+    p = resolve(curves)
+    epochs = (pd.read_parquet(p, columns=["epoch"]) if p.suffix == ".parquet" else pd.read_csv(p, usecols=["epoch"]))
+    if int(epochs["epoch"].max()) < max_budget:
+        raise _fail(path, "curves", f"curves reaching max_budget = {max_budget} epochs (the table stops at "
+                                    f"{int(epochs['epoch'].max())})", curves)
+    return curves, table_hash(curves)
 
 
 def _check_methods(suite: Suite) -> None:
@@ -195,10 +232,13 @@ def _check_methods(suite: Suite) -> None:
     from segmentation.space import search_space
 
     space: ConfigurationSpace = search_space(get_profile(suite.profile))
+    # "$B" gets an unbounded budget here: a budget too small for a method's parameters makes
+    # that run infeasible (recorded as such), not the suite invalid.
     for i, m in enumerate(suite.methods):
+        params = {k: (10 ** 9 if v == BUDGET_PLACEHOLDER else v) for k, v in m.params.items()}
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                make_tuner(m.method, space, 0, suite.min_budget, suite.max_budget, workdir=tmp, **m.params)
+                make_tuner(m.method, space, 0, suite.min_budget, suite.max_budget, workdir=tmp, **params)
             except ValueError as exc:
                 raise _fail(suite.path, f"methods[{i}].params", f"parameters that {m.method!r} accepts ({exc})",
                             m.params) from None

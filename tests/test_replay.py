@@ -1,0 +1,117 @@
+"""Replay: recorded curves answer jobs exactly; a replayed run asks what the real run asked; resume."""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.curves import CurveTable, export_curves
+from bench.runner import Runner
+from bench.suite import SuiteError, load_suite
+from segmentation.profiles import get_profile
+from segmentation.space import search_space
+from tests.test_harness import REPO, TINY, _rows, _suite
+
+REPLAY = TINY.replace('resume_promotions = true', 'resume_promotions = true\nbackend = "replay"\ncurves = "{curves}"')
+
+
+@pytest.fixture(scope="module")
+def real_and_table(tmp_path_factory, real_data):
+    """A real smoke-profile run (Hyperband and random search, seed 0) and the curves table made from it."""
+    tmp = tmp_path_factory.mktemp("real")
+    assert Runner(load_suite(_suite(tmp)), tmp / "real", progress=False).run() == 0
+    table = export_curves(tmp / "real", tmp / "curves" / "tiny.csv")
+    return tmp, table
+
+
+def _replay_suite(tmp, table, name="replay.toml"):
+    return _suite(tmp, REPLAY.replace("{curves}", str(table)), name)
+
+
+def test_exported_table_holds_every_trained_epoch(real_and_table):
+    tmp, table = real_and_table
+    df = pd.read_csv(table)
+    db = sqlite3.connect(tmp / "real" / "results.db")
+    n = db.execute("SELECT COUNT(DISTINCT config || '/' || epoch) FROM evaluations").fetchone()[0]
+    assert len(df) == n and set(df["status"]) == {"ok"}
+    assert {"config_id", "config.learning_rate", "epoch", "val_loss", "val_miou", "seconds"} <= set(df.columns)
+    assert table.with_suffix(".meta.json").is_file()
+
+
+def test_replayed_hyperband_asks_what_the_real_run_asked(real_and_table, tmp_path):
+    tmp, table = real_and_table
+    assert Runner(load_suite(_replay_suite(tmp_path, table)), tmp_path / "rep", progress=False).run() == 0
+    real, rep = _rows(tmp / "real"), _rows(tmp_path / "rep")
+    assert rep[1] == real[1]            # jobs: same configurations, resources, statuses and losses, same order
+    strip = lambda rows: [r[:11] for r in rows]  # noqa: E731 - every column but the per-class list
+    assert strip(rep[0]) == strip(real[0])       # exact replay values, epoch by epoch
+    assert [r[:5] for r in rep[2]] == [r[:5] for r in real[2]]  # budgets, overshoot
+    # the simulated clock: every replayed epoch takes the seconds the table recorded for it
+    df = pd.read_csv(table, float_precision="round_trip").set_index(["config_id", "epoch"])
+    from bench.curves import config_id
+    import json
+    db = sqlite3.connect(tmp_path / "rep" / "results.db")
+    for cfg, epoch, secs in db.execute("SELECT config, epoch, seconds FROM evaluations"):
+        assert secs == df.loc[(config_id(json.loads(cfg)), epoch), "seconds"]
+    for key, sim, tuner in db.execute("SELECT run_key, eval_seconds, tuner_seconds FROM runs"):
+        total = db.execute("SELECT SUM(seconds) FROM evaluations WHERE run_key = ?", (key,)).fetchone()[0]
+        assert sim == pytest.approx(total, rel=1e-9)
+        assert tuner > 0  # the tuner's own decision time is measured, not hidden
+
+
+def test_replay_run_resumes_after_kills(real_and_table, tmp_path):
+    tmp, table = real_and_table
+    suite, results = _replay_suite(tmp_path, table), tmp_path / "rep"
+    env = dict(os.environ)
+    for at in (7, 19, 33):
+        res = subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(results),
+                              "--no-progress"], cwd=REPO, env=dict(env, AERIAL_HPO_KILL_AT_WRITE=str(at)),
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == -signal.SIGKILL
+    res = subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(results),
+                          "--no-progress"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    want = _rows(tmp / "real")
+    got = _rows(results)
+    assert got[1] == want[1] and [r[:11] for r in got[0]] == [r[:11] for r in want[0]] and got[4] == "ok"
+
+
+def test_nearest_neighbour_lookup():
+    space = search_space(get_profile("cpu"))
+    a = {"augment": True, "batch_size": 32, "decoder_width": 16, "encoder": "resnet18", "learning_rate": 1e-3,
+         "loss": "ce", "weight_decay": 1e-4}
+    b = dict(a, encoder="resnet34", learning_rate=5e-2)
+    rows = [{"config_id": cid, **{f"config.{k}": v for k, v in c.items()}, "epoch": 1, "status": "ok",
+             "val_loss": 1.0, "seconds": 1.0} for cid, c in (("A", a), ("B", b))]
+    t = CurveTable(pd.DataFrame(rows), space)
+    assert t.lookup(a) == "A" and t.lookup(b) == "B"
+    assert t.lookup(dict(a, learning_rate=1.2e-3)) == "A"
+    assert t.lookup(dict(b, learning_rate=4e-2, augment=False)) == "B"
+
+
+def test_replay_suite_needs_a_table_that_reaches_R(tmp_path, real_and_table):
+    _, table = real_and_table
+    bad = REPLAY.replace("{curves}", str(table)).replace('profile = "smoke"', 'profile = "smoke"\nmax_budget = 27')
+    with pytest.raises(SuiteError, match=r"key 'curves': expected curves reaching max_budget = 27 epochs"):
+        load_suite(_suite(tmp_path, bad))
+    with pytest.raises(SuiteError, match=r"key 'curves': expected an existing curves table"):
+        load_suite(_suite(tmp_path, REPLAY.replace("{curves}", str(tmp_path / "none.csv")), "x.toml"))
+
+
+def test_successive_halving_with_budget_placeholder_and_infeasible_runs(tmp_path, real_and_table):
+    _, table = real_and_table
+    text = REPLAY.replace("{curves}", str(table)).split("[[methods]]")[0] + (
+        '[[methods]]\nlabel = "sh-n3"\nmethod = "successive-halving"\nparams = { n = 3, bracket_budget = "$B" }\n'
+        '[[methods]]\nlabel = "sh-n27"\nmethod = "successive-halving"\nparams = { n = 27, bracket_budget = "$B" }\n')
+    suite = load_suite(_suite(tmp_path, text))
+    assert {r.key: r.params["bracket_budget"] for r in suite.runs()} == {"sh-n3/B2/seed0": 18, "sh-n27/B2/seed0": 18}
+    assert Runner(suite, tmp_path / "r", progress=False).run() == 0
+    db = sqlite3.connect(tmp_path / "r" / "results.db")
+    rows = dict(db.execute("SELECT run_key, status FROM runs").fetchall())
+    assert rows == {"sh-n3/B2/seed0": "done", "sh-n27/B2/seed0": "infeasible"}
+    err = db.execute("SELECT error FROM runs WHERE run_key = 'sh-n27/B2/seed0'").fetchone()[0]
+    assert "cheapest bracket of n=27" in err
