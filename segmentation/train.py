@@ -283,16 +283,17 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
                 result.status = "failed"
                 result.error = f"non-finite validation loss ({val['loss']}) after epoch {epoch}"
                 return result
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds = time.perf_counter() - t0  # training + validation; a test evaluation is not counted
             test = None
             if with_test:
                 t = evaluate(model, task, "test")
                 test = {k: t[k] for k in ("loss", "miou", "iou", "precision", "recall", "pixel_accuracy")}
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
             result.epochs.append(EpochResult(
                 epoch=epoch, train_loss=train_loss, val_loss=val["loss"], val_miou=val["miou"],
                 val_iou=val["iou"], val_precision=val["precision"], val_recall=val["recall"],
-                seconds=time.perf_counter() - t0, test=test))
+                seconds=seconds, test=test))
             if on_epoch is not None:
                 on_epoch(result.epochs[-1])
         if save_to is not None:
