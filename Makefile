@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(PY) -m bench train --profile cpu --epochs 3 --seed 0 --test
+	$(PY) -m bench run bench/suites/smoke.toml
+	$(PY) -m bench status results/smoke
 
 test: install
 	$(PY) -m pytest -q

@@ -54,7 +54,10 @@ def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
     db.row_factory = sqlite3.Row
     tests = {(r["run_key"], r["job_id"], r["epoch"]): r for r in db.execute("SELECT * FROM curve_tests")}
     rows, seen = [], set()
-    for e in db.execute("SELECT * FROM evaluations ORDER BY run_key, job_id, epoch"):
+    # only jobs that ended: a configuration still being recorded (or in flight) has no whole curve yet
+    for e in db.execute("SELECT e.* FROM evaluations e JOIN jobs j ON e.run_key = j.run_key AND "
+                        "e.job_id = j.job_id WHERE j.status IN ('ok', 'failed') ORDER BY e.run_key, e.job_id, "
+                        "e.epoch"):
         config = json.loads(e["config"])
         cid = config_id(config)
         if (cid, e["epoch"]) in seen:
