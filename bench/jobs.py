@@ -73,5 +73,23 @@ def test_job(spec: dict) -> dict:
     model, _ = model_from_checkpoint(spec["checkpoint"], task.profile, task.device)
     out = evaluate(model, task, "test")
     out.pop("confusion", None)
+    if spec.get("predict_dir"):
+        out["predictions"] = predict_test_images(model, task, spec["predict_dir"], spec.get("data"))
     out["seconds"] = time.perf_counter() - t0
     return out
+
+
+def predict_test_images(model, task, out_dir, data=None) -> list[str]:
+    """Colour-mask PNGs (dataset palette) of every test image of the profile, stitched from patches."""
+    from pathlib import Path
+
+    from segmentation.data import load_scaled_image
+    from segmentation.predict import predict_image, save_mask_png
+
+    written = []
+    for tile, image in task.profile.selected():
+        if task.profile.split_of(tile, image) == "test":
+            img, _ = load_scaled_image(task.profile, tile, image, data)
+            path = Path(out_dir) / f"tile{tile}_image{image:03d}.png"
+            written.append(str(save_mask_png(predict_image(model, img, task.profile.patch, task.device), path)))
+    return written

@@ -13,7 +13,9 @@ from their trial's last checkpoint. Finished runs are skipped.
 
 Checkpoints live in ``<checkpoints>/<run>/t<trial>-e<epoch>.pt``. One that no job
 can continue any more, and that is not the incumbent's, is deleted as soon as the
-tuner has decided its rung; the run's folder goes when the run is done.
+tuner has decided its rung; the run's folder goes when the run is done, except the
+incumbent's weights (``<results>/incumbents/<run>.pt``) and its colour-mask
+predictions of the test images (``<results>/predictions/<run>/``).
 
 The incumbent is the trial with the best validation loss at the highest resource
 any trial reached (ties: the lower trial id); its checkpoint is evaluated on the
@@ -440,7 +442,8 @@ class Runner:
             return
         spec = {"profile": st.spec.profile, "data": self.data, "device": self.device,
                 "threads": self.executor.threads,
-                "checkpoint": str(self._ckpt(st, st.best.trial_id, st.best.resource))}
+                "checkpoint": str(self._ckpt(st, st.best.trial_id, st.best.resource)),
+                "predict_dir": str(self.results / "predictions" / _safe(st.spec.key))}
         self.futures[self.executor.submit(test_job, spec)] = (st, None)
 
     def _tested(self, st: RunState, fut) -> None:
@@ -460,6 +463,12 @@ class Runner:
     def _finish(self, st: RunState, active: list[RunState]) -> None:
         if st.best is None:
             log.warning("%s: no trial succeeded, so there is no incumbent", st.spec.key)
+        else:  # the incumbent's weights stay (not committed: see .gitignore)
+            ck = self._ckpt(st, st.best.trial_id, st.best.resource)
+            if ck.is_file():
+                dest = self.results / "incumbents" / f"{_safe(st.spec.key)}.pt"
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(ck), dest)
         shutil.rmtree(st.ckdir, ignore_errors=True)
         wall = time.perf_counter() - st.started
         self.store.update_run(st.spec.key, status="done", ended=now(), epochs_spent=st.spent,

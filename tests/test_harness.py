@@ -82,6 +82,8 @@ def test_uninterrupted_run_records_everything(reference):
     assert [j[6] for j in jobs if j[0] == "hb/B2/seed0"].count("skipped") == 1
     assert len(inc) == 2 and all(0 <= i[4] <= 1 for i in inc)
     assert not (tmp / "results" / "checkpoints" / "hb_B2_seed0").exists()  # deleted when the run ended
+    assert (tmp / "results" / "incumbents" / "hb_B2_seed0.pt").is_file()     # but the incumbent's stay
+    assert (tmp / "results" / "predictions" / "hb_B2_seed0" / "tile5_image001.png").is_file()
 
 
 def test_kill_at_random_points_then_resume_equals_uninterrupted(tmp_path, reference):
