@@ -5,6 +5,8 @@ A curves table (CSV or parquet, in ``results/curves/``) has one row per
 hyperparameter, ``epoch``, ``status``, ``train_loss``, ``val_loss``, ``val_miou``,
 ``test_loss``, ``test_miou`` and ``seconds`` (wall seconds the epoch took when it
 was recorded). A curve that ends in a failure has a last row with status ``failed``.
+Replay's simulated clock charges each epoch of a configuration the median of its
+recorded epoch seconds (see ``CurveTable``).
 
 Replay maps every configuration a tuner asks for to a row of the table: the same
 configuration when the table has it, else its nearest neighbour in the space
@@ -108,6 +110,12 @@ class CurveTable:
         self.matrix = np.stack([self._vector(c) for c in self.configs]) if self.configs else np.zeros((0, 0))
         self.curves = {cid: {int(r["epoch"]): r for r in g.to_dict("records")}
                        for cid, g in df.groupby("config_id", sort=False)}
+        # The simulated clock charges every epoch of a configuration the median of its recorded
+        # epoch seconds: same data, same model, so one epoch costs the same in expectation, and
+        # the median drops spikes from other work on the machine while it recorded.
+        self.epoch_seconds = {cid: float(g.loc[g["status"] == "ok", "seconds"].median())
+                              if (g["status"] == "ok").any() else 0.0
+                              for cid, g in df.groupby("config_id", sort=False)}
         self.max_epoch = int(df["epoch"].max()) if len(df) else 0
 
     @classmethod
@@ -193,13 +201,13 @@ def replay_job(spec: dict, on_epoch=None) -> dict:
         if row is None:
             status, error = "failed", f"curve of config {cid} ends at epoch {max(curve)} (recorded), asked {epoch}"
             break
-        sim += float(row["seconds"] or 0.0)
+        sim += table.epoch_seconds[cid]
         if row["status"] != "ok":
             status, error = "failed", f"recorded failure of config {cid} at epoch {epoch}"
             break
         e = {"epoch": epoch, "train_loss": row["train_loss"], "val_loss": row["val_loss"],
              "val_miou": row["val_miou"], "val_iou": None, "val_precision": None, "val_recall": None,
-             "seconds": float(row["seconds"] or 0.0), "test": None}
+             "seconds": table.epoch_seconds[cid], "test": None}
         epochs.append(e)
         if on_epoch is not None:
             on_epoch(e)

@@ -1,0 +1,32 @@
+"""``python -m paper RESULTS_DIR... [--out paper/build] [--curves TABLE.csv ...]``: every figure and table."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .build import build
+from .report import render
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m paper", description=__doc__)
+    p.add_argument("results", nargs="+", help="results directories (each holds a results.db)")
+    p.add_argument("--out", default="paper/build")
+    p.add_argument("--curves", nargs="*", default=[], help="recorded learning-curve tables (results/curves/*.csv)")
+    p.add_argument("--data", default=None, help="dataset folder (for the Tile 5 images)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    try:
+        numbers = build([Path(r) for r in args.results], Path(args.out), [Path(c) for c in args.curves], args.data)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(render(numbers, Path(args.out)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

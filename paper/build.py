@@ -1,0 +1,261 @@
+"""Build every figure and table, and the report, from stored results (nothing is trained)."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from methods.brackets import hyperband_brackets
+
+from . import figures, tables
+from .data import Results, best_so_far, final_table, load
+from .style import setup
+
+log = logging.getLogger("paper")
+META = {"Creator": "aerial-hpo-bench paper", "CreationDate": None}
+
+
+def save(fig, out: Path, stem: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+    fig.savefig(paths[0], bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(paths[1], bbox_inches="tight", metadata=META)
+    plt.close(fig)
+    return paths
+
+
+def _main_methods(res: Results) -> list[str]:
+    """Methods for the anytime figure: all but the n vs B/n grid and the single brackets."""
+    keep = res.runs.drop_duplicates("label")
+    return [r["label"] for _, r in keep.iterrows()
+            if r["method"] not in ("successive-halving", "hyperband-bracket")] or res.methods()
+
+
+def anytime(res: Results, out: Path, clock: str) -> list[Path]:
+    df = best_so_far(res, clock)
+    order = _main_methods(res)
+    budgets = res.budgets()
+    cols = min(3, len(budgets))
+    rows = int(np.ceil(len(budgets) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, sharey=True)
+    for ax, b in zip(axes.flat, budgets):
+        d = df[(df["budget"] == b) & df["label"].isin(order)]
+        xmax = b * res.max_budget if clock == "epochs" else max(float(d["x"].max()) if len(d) else 1.0, 1.0)
+        figures.plot_anytime(d, ax, order, xmax, "epochs trained (cumulative)" if clock == "epochs"
+                             else "seconds (cumulative; " + ("simulated" if res.backend == "replay" else "wall") + ")")
+        ax.set_title(f"B = {b:g} R ({b * res.max_budget:g} epochs)")
+    for ax in list(axes.flat)[len(budgets):]:
+        ax.axis("off")
+    axes.flat[0].legend(loc="lower right")
+    fig.suptitle(f"Anytime performance, median over seeds and interquartile band ({res.name}, "
+                 f"{'replayed curves' if res.backend == 'replay' else 'real training'})")
+    return save(fig, out, f"anytime_{clock}_{res.name}")
+
+
+def nvsbn(res: Results, out: Path) -> tuple[list[Path], pd.DataFrame]:
+    cells = tables.nvsbn_cells(res)
+    if cells.empty:
+        return [], cells
+    eta = 3
+    brackets = {b.s: b.n_configs for b in hyperband_brackets(res.max_budget, eta)}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    lo = np.nanmin(cells[["test_miou", "val_miou"]].to_numpy())
+    hi = np.nanmax(cells[["test_miou", "val_miou"]].to_numpy())
+    figures.plot_heatmap(cells, axes[0], "test_miou", "incumbent test mIoU (Tile 5), median over seeds",
+                         brackets, lo, hi)
+    mesh = figures.plot_heatmap(cells, axes[1], "val_miou", "incumbent validation mIoU, median over seeds",
+                                brackets, lo, hi)
+    fig.colorbar(mesh, ax=axes, label="mIoU", shrink=0.9)
+    fig.suptitle(f"n vs B/n: successive halving with n configurations in total budget B ({res.name}, "
+                 f"{'replayed curves' if res.backend == 'replay' else 'real training'})\n"
+                 f"★ best n per B on validation; ×: n configurations do not fit into B; "
+                 f"dashed: n of Hyperband's brackets (eta = {eta})")
+    return save(fig, out, f"nvsbn_{res.name}"), cells
+
+
+def brackets(res: Results, out: Path) -> list[Path]:
+    fin = final_table(res)
+    labels = [lab for lab in res.methods() if lab.startswith("hb-s")]
+    hb = [lab for lab in res.methods() if res.runs[res.runs["label"] == lab]["method"].iloc[0] == "hyperband"]
+    if not labels or "random" not in res.methods():
+        return []
+    rs2 = fin[fin["label"] == "random"].copy()
+    rs2["budget"] = rs2["budget"] / 2  # random search with twice the budget, plotted at B
+    rs2["label"] = "random (2x budget)"
+    df = pd.concat([fin, rs2[rs2["budget"].isin(res.budgets())]])
+    order = labels + hb + ["random", "random (2x budget)"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, value, name in ((axes[0], "test_miou", "incumbent test mIoU (Tile 5)"),
+                            (axes[1], "val_miou", "incumbent validation mIoU")):
+        figures.plot_versus_budget(df, ax, order, value, name)
+    axes[0].legend(loc="lower right")
+    fig.suptitle(f"Each Hyperband bracket alone, full Hyperband and random search ({res.name}); "
+                 "median and interquartile range over seeds")
+    return save(fig, out, f"brackets_{res.name}")
+
+
+def report_figures(res: Results, out: Path, data_root=None) -> tuple[list[Path], dict]:
+    """Tile 5 predictions of the incumbents, the Hyperband incumbent's losses and per-class scores."""
+    from segmentation.data import load_scaled_image
+    from segmentation.palette import CLASSES, class_to_rgb
+    from segmentation.profiles import get_profile
+    from PIL import Image
+
+    profile = get_profile(res.runs["profile"].iloc[0])
+    pred_root = res.path / "predictions"
+    top = max(res.budgets())
+    pick = {}
+    for label in res.methods():
+        r = res.runs[(res.runs["label"] == label) & (res.runs["budget"] == top)].sort_values("seed")
+        r = r[r["run_key"].isin(res.incumbents["run_key"])]
+        if len(r) and (pred_root / _safe(r["run_key"].iloc[0])).is_dir():
+            pick[label] = r["run_key"].iloc[0]
+    hb = next((lab for lab in pick if res.runs[res.runs["label"] == lab]["method"].iloc[0] == "hyperband"), None)
+    if hb is None:
+        return [], {}
+    order = [hb] + [lab for lab in pick if lab != hb]
+    images = [(t, i) for t, i in profile.selected() if profile.split_of(t, i) == "test"]
+    images = images[::max(1, len(images) // 3)][:3]
+    cols = 2 + len(order)
+    fig, axes = plt.subplots(len(images), cols, figsize=(2.1 * cols, 2.3 * len(images) + 0.6), squeeze=False)
+    for row, (tile, image) in enumerate(images):
+        img, cls = load_scaled_image(profile, tile, image, data_root)
+        panels = [("image", img), ("ground truth", class_to_rgb(cls))]
+        for lab in order:
+            p = pred_root / _safe(pick[lab]) / f"tile{tile}_image{image:03d}.png"
+            panels.append((lab, np.asarray(Image.open(p).convert("RGB")) if p.is_file() else None))
+        for ax, (title, arr) in zip(axes[row], panels):
+            ax.axis("off")
+            if arr is not None:
+                ax.imshow(arr, interpolation="nearest")
+            if row == 0:
+                ax.set_title(title, fontsize=8)
+        axes[row][0].text(-0.05, 0.5, f"Tile {tile}\nimage {image:03d}", transform=axes[row][0].transAxes,
+                          ha="right", va="center", fontsize=7)
+    figures.palette_legend(fig.add_axes([0, 0, 1, 0.04], frameon=False))
+    fig.suptitle(f"Test split (Tile 5): incumbents of B = {top:g}, seed {res.runs[res.runs['run_key'] == pick[hb]]['seed'].iloc[0]}"
+                 f" ({res.name}, {profile.name} profile, {profile.patch} px patches at scale {profile.scale:g})")
+    paths = save(fig, out, f"tile5_{res.name}")
+
+    inc = res.incumbents.set_index("run_key").loc[pick[hb]]
+    ev = res.evals[(res.evals["run_key"] == pick[hb]) & (res.evals["trial_id"] == inc["trial_id"])
+                   & (res.evals["status"] == "ok")].sort_values("epoch")
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    figures.plot_losses(ev, ax, f"Hyperband incumbent ({pick[hb]}, trial {int(inc['trial_id'])})")
+    paths += save(fig, out, f"incumbent_losses_{res.name}")
+
+    per_class = pd.DataFrame({"IoU": json.loads(inc["test_iou"]), "precision": json.loads(inc["test_precision"]),
+                              "recall": json.loads(inc["test_recall"])}, index=list(CLASSES))
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    figures.plot_per_class(per_class, ax, f"Hyperband incumbent on Tile 5 ({pick[hb]})")
+    paths += save(fig, out, f"per_class_{res.name}")
+    table = per_class.reset_index().rename(columns={"index": "class"}).round(3)
+    paths += tables.write_table(table, out, f"per_class_{res.name}",
+                                f"Per-class scores of the Hyperband incumbent ({pick[hb]}) on Tile 5.")
+    return paths, {"tile5_runs": pick, "hb_incumbent": pick[hb], "hb_test_miou": float(inc["test_miou"])}
+
+
+def _safe(key: str) -> str:
+    import re
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
+
+
+def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
+    """The recorded learning curves: spread of final validation mIoU, epoch-1 vs final rank correlation."""
+    df = pd.read_csv(path, float_precision="round_trip")
+    ok = df[df["status"] == "ok"]
+    R = int(ok["epoch"].max())
+    final = ok[ok["epoch"] == R].set_index("config_id")
+    nums = {"configs": int(df["config_id"].nunique()), "complete": int(len(final)), "R": R,
+            "final_val_miou": {q: float(final["val_miou"].quantile(v)) for q, v in
+                               (("min", 0), ("q25", .25), ("median", .5), ("q75", .75), ("max", 1))},
+            "final_test_miou_median": float(final["test_miou"].median()) if "test_miou" in final else None}
+    rho = {}
+    for e in sorted({1, 3, 9, R // 3, R} - {R}):
+        early = ok[ok["epoch"] == e].set_index("config_id")["val_loss"]
+        both = pd.concat([early, final["val_loss"]], axis=1, join="inner").dropna()
+        if len(both) > 3:
+            rho[e] = float(stats.spearmanr(both.iloc[:, 0], both.iloc[:, 1]).statistic)
+    nums["spearman_val_loss_vs_final"] = rho
+    meta_path = path.with_suffix(".meta.json")
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        nums["recording_seconds"] = float(sum(r.get("wall_seconds") or 0 for r in meta["runs"]))
+        nums["recording_device"] = sorted({r.get("device") for r in meta["runs"]})
+        nums["recording_commit"] = sorted({r.get("git_commit") for r in meta["runs"]})
+        nums["epoch_seconds_median"] = float(ok["seconds"].median())
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for cid, g in ok.groupby("config_id"):
+        axes[0].plot(g["epoch"], g["val_miou"], color="#0072B2", alpha=0.35, linewidth=0.8)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("validation mIoU")
+    axes[0].set_title(f"{nums['configs']} recorded configurations, R = {R}")
+    e1 = ok[ok["epoch"] == 1].set_index("config_id")["val_loss"]
+    both = pd.concat([e1.rank(), final["val_loss"].rank()], axis=1, join="inner").dropna()
+    axes[1].scatter(both.iloc[:, 0], both.iloc[:, 1], s=12, color="#D55E00")
+    axes[1].set_xlabel("rank of validation loss after epoch 1")
+    axes[1].set_ylabel(f"rank after epoch {R}")
+    axes[1].set_title(f"Spearman rho = {rho.get(1, float('nan')):.2f}")
+    paths = save(fig, out, f"curves_{path.stem}")
+    return paths, nums
+
+
+def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_root=None) -> dict:
+    setup()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    numbers: dict = {"results": {}, "curves": {}}
+    for path in curves:
+        _, nums = curves_summary(Path(path), out)
+        numbers["curves"][Path(path).stem] = nums
+    for path in results_dirs:
+        res = load(path)
+        n: dict = {"backend": res.backend, "runs": int(len(res.runs)), "methods": res.methods(),
+                   "budgets": res.budgets(), "R": res.max_budget, "seeds": tables.expected_seeds(res),
+                   "wall_seconds": float(res.runs["wall_seconds"].fillna(0).sum()),
+                   "eval_seconds": float(res.runs["eval_seconds"].fillna(0).sum()),
+                   "tuner_seconds": float(res.runs["tuner_seconds"].fillna(0).sum()),
+                   "devices": sorted(res.runs["device"].dropna().unique()),
+                   "commits": sorted(res.runs["git_commit"].dropna().unique()),
+                   "versions": json.loads(res.runs["versions"].dropna().iloc[0]) if res.runs["versions"].notna().any() else {}}
+        anytime(res, out, "epochs")
+        anytime(res, out, "seconds")
+        final, info = tables.final_results(res)
+        tables.write_table(final, out, f"final_{res.name}", (
+            f"Test mIoU (Tile 5) of the incumbent, mean ± std over seeds ({res.name}, "
+            f"{'replayed curves' if res.backend == 'replay' else 'real training'}); (k/N): runs with an incumbent "
+            "out of N asked. Mean rank over (B, seed) blocks complete for every method. p: Wilcoxon signed-rank "
+            "test against random search, paired by (B, seed), Holm-corrected."
+            + (f" Friedman test over {len(info['friedman_methods'])} methods and {info['friedman_blocks']} blocks: "
+               f"chi2 = {info['friedman_statistic']:.2f}, p = {info['friedman_p']:.3g}." if "friedman_p" in info else "")))
+        n["friedman"] = info
+        cov = tables.coverage(res)
+        tables.write_table(cov, out, f"coverage_{res.name}",
+                           f"Runs per method and budget ({res.name}): with an incumbent, failed, infeasible, missing.")
+        n["missing_or_failed"] = int((cov["failed"] + cov["missing"]).sum())
+        if "random" in res.methods():
+            sp = tables.speedup(res)
+            tables.write_table(sp, out, f"speedup_{res.name}", (
+                f"Speed-up over random search ({res.name}): epochs random search needs to reach its own final "
+                "validation mIoU (the lower median over seeds) divided by the epochs the method needs to reach "
+                "it, medians over seeds, 95% bootstrap CI over the method's seeds; 'not reached (k/N)' when "
+                "fewer than half of its runs reach it. smac-hb is SMAC's own Hyperband, next to the hand-written "
+                "hyperband."))
+        paths, cells = nvsbn(res, out)
+        if len(cells):
+            tables.write_table(cells.round(4), out, f"nvsbn_{res.name}",
+                               f"Successive halving over (n, B), medians over seeds ({res.name}).")
+            n["nvsbn_winners"] = {f"{b:g}": int(g.loc[g['winner'], 'n'].iloc[0])
+                                  for b, g in cells.groupby("budget") if g["winner"].any()}
+        brackets(res, out)
+        if res.backend == "train":
+            _, extra = report_figures(res, out, data_root)
+            n.update(extra)
+        numbers["results"][res.name] = n
+    (out / "numbers.json").write_text(json.dumps(numbers, indent=2, sort_keys=True, default=str) + "\n")
+    return numbers

@@ -1,0 +1,98 @@
+"""Reading stored results (never training): a results directory's store as pandas tables."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DB_NAME = "results.db"
+
+
+@dataclass
+class Results:
+    """One results directory: its runs, jobs, evaluations and incumbents, read-only."""
+
+    name: str
+    path: Path
+    runs: pd.DataFrame
+    jobs: pd.DataFrame
+    evals: pd.DataFrame
+    incumbents: pd.DataFrame
+
+    @property
+    def backend(self) -> str:
+        """'replay' or 'train' (real training), from the runs' recorded identity."""
+        kinds = {json.loads(i).get("backend", "train") for i in self.runs["identity"]} if len(self.runs) else set()
+        return "replay" if kinds == {"replay"} else "train"
+
+    @property
+    def max_budget(self) -> int:
+        return int(max(json.loads(i)["max_budget"] for i in self.runs["identity"]))
+
+    def methods(self) -> list[str]:
+        """Method labels in the order the suite lists them."""
+        return list(dict.fromkeys(self.runs["label"]))
+
+    def budgets(self) -> list[float]:
+        return sorted(self.runs["budget"].unique())
+
+
+def load(path: str | Path) -> Results:
+    path = Path(path)
+    db_path = path / DB_NAME
+    if not db_path.is_file():
+        raise FileNotFoundError(f"no results store at {db_path}")
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    runs = pd.read_sql_query("SELECT * FROM runs WHERE method != 'record' ORDER BY rowid", db)
+    jobs = pd.read_sql_query("SELECT * FROM jobs ORDER BY run_key, ask_seq", db)
+    evals = pd.read_sql_query("SELECT run_key, job_id, trial_id, epoch, resource, epochs_trained, cum_epochs, "
+                              "train_loss, val_loss, val_miou, seconds, status FROM evaluations "
+                              "ORDER BY run_key, job_id, epoch", db)
+    inc = pd.read_sql_query("SELECT * FROM incumbents ORDER BY run_key", db)
+    db.close()
+    keep = set(runs["run_key"])
+    jobs, evals, inc = (df[df["run_key"].isin(keep)].reset_index(drop=True) for df in (jobs, evals, inc))
+    return Results(path.name, path, runs, jobs, evals, inc)
+
+
+def best_so_far(res: Results, clock: str = "epochs") -> pd.DataFrame:
+    """Per run, the best validation mIoU seen so far against cumulative epochs or seconds.
+
+    Rows are in the order the runs recorded them (job completion); ``x`` is the
+    cumulative epochs trained, or cumulative seconds of training (simulated in replay)
+    plus the tuner's decision time spread evenly over the run's evaluations.
+    """
+    ev = res.evals[res.evals["status"] == "ok"].copy()
+    runs = res.runs.set_index("run_key")
+    out = []
+    for key, g in ev.groupby("run_key", sort=False):
+        g = g.sort_values(["cum_epochs", "job_id", "epoch"], kind="stable")
+        if clock == "epochs":
+            x = g["cum_epochs"].to_numpy(dtype=float)
+        else:
+            tuner = float(runs.at[key, "tuner_seconds"] or 0.0)
+            x = np.cumsum(g["seconds"].to_numpy(dtype=float) + tuner / max(1, len(g)))
+        y = np.maximum.accumulate(g["val_miou"].to_numpy(dtype=float))
+        r = runs.loc[key]
+        out.append(pd.DataFrame({"run_key": key, "label": r["label"], "budget": r["budget"], "seed": r["seed"],
+                                 "x": x, "best": y}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(
+        columns=["run_key", "label", "budget", "seed", "x", "best"])
+
+
+def final_table(res: Results) -> pd.DataFrame:
+    """One row per run: status, incumbent test and validation mIoU, epochs spent."""
+    inc = res.incumbents.set_index("run_key")
+    rows = []
+    for _, r in res.runs.iterrows():
+        has = r["run_key"] in inc.index
+        rows.append({"run_key": r["run_key"], "label": r["label"], "method": r["method"], "budget": r["budget"],
+                     "seed": r["seed"], "status": r["status"] if (has or r["status"] != "done") else "no incumbent",
+                     "test_miou": inc.at[r["run_key"], "test_miou"] if has else np.nan,
+                     "val_miou": inc.at[r["run_key"], "val_miou"] if has else np.nan,
+                     "epochs": r["epochs_spent"], "params": r["params"]})
+    return pd.DataFrame(rows)

@@ -1,0 +1,145 @@
+"""Pure plot functions: each draws stored results (DataFrames) onto a matplotlib Axes."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Patch
+
+from segmentation.palette import CLASSES, COLOURS
+
+from .style import method_style
+
+
+def _grid_median(df: pd.DataFrame, xmax: float, points: int = 120):
+    """Median and interquartile range over seeds of step functions (x, best) on a common grid."""
+    grid = np.linspace(0, xmax, points)
+    curves = []
+    for _, g in df.groupby("run_key"):
+        x, y = g["x"].to_numpy(), g["best"].to_numpy()
+        idx = np.searchsorted(x, grid, side="right") - 1
+        curves.append(np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan))
+    arr = np.array(curves)
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return grid, np.nanmedian(arr, 0), np.nanpercentile(arr, 25, 0), np.nanpercentile(arr, 75, 0), len(curves)
+
+
+def plot_anytime(df: pd.DataFrame, ax, order: list[str], xmax: float, xlabel: str) -> None:
+    """Best-so-far validation mIoU against cumulative epochs (or seconds): median over seeds, IQR band."""
+    for label in order:
+        g = df[df["label"] == label]
+        if g.empty:
+            continue
+        x, med, lo, hi, n = _grid_median(g, xmax)
+        st = method_style(label, order)
+        ax.plot(x, med, color=st["color"], linestyle=st["linestyle"], marker=st["marker"], markevery=20,
+                markersize=4, label=f"{label} (n={n})")
+        ax.fill_between(x, lo, hi, color=st["color"], alpha=0.15, linewidth=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("best validation mIoU so far")
+    ax.set_xlim(0, xmax)
+
+
+def plot_heatmap(cells: pd.DataFrame, ax, value: str, title: str, brackets: dict[int, int] | None = None,
+                 vmin=None, vmax=None, cmap="viridis"):
+    """Successive halving over (n, B): median ``value`` per cell; log-spaced n, B axes.
+
+    ``cells`` has columns n, budget, value, winner (bool), infeasible (bool). Winners get a
+    star, infeasible cells a cross; ``brackets`` maps Hyperband bracket s to its n, drawn
+    as dashed vertical lines.
+    """
+    ns = sorted(cells["n"].unique())
+    bs = sorted(cells["budget"].unique())
+    grid = np.full((len(bs), len(ns)), np.nan)
+    for _, c in cells.iterrows():
+        grid[bs.index(c["budget"]), ns.index(c["n"])] = c[value]
+    xe = _edges(ns)
+    ye = _edges(bs)
+    mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(grid), cmap=cmap, vmin=vmin, vmax=vmax, shading="flat")
+    for _, c in cells.iterrows():
+        x, y = c["n"], c["budget"]
+        if c["infeasible"]:
+            ax.text(x, y, "×", ha="center", va="center", color="0.5", fontsize=11)
+        elif not math.isnan(c[value]):
+            ax.text(x, y, f"{c[value]:.3f}", ha="center", va="center", fontsize=6.5,
+                    color="white" if (vmax is None or c[value] < (vmin + vmax) / 2) else "black")
+        if c["winner"]:
+            ax.plot(x, y * 1.18, marker="*", color="#D55E00", markersize=9, markeredgecolor="white")
+    for s, n in sorted((brackets or {}).items()):
+        ax.axvline(n, color="white", linestyle="--", linewidth=1)
+        ax.text(n, ye[-1], f" s={s}", rotation=90, va="top", ha="right", color="white", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_yscale("log", base=2)
+    ax.set_xticks(ns, [str(int(n)) for n in ns])
+    ax.set_yticks(bs, [f"{b:g}" for b in bs])
+    ax.minorticks_off()
+    ax.set_xlabel("n, configurations per bracket (successive halving)")
+    ax.set_ylabel("total budget B (multiples of R epochs)")
+    ax.set_title(title)
+    ax.grid(False)
+    return mesh
+
+
+def _edges(values) -> np.ndarray:
+    v = np.log(np.asarray(values, dtype=float))
+    mids = (v[1:] + v[:-1]) / 2
+    first = v[0] - (mids[0] - v[0]) if len(v) > 1 else v[0] - 0.5
+    last = v[-1] + (v[-1] - mids[-1]) if len(v) > 1 else v[0] + 0.5
+    return np.exp(np.concatenate([[first], mids, [last]]))
+
+
+def plot_versus_budget(df: pd.DataFrame, ax, order: list[str], value: str, ylabel: str) -> None:
+    """Median ``value`` of the incumbent against the budget B, interquartile error bars, one line per method.
+
+    Methods are dodged sideways a little so that identical results stay visible.
+    """
+    for k, label in enumerate(order):
+        g = df[df["label"] == label].dropna(subset=[value])
+        if g.empty:
+            continue
+        agg = g.groupby("budget")[value].agg([("med", "median"), ("lo", lambda s: s.quantile(0.25)),
+                                              ("hi", lambda s: s.quantile(0.75))]).reset_index()
+        st = method_style(label, order)
+        dodge = 2 ** (0.06 * (k - (len(order) - 1) / 2))
+        ax.errorbar(agg["budget"] * dodge, agg["med"], yerr=[agg["med"] - agg["lo"], agg["hi"] - agg["med"]],
+                    color=st["color"], marker=st["marker"], linestyle=st["linestyle"], capsize=2, markersize=4,
+                    label=label)
+    ax.set_xscale("log", base=2)
+    budgets = sorted(df["budget"].unique())
+    ax.set_xticks(budgets, [f"{b:g}" for b in budgets])
+    ax.minorticks_off()
+    ax.set_xlabel("total budget B (multiples of R epochs)")
+    ax.set_ylabel(ylabel)
+
+
+def palette_legend(ax) -> None:
+    ax.legend(handles=[Patch(color=np.array(c) / 255, label=n) for n, c in zip(CLASSES, COLOURS)],
+              loc="lower center", ncol=6, bbox_to_anchor=(0.5, -0.02), frameon=False, fontsize=8)
+
+
+def plot_losses(curve: pd.DataFrame, ax, title: str) -> None:
+    """Training and validation loss of one trial against epochs."""
+    ax.plot(curve["epoch"], curve["train_loss"], marker="o", markersize=3, color="#0072B2", label="training loss")
+    ax.plot(curve["epoch"], curve["val_loss"], marker="s", markersize=3, color="#D55E00",
+            label="validation loss (pixel cross-entropy)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+
+
+def plot_per_class(table: pd.DataFrame, ax, title: str) -> None:
+    """Grouped bars: per-class IoU, precision and recall (columns) for each class (rows)."""
+    x = np.arange(len(table))
+    colours = {"IoU": "#0072B2", "precision": "#E69F00", "recall": "#009E73"}
+    for k, (col, c) in enumerate(colours.items()):
+        ax.bar(x + (k - 1) * 0.27, table[col].fillna(0), width=0.27, color=c, label=col)
+    ax.set_xticks(x, table.index, rotation=0)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("score on the test split (Tile 5)")
+    ax.set_title(title)
+    ax.legend(ncol=3)
