@@ -103,15 +103,16 @@ class Suite:
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
     def runs(self) -> list[RunSpec]:
-        """Every (method, B, seed), methods in file order, then budgets, then seeds."""
+        """Every (method, B, seed): budgets in file order, then seeds, then methods, so that a suite
+        stopped early holds whole (B, seed) slices that compare every method."""
         out = []
-        for m in self.methods:
-            for b in self.budgets:
-                epochs = int(math.floor(b * self.max_budget + 1e-9))
-                params = {k: (epochs if v == BUDGET_PLACEHOLDER else v) for k, v in m.params.items()}
-                out += [RunSpec(m.label, m.method, params, b, epochs, s, self.profile, self.min_budget,
-                                self.max_budget, self.resume, self.backend, self.curves, self.curves_hash)
-                        for s in self.seeds]
+        for b in self.budgets:
+            epochs = int(math.floor(b * self.max_budget + 1e-9))
+            for s in self.seeds:
+                for m in self.methods:
+                    params = {k: (epochs if v == BUDGET_PLACEHOLDER else v) for k, v in m.params.items()}
+                    out.append(RunSpec(m.label, m.method, params, b, epochs, s, self.profile, self.min_budget,
+                                       self.max_budget, self.resume, self.backend, self.curves, self.curves_hash))
         return out
 
 

@@ -117,6 +117,8 @@ def plot_versus_budget(df: pd.DataFrame, ax, order: list[str], value: str, ylabe
 
 
 def palette_legend(ax) -> None:
+    """The dataset's class colours as a legend filling ``ax`` (an otherwise empty axes)."""
+    ax.axis("off")
     ax.legend(handles=[Patch(color=np.array(c) / 255, label=n) for n, c in zip(CLASSES, COLOURS)],
               loc="lower center", ncol=6, bbox_to_anchor=(0.5, -0.02), frameon=False, fontsize=8)
 

@@ -147,6 +147,8 @@ def nvsbn_cells(res: Results) -> pd.DataFrame:
     """Successive-halving cells over (n, B): median test and validation mIoU of the incumbent, winners."""
     fin = final_table(res)
     sh = fin[fin["method"] == "successive-halving"].copy()
+    if sh.empty:
+        return pd.DataFrame(columns=["n", "budget", "test_miou", "val_miou", "runs", "infeasible", "winner"])
     sh["n"] = [json.loads(p)["n"] for p in sh["params"]]
     rows = []
     for (n, b), g in sh.groupby(["n", "budget"]):

@@ -47,6 +47,37 @@ def tiny_dataset(tmp_path):
     return root
 
 
+TINY_SUITE = """
+profile = "smoke"
+budgets = [2]
+seeds = [0]
+resume_promotions = true
+[[methods]]
+label = "hb"
+method = "hyperband"
+params = { eta = 3 }
+[[methods]]
+label = "rs"
+method = "random-search"
+"""
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_real(tmp_path_factory, real_data):
+    """One real-training run of the tiny suite (smoke profile; Hyperband and random search, B = 2, seed 0),
+    through the command line. Returns the results directory; tests must not write to it."""
+    import subprocess
+    import sys
+    tmp = tmp_path_factory.mktemp("tiny-real")
+    (tmp / "tiny.toml").write_text(TINY_SUITE)
+    res = subprocess.run([sys.executable, "-m", "bench", "run", str(tmp / "tiny.toml"), "--results",
+                          str(tmp / "results"), "--no-progress"], cwd=REPO, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return tmp / "results"
+
+
 @pytest.fixture(scope="session")
 def real_data():
     root = default_data_root()

@@ -19,21 +19,7 @@ from bench.suite import load_suite
 from methods import REGISTRY
 from methods.random_search import RandomSearch
 
-REPO = Path(__file__).resolve().parents[1]
-
-TINY = """
-profile = "smoke"
-budgets = [2]
-seeds = [0]
-resume_promotions = true
-[[methods]]
-label = "hb"
-method = "hyperband"
-params = { eta = 3 }
-[[methods]]
-label = "rs"
-method = "random-search"
-"""
+from tests.conftest import REPO, TINY_SUITE as TINY
 
 
 def _suite(tmp_path, text=TINY, name="tiny.toml"):
@@ -65,11 +51,8 @@ def _rows(results):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, real_data):
-    tmp = tmp_path_factory.mktemp("ref")
-    res = _run_cli(_suite(tmp), tmp / "results")
-    assert res.returncode == 0, res.stderr[-3000:]
-    return tmp, _rows(tmp / "results")
+def reference(tiny_real):
+    return tiny_real.parent, _rows(tiny_real)
 
 
 def test_uninterrupted_run_records_everything(reference):

@@ -14,18 +14,18 @@ from bench.runner import Runner
 from bench.suite import SuiteError, load_suite
 from segmentation.profiles import get_profile
 from segmentation.space import search_space
-from tests.test_harness import REPO, TINY, _rows, _suite
+from tests.conftest import REPO
+from tests.test_harness import TINY, _rows, _suite
 
 REPLAY = TINY.replace('resume_promotions = true', 'resume_promotions = true\nbackend = "replay"\ncurves = "{curves}"')
 
 
 @pytest.fixture(scope="module")
-def real_and_table(tmp_path_factory, real_data):
-    """A real smoke-profile run (Hyperband and random search, seed 0) and the curves table made from it."""
-    tmp = tmp_path_factory.mktemp("real")
-    assert Runner(load_suite(_suite(tmp)), tmp / "real", progress=False).run() == 0
-    table = export_curves(tmp / "real", tmp / "curves" / "tiny.csv")
-    return tmp, table
+def real_and_table(tiny_real, tmp_path_factory):
+    """The real smoke-profile run (Hyperband and random search, seed 0) and the curves table made from it."""
+    tmp = tmp_path_factory.mktemp("table")
+    table = export_curves(tiny_real, tmp / "curves" / "tiny.csv")
+    return tiny_real.parent, table
 
 
 def _replay_suite(tmp, table, name="replay.toml"):
@@ -35,7 +35,7 @@ def _replay_suite(tmp, table, name="replay.toml"):
 def test_exported_table_holds_every_trained_epoch(real_and_table):
     tmp, table = real_and_table
     df = pd.read_csv(table)
-    db = sqlite3.connect(tmp / "real" / "results.db")
+    db = sqlite3.connect(tmp / "results" / "results.db")
     n = db.execute("SELECT COUNT(DISTINCT config || '/' || epoch) FROM evaluations").fetchone()[0]
     assert len(df) == n and set(df["status"]) == {"ok"}
     assert {"config_id", "config.learning_rate", "epoch", "val_loss", "val_miou", "seconds"} <= set(df.columns)
@@ -45,7 +45,7 @@ def test_exported_table_holds_every_trained_epoch(real_and_table):
 def test_replayed_hyperband_asks_what_the_real_run_asked(real_and_table, tmp_path):
     tmp, table = real_and_table
     assert Runner(load_suite(_replay_suite(tmp_path, table)), tmp_path / "rep", progress=False).run() == 0
-    real, rep = _rows(tmp / "real"), _rows(tmp_path / "rep")
+    real, rep = _rows(tmp / "results"), _rows(tmp_path / "rep")
     assert rep[1] == real[1]            # jobs: same configurations, resources, statuses and losses, same order
     strip = lambda rows: [r[:11] for r in rows]  # noqa: E731 - every column but the per-class list
     assert strip(rep[0]) == strip(real[0])       # exact replay values, epoch by epoch
@@ -76,7 +76,7 @@ def test_replay_run_resumes_after_kills(real_and_table, tmp_path):
     res = subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(results),
                           "--no-progress"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    want = _rows(tmp / "real")
+    want = _rows(tmp / "results")
     got = _rows(results)
     assert got[1] == want[1] and [r[:11] for r in got[0]] == [r[:11] for r in want[0]] and got[4] == "ok"
 

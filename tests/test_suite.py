@@ -24,6 +24,9 @@ def test_good_suite_expands_to_runs(tmp_path):
     s = load_suite(_write(tmp_path, GOOD))
     runs = s.runs()
     assert [r.key for r in runs] == ["hb/B1/seed0", "hb/B2/seed0"]
+    two = load_suite(_write(tmp_path, GOOD.replace("seeds = [0]", "seeds = [0, 1]") +
+                            '[[methods]]\nlabel = "rs"\nmethod = "random-search"\n', "two.toml"))
+    assert [r.key for r in two.runs()][:4] == ["hb/B1/seed0", "rs/B1/seed0", "hb/B1/seed1", "rs/B1/seed1"]
     assert runs[1].budget_epochs == 18 and runs[1].max_budget == 9 and runs[1].resume is True
 
 

@@ -1,0 +1,136 @@
+"""The paper is built from stored results only: every figure and table, values equal to the store's,
+missing runs counted, the same inputs giving byte-identical tables."""
+import json
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bench.runner import Runner
+from bench.suite import load_suite
+from paper.build import build
+from paper.report import render
+
+FIXTURE = Path(__file__).parent / "fixtures" / "smoke-curves.csv"
+SWEEP = f"""
+profile = "smoke"
+backend = "replay"
+curves = "{FIXTURE}"
+budgets = [1, 2]
+seeds = [0, 1, 2]
+[[methods]]
+label = "sh-n1"
+method = "successive-halving"
+params = {{ n = 1, bracket_budget = "$B" }}
+[[methods]]
+label = "sh-n3"
+method = "successive-halving"
+params = {{ n = 3, bracket_budget = "$B" }}
+[[methods]]
+label = "sh-n9"
+method = "successive-halving"
+params = {{ n = 9, bracket_budget = "$B" }}
+[[methods]]
+label = "hb-s1"
+method = "hyperband-bracket"
+params = {{ s = 1 }}
+[[methods]]
+label = "hyperband"
+method = "hyperband"
+[[methods]]
+label = "random"
+method = "random-search"
+[[methods]]
+label = "skopt-gp"
+method = "skopt-gp"
+params = {{ n_initial = 2 }}
+"""
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A small replayed n vs B/n sweep on real (smoke-profile) curves, with one run missing."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    (tmp / "sweep.toml").write_text(SWEEP)
+    assert Runner(load_suite(tmp / "sweep.toml"), tmp / "nvsbn", progress=False).run() == 0
+    db = sqlite3.connect(tmp / "nvsbn" / "results.db")
+    for table in ("runs", "jobs", "evaluations", "incumbents"):  # as if one run never happened
+        db.execute(f"DELETE FROM {table} WHERE run_key = 'random/B2/seed2'")
+    db.commit()
+    db.close()
+    return tmp / "nvsbn"
+
+
+@pytest.fixture(scope="module")
+def real(tiny_real, tmp_path_factory):
+    """The tiny real-training results, under the name the paper's template knows (``smoke``)."""
+    dest = tmp_path_factory.mktemp("real") / "smoke"
+    shutil.copytree(tiny_real, dest)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def built(sweep, real, tmp_path_factory):
+    out = tmp_path_factory.mktemp("paper") / "build"
+    numbers = build([sweep, real], out, [FIXTURE])
+    render(numbers, out)
+    return out, numbers
+
+
+def test_every_figure_and_table_exists(built, sweep, real):
+    out, _ = built
+    for stem in ("anytime_epochs", "anytime_seconds", "nvsbn", "brackets"):
+        for ext in ("png", "pdf"):
+            assert (out / f"{stem}_{sweep.name}.{ext}").stat().st_size > 1000
+    for stem in ("anytime_epochs", "tile5", "incumbent_losses", "per_class"):
+        assert (out / f"{stem}_{real.name}.png").is_file()
+    assert (out / f"curves_{FIXTURE.stem}.png").is_file()
+    for stem in ("final", "speedup", "coverage", "nvsbn"):
+        for ext in ("md", "csv", "tex"):
+            assert (out / f"{stem}_{sweep.name}.{ext}").is_file()
+    assert "\\toprule" in (out / f"final_{sweep.name}.tex").read_text()
+    text = (out / "paper.md").read_text()
+    assert not re.search(r"\$[A-Za-z_]", text), "every template field is filled"
+    assert "replayed learning curves" in text and "real training" in text
+
+
+def test_table_values_equal_the_store(built, sweep):
+    out, _ = built
+    db = sqlite3.connect(sweep / "results.db")
+    vals = [v for (v,) in db.execute("SELECT i.test_miou FROM incumbents i JOIN runs r USING (run_key) "
+                                     "WHERE r.label = 'hyperband' AND r.budget = 1 ORDER BY r.seed")]
+    import statistics
+    want = f"{statistics.mean(vals):.3f} ± {statistics.stdev(vals):.3f}"
+    final = (out / f"final_{sweep.name}.csv").read_text()
+    row = next(line for line in final.splitlines() if line.startswith("hyperband,"))
+    assert row.split(",")[1] == want
+    cells = json.loads(json.dumps(built[1]["results"][sweep.name]["nvsbn_winners"]))
+    assert set(cells) == {"1", "2"}
+
+
+def test_missing_and_infeasible_runs_are_counted(built, sweep):
+    out, numbers = built
+    final = (out / f"final_{sweep.name}.md").read_text()
+    random_row = next(line for line in final.splitlines() if line.startswith("| random |"))
+    assert "(2/3)" in random_row.split("|")[3]              # B=2: one of three seeds missing
+    sh9 = next(line for line in final.splitlines() if line.startswith("| sh-n9 |"))
+    assert "infeasible" in sh9
+    cov = (out / f"coverage_{sweep.name}.csv").read_text().splitlines()
+    assert "random,2.0,3,2,0,0,1" in cov
+    assert numbers["results"][sweep.name]["missing_or_failed"] >= 1
+
+
+def test_same_inputs_give_byte_identical_tables(built, sweep, real, tmp_path):
+    out, _ = built
+    again = tmp_path / "again"
+    build([sweep, real], again, [FIXTURE])
+    for f in sorted(out.glob("*")):
+        if f.suffix in (".md", ".csv", ".tex") and f.name != "paper.md":
+            assert (again / f.name).read_bytes() == f.read_bytes(), f.name
+
+
+def test_missing_results_directory_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no results store"):
+        build([tmp_path / "nothing"], tmp_path / "out")
