@@ -85,6 +85,10 @@ def cmd_run(args) -> int:
     except (SuiteChanged, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        log.warning("interrupted: everything recorded so far is in %s; run the same command again to resume",
+                    results)
+        return 130
 
 
 def cmd_status(args) -> int:

@@ -38,7 +38,8 @@ def status_table(results: Path) -> pd.DataFrame:
     store = open_store(results)
     rows = []
     for r in store.runs():
-        state = r["status"] if r["status"] == "done" else ("running" if _alive(r) else "interrupted")
+        state = r["status"] if r["status"] in ("done", "infeasible") else (
+            "running" if _alive(r) else "interrupted")
         jobs = store.jobs(r["run_key"])
         ok = [j for j in jobs if j["status"] == "ok"]
         inc = store.incumbent(r["run_key"])
@@ -50,6 +51,7 @@ def status_table(results: Path) -> pd.DataFrame:
             "test_mIoU": inc["test_miou"] if inc else float("nan"),
             "overshoot": r["overshoot"], "peak_disk_MB": round((r["peak_disk_bytes"] or 0) / 1e6, 1),
             "wall_s": round(r["wall_seconds"] or 0.0, 1),
+            "note": (r["error"] or "")[:60],
         })
     store.close()
     return pd.DataFrame(rows)

@@ -310,7 +310,10 @@ class Runner:
                     moved = True
                 if st.stopped and not st.inflight and not st.testing:
                     moved = True  # its test or its end comes next round
-            if self._free() > 0 and todo and all(st.stopped or st.inflight for st in active):
+            # serial: one run at a time, so each run's wall clock is its own; parallel: start another
+            # run whenever every active one is stopped or waiting on work in flight
+            ready = not active if self.executor.serial else all(st.stopped or st.inflight for st in active)
+            if self._free() > 0 and todo and ready:
                 st = self._start(todo.pop(0))
                 if st is not None:
                     active.append(st)
