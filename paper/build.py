@@ -53,13 +53,13 @@ def anytime(res: Results, out: Path, clock: str) -> list[Path]:
         ax.axis("off")
     axes.flat[0].legend(loc="lower right")
     fig.suptitle(f"Anytime performance, median over seeds and interquartile band ({res.name}, "
-                 f"{'replayed curves' if res.backend == 'replay' else 'real training'})")
+                 f"{'replayed curves' if res.backend == 'replay' else 'real training'})", y=1.03)
     return save(fig, out, f"anytime_{clock}_{res.name}")
 
 
 def nvsbn(res: Results, out: Path) -> tuple[list[Path], pd.DataFrame]:
     cells = tables.nvsbn_cells(res)
-    if cells.empty:
+    if cells.empty or cells["val_miou"].isna().all():  # no successive-halving run had an incumbent
         return [], cells
     eta = 3
     brackets = {b.s: b.n_configs for b in hyperband_brackets(res.max_budget, eta)}
@@ -122,7 +122,8 @@ def report_figures(res: Results, out: Path, data_root=None) -> tuple[list[Path],
     images = [(t, i) for t, i in profile.selected() if profile.split_of(t, i) == "test"]
     images = images[::max(1, len(images) // 3)][:3]
     cols = 2 + len(order)
-    fig, axes = plt.subplots(len(images), cols, figsize=(2.1 * cols, 2.3 * len(images) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(len(images), cols, figsize=(1.9 * cols, 1.9 * len(images) + 0.9), squeeze=False,
+                             gridspec_kw={"wspace": 0.04, "hspace": 0.12})
     for row, (tile, image) in enumerate(images):
         img, cls = load_scaled_image(profile, tile, image, data_root)
         panels = [("image", img), ("ground truth", class_to_rgb(cls))]
@@ -137,6 +138,7 @@ def report_figures(res: Results, out: Path, data_root=None) -> tuple[list[Path],
                 ax.set_title(title, fontsize=8)
         axes[row][0].text(-0.05, 0.5, f"Tile {tile}\nimage {image:03d}", transform=axes[row][0].transAxes,
                           ha="right", va="center", fontsize=7)
+    fig.subplots_adjust(top=0.9, bottom=0.08)
     figures.palette_legend(fig.add_axes([0, 0, 1, 0.04], frameon=False))
     fig.suptitle(f"Test split (Tile 5): incumbents of B = {top:g}, seed {res.runs[res.runs['run_key'] == pick[hb]]['seed'].iloc[0]}"
                  f" ({res.name}, {profile.name} profile, {profile.patch} px patches at scale {profile.scale:g})")

@@ -62,11 +62,12 @@ def load(path: str | Path) -> Results:
 def best_so_far(res: Results, clock: str = "epochs") -> pd.DataFrame:
     """Per run, the best validation mIoU seen so far against cumulative epochs or seconds.
 
-    Rows are in the order the runs recorded them (job completion); ``x`` is the
+    Only finished runs count. Rows are in the order the runs recorded them; ``x`` is the
     cumulative epochs trained, or cumulative seconds of training (simulated in replay)
     plus the tuner's decision time spread evenly over the run's evaluations.
     """
-    ev = res.evals[res.evals["status"] == "ok"].copy()
+    done = set(res.runs.loc[res.runs["status"] == "done", "run_key"])  # interrupted runs are partial
+    ev = res.evals[(res.evals["status"] == "ok") & res.evals["run_key"].isin(done)].copy()
     runs = res.runs.set_index("run_key")
     out = []
     for key, g in ev.groupby("run_key", sort=False):

@@ -128,6 +128,8 @@ def plot_losses(curve: pd.DataFrame, ax, title: str) -> None:
     ax.plot(curve["epoch"], curve["train_loss"], marker="o", markersize=3, color="#0072B2", label="training loss")
     ax.plot(curve["epoch"], curve["val_loss"], marker="s", markersize=3, color="#D55E00",
             label="validation loss (pixel cross-entropy)")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title(title)
