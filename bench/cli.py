@@ -43,7 +43,7 @@ def _overrides(pairs: list[str]) -> dict:
 
 
 def cmd_train(args) -> int:
-    from bench.tasks import describe_device, train_once
+    from bench.tasks import train_once
     return train_once(profile=args.profile, epochs=args.epochs, seed=args.seed,
                       overrides=_overrides(args.set), data=args.data, device=args.device,
                       with_test=args.test, predict_dir=args.predict_dir)

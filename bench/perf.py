@@ -64,7 +64,7 @@ def perf_task(profile: str, epochs: int = 2, data=None, device=None) -> int:
     """Seconds per epoch (median over epochs after the first) of the default and the costliest configs."""
     from segmentation.space import default_config
     from segmentation.train import load_task, train
-    from bench.tasks import describe_device
+    from bench.meta import device_string
     task = load_task(profile, data, None, device)
     p = task.profile
     base = default_config(p)
@@ -73,7 +73,7 @@ def perf_task(profile: str, epochs: int = 2, data=None, device=None) -> int:
         (f"{enc}, width {widest}, batch {smallest_batch}, dice_focal",
          dict(base, encoder=enc, decoder_width=widest, batch_size=smallest_batch, loss="dice_focal"))
         for enc in p.encoders]
-    print(f"profile {profile} on {describe_device(task.device)}: {task.data.counts()['train']} training patches "
+    print(f"profile {profile} on {device_string(str(task.device))}: {task.data.counts()['train']} training patches "
           f"of {p.patch} px; seconds per epoch (train + validation), {epochs} epochs each")
     ref = None
     for name, cfg in configs:

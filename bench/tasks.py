@@ -2,23 +2,16 @@
 from __future__ import annotations
 
 import logging
-import platform
 from pathlib import Path
 
-import torch
 
+from bench.meta import device_string
 from segmentation.data import DatasetError
 from segmentation.palette import CLASSES
 from segmentation.space import default_config, search_space
 from segmentation.train import load_task, majority_baseline, model_from_checkpoint, train
 
 log = logging.getLogger("bench.tasks")
-
-
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda:{device.index or 0} {torch.cuda.get_device_name(device)}"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def validated_config(profile, overrides: dict) -> dict:
@@ -49,7 +42,7 @@ def train_once(profile: str, epochs: int, seed: int, overrides: dict, data=None,
         return 2
     config = validated_config(task.profile, overrides)
     counts = task.data.counts()
-    log.info("profile %s on %s; patches train=%d val=%d test=%d (%s)", profile, describe_device(task.device),
+    log.info("profile %s on %s; patches train=%d val=%d test=%d (%s)", profile, device_string(str(task.device)),
              counts["train"], counts["val"], counts["test"],
              "from cache" if task.data.from_cache else "prepared now")
     log.info("config %s", config)

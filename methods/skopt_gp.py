@@ -11,7 +11,6 @@ outstanding, ``ask()`` returns WAIT.
 """
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ConfigSpace import Configuration
 from smac import HyperparameterOptimizationFacade, MultiFidelityFacade, Scenario
 from smac.model.random_forest.random_forest import RandomForest
 from smac.runhistory import StatusType, TrialInfo, TrialValue

@@ -24,7 +24,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F

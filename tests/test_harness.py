@@ -1,5 +1,4 @@
 """The harness on the real smoke data: kill and resume, failing trials, parallel runs, changed suites."""
-import json
 import math
 import os
 import signal
