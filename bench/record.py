@@ -120,6 +120,7 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
         shutil.rmtree(ckdir, ignore_errors=True)
         spent += trained
         store.update_run(run_key, epochs_spent=spent, heartbeat=now(), wall_seconds=time.perf_counter() - wall0)
+        store.checkpoint()  # the database file alone holds every finished configuration
     bar.close()
     store.update_run(run_key, status="done", ended=now(), wall_seconds=time.perf_counter() - wall0)
     store.close()

@@ -97,7 +97,12 @@ class Store:
                         and words[0] not in have and words[1].upper() in ("TEXT", "REAL", "INTEGER"):
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {words[0]} {words[1]}")
 
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (so a copy or a commit of it is whole)."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
+        self.checkpoint()
         self.db.close()
 
     # -- writing ----------------------------------------------------------------
