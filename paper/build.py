@@ -42,7 +42,8 @@ def anytime(res: Results, out: Path, clock: str) -> list[Path]:
     budgets = res.budgets()
     cols = min(3, len(budgets))
     rows = int(np.ceil(len(budgets) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False, sharey=True,
+                             layout="constrained")
     for ax, b in zip(axes.flat, budgets):
         d = df[(df["budget"] == b) & df["label"].isin(order)]
         xmax = b * res.max_budget if clock == "epochs" else max(float(d["x"].max()) if len(d) else 1.0, 1.0)
@@ -53,7 +54,7 @@ def anytime(res: Results, out: Path, clock: str) -> list[Path]:
         ax.axis("off")
     axes.flat[0].legend(loc="lower right")
     fig.suptitle(f"Anytime performance, median over seeds and interquartile band ({res.name}, "
-                 f"{'replayed curves' if res.backend == 'replay' else 'real training'})", y=1.03)
+                 f"{'replayed curves' if res.backend == 'replay' else 'real training'})")
     return save(fig, out, f"anytime_{clock}_{res.name}")
 
 
@@ -63,14 +64,14 @@ def nvsbn(res: Results, out: Path) -> tuple[list[Path], pd.DataFrame]:
         return [], cells
     eta = 3
     brackets = {b.s: b.n_configs for b in hyperband_brackets(res.max_budget, eta)}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     lo = np.nanmin(cells[["test_miou", "val_miou"]].to_numpy())
     hi = np.nanmax(cells[["test_miou", "val_miou"]].to_numpy())
     figures.plot_heatmap(cells, axes[0], "test_miou", "incumbent test mIoU (Tile 5), median over seeds",
                          brackets, lo, hi)
     mesh = figures.plot_heatmap(cells, axes[1], "val_miou", "incumbent validation mIoU, median over seeds",
                                 brackets, lo, hi)
-    fig.colorbar(mesh, ax=axes, label="mIoU", shrink=0.9)
+    fig.colorbar(mesh, ax=axes, label="mIoU (median over seeds)", shrink=0.9)
     fig.suptitle(f"n vs B/n: successive halving with n configurations in total budget B ({res.name}, "
                  f"{'replayed curves' if res.backend == 'replay' else 'real training'})\n"
                  f"★ best n per B on validation; ×: n configurations do not fit into B; "
@@ -89,7 +90,7 @@ def brackets(res: Results, out: Path) -> list[Path]:
     rs2["label"] = "random (2x budget)"
     df = pd.concat([fin, rs2[rs2["budget"].isin(res.budgets())]])
     order = labels + hb + ["random", "random (2x budget)"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     for ax, value, name in ((axes[0], "test_miou", "incumbent test mIoU (Tile 5)"),
                             (axes[1], "val_miou", "incumbent validation mIoU")):
         figures.plot_versus_budget(df, ax, order, value, name)
