@@ -105,6 +105,16 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_speed(args) -> int:
+    from bench.report import speed_table
+    try:
+        print(speed_table(args.results).to_string(index=False))
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_export(args) -> int:
     from bench.report import export
     try:
@@ -192,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="per run: done, running or interrupted; epochs; best so far")
     st.add_argument("results")
     st.set_defaults(func=cmd_status)
+
+    sp = sub.add_parser("speed", help="per method: wall and training (or simulated) seconds, epochs per second")
+    sp.add_argument("results")
+    sp.set_defaults(func=cmd_speed)
 
     ex = sub.add_parser("export", help="write one tidy table, one row per evaluated epoch")
     ex.add_argument("results")

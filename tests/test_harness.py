@@ -154,6 +154,9 @@ def test_status_and_export_match_the_store(reference, tmp_path):
     df = evaluations_table(tmp / "results")
     assert len(df) == len(ev)
     assert {"config.learning_rate", "val_iou.Water", "cum_epochs", "label", "budget"} <= set(df.columns)
+    speed = subprocess.run([sys.executable, "-m", "bench", "speed", str(tmp / "results")], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout
+    assert "hyperband" in speed and "epochs_per_wall_s" in speed
     out = subprocess.run([sys.executable, "-m", "bench", "export", str(tmp / "results"), "--format", "csv",
                           "--out", str(tmp_path / "e.csv")], cwd=REPO, capture_output=True, text=True, check=True)
     assert Path(out.stdout.strip()).is_file()
