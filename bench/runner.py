@@ -64,6 +64,7 @@ class Best:
     trial_id: int
     job_id: int
     miou: float | None
+    config: dict
 
     def beats(self, other: "Best | None") -> bool:
         return other is None or (self.resource, -self.loss, -self.trial_id) > (other.resource, -other.loss,
@@ -241,7 +242,7 @@ class Runner:
         st.restart += job.resource
         if status == "ok":
             st.reached[job.trial_id] = job.resource
-            cand = Best(job.resource, loss, job.trial_id, job.job_id, miou)
+            cand = Best(job.resource, loss, job.trial_id, job.job_id, miou, job.config)
             if cand.beats(st.best):
                 st.best = cand
             if miou is not None and not st.best_miou >= miou:
@@ -438,8 +439,7 @@ class Runner:
     def _submit_test(self, st: RunState) -> None:
         st.testing = True
         if st.spec.backend == "replay":
-            config = json.loads(next(j["config"] for j in self.store.jobs(st.spec.key) if j["job_id"] == st.best.job_id))
-            spec = {"profile": st.spec.profile, "curves": str(resolve(st.spec.curves)), "config": config,
+            spec = {"profile": st.spec.profile, "curves": str(resolve(st.spec.curves)), "config": st.best.config,
                     "resource": st.best.resource}
             self.futures[self.executor.submit(replay_test, spec)] = (st, None)
             return
@@ -452,9 +452,8 @@ class Runner:
     def _tested(self, st: RunState, fut) -> None:
         res = fut.result()
         b = st.best
-        config = next(j["config"] for j in self.store.jobs(st.spec.key) if j["job_id"] == b.job_id)
         self.store.set_incumbent({
-            "run_key": st.spec.key, "trial_id": b.trial_id, "job_id": b.job_id, "config": config,
+            "run_key": st.spec.key, "trial_id": b.trial_id, "job_id": b.job_id, "config": dumps(b.config),
             "resource": b.resource, "val_loss": b.loss, "val_miou": b.miou, "test_loss": res["loss"],
             "test_miou": res["miou"], "test_iou": res["iou"] and dumps(res["iou"]),
             "test_precision": res["precision"] and dumps(res["precision"]),
