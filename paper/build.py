@@ -241,6 +241,11 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
         tables.write_table(cov, out, f"coverage_{res.name}",
                            f"Runs per method and budget ({res.name}): with an incumbent, failed, infeasible, missing.")
         n["missing_or_failed"] = int((cov["failed"] + cov["missing"]).sum())
+        tables.write_table(tables.speed(res), out, f"speed_{res.name}", (
+            f"Speed ({res.name}, finished runs): wall seconds, seconds of training"
+            f"{' (simulated from the recorded epoch seconds)' if res.backend == 'replay' else ''}, their ratio, "
+            "epochs evaluated per wall second, and the tuner's own decision seconds (inside the wall time)."))
+        n["best_by_budget"] = tables.best_by_budget(res)
         if "random" in res.methods():
             sp = tables.speedup(res)
             tables.write_table(sp, out, f"speedup_{res.name}", (

@@ -69,7 +69,7 @@ def values(numbers: dict, out: Path) -> _Values:
         v[f"{key}_commits"] = ", ".join(f"`{c[:12]}`" for c in r["commits"])
         v[f"{key}_versions"] = ", ".join(f"{k} {val}" for k, val in sorted(r["versions"].items()) if val)
         v[f"{key}_missing"] = str(r["missing_or_failed"])
-        for stem in ("final", "speedup", "coverage", "nvsbn", "per_class"):
+        for stem in ("final", "speedup", "coverage", "nvsbn", "per_class", "speed"):
             f = out / f"{stem}_{name}.md"
             if f.is_file():
                 v[f"{key}_{stem}_table"] = f.read_text()
@@ -77,6 +77,11 @@ def values(numbers: dict, out: Path) -> _Values:
                      "per_class"):
             if (out / f"{stem}_{name}.png").is_file():
                 v[f"{key}_{stem}_figure"] = f"![{stem} ({name})]({stem}_{name}.png)"
+        if r.get("best_by_budget"):
+            v[f"{key}_findings"] = "\n".join(
+                f"- B = {b}: best mean test mIoU `{w['test']}` ({w['test_miou']:.3f}); "
+                f"best mean validation mIoU `{w['val']}` ({w['val_miou']:.3f})."
+                for b, w in r["best_by_budget"].items())
         if "nvsbn_winners" in r:
             v[f"{key}_winners"] = ", ".join(f"B = {b}: n = {n}" for b, n in r["nvsbn_winners"].items())
         if "hb_test_miou" in r:

@@ -162,6 +162,39 @@ def nvsbn_cells(res: Results) -> pd.DataFrame:
     return cells
 
 
+def speed(res: Results) -> pd.DataFrame:
+    """Per method over finished runs: wall seconds, training seconds (simulated in replay) and
+    their ratio, epochs evaluated per wall second, and the tuner's own decision seconds."""
+    done = res.runs[res.runs["status"] == "done"]
+    rows = []
+    for label in res.methods():
+        g = done[done["label"] == label]
+        if g.empty:
+            continue
+        wall, train = float(g["wall_seconds"].sum()), float(g["eval_seconds"].sum())
+        epochs, tuner = float(g["epochs_spent"].sum()), float(g["tuner_seconds"].sum())
+        rows.append({"method": label, "runs": len(g), "wall s": f"{wall:.1f}", "training s": f"{train:.0f}",
+                     "training s per wall s": f"{train / wall:,.0f}" if wall else "—",
+                     "epochs per wall s": f"{epochs / wall:,.0f}" if wall else "—",
+                     "tuner s": f"{tuner:.2f}", "tuner share of wall": f"{tuner / wall:.0%}" if wall else "—"})
+    return pd.DataFrame(rows)
+
+
+def best_by_budget(res: Results) -> dict:
+    """Per B, the method with the highest mean incumbent test mIoU and the one with the highest
+    mean validation mIoU (over seeds with an incumbent), with those means."""
+    fin = final_table(res)
+    out = {}
+    for b in res.budgets():
+        g = fin[fin["budget"] == b].groupby("label")[["test_miou", "val_miou"]].mean().dropna()
+        if g.empty:
+            continue
+        t, v = g["test_miou"].idxmax(), g["val_miou"].idxmax()
+        out[f"{b:g}"] = {"test": t, "test_miou": float(g.at[t, "test_miou"]),
+                         "val": v, "val_miou": float(g.at[v, "val_miou"])}
+    return out
+
+
 # -- writers ------------------------------------------------------------------------
 def to_markdown(df: pd.DataFrame) -> str:
     cols = [str(c) for c in df.columns]

@@ -87,7 +87,7 @@ def test_every_figure_and_table_exists(built, sweep, real):
     for stem in ("anytime_epochs", "tile5", "incumbent_losses", "per_class"):
         assert (out / f"{stem}_{real.name}.png").is_file()
     assert (out / f"curves_{FIXTURE.stem}.png").is_file()
-    for stem in ("final", "speedup", "coverage", "nvsbn"):
+    for stem in ("final", "speedup", "coverage", "nvsbn", "speed"):
         for ext in ("md", "csv", "tex"):
             assert (out / f"{stem}_{sweep.name}.{ext}").is_file()
     assert "\\toprule" in (out / f"final_{sweep.name}.tex").read_text()
@@ -108,6 +108,15 @@ def test_table_values_equal_the_store(built, sweep):
     assert row.split(",")[1] == want
     cells = json.loads(json.dumps(built[1]["results"][sweep.name]["nvsbn_winners"]))
     assert set(cells) == {"1", "2"}
+    runs, sim, wall = db.execute("SELECT COUNT(*), SUM(eval_seconds), SUM(wall_seconds) FROM runs "
+                                 "WHERE label = 'hyperband' AND status = 'done'").fetchone()
+    speed = next(line for line in (out / f"speed_{sweep.name}.csv").read_text().splitlines()
+                 if line.startswith("hyperband,"))
+    assert speed.split(",")[1:4] == [str(runs), f"{wall:.1f}", f"{sim:.0f}"]
+    best = built[1]["results"][sweep.name]["best_by_budget"]["1"]
+    means = dict(db.execute("SELECT r.label, AVG(i.test_miou) FROM incumbents i JOIN runs r USING (run_key) "
+                            "WHERE r.budget = 1 GROUP BY r.label"))
+    assert best["test"] == max(means, key=means.get) and best["test_miou"] == pytest.approx(max(means.values()))
 
 
 def test_missing_and_infeasible_runs_are_counted(built, sweep):
