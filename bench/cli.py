@@ -151,6 +151,17 @@ def cmd_export_curves(args) -> int:
     return 0
 
 
+def cmd_pack(args) -> int:
+    from bench.packing import pack, unpack
+    try:
+        out = unpack(args.results, force=args.force) if args.command == "unpack" else pack(args.results)
+    except (FileNotFoundError, FileExistsError, ValueError, sqlite3.DatabaseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
 def cmd_perf_task(args) -> int:
     from bench.perf import perf_task
     return perf_task(args.profile, args.epochs, data=args.data, device=args.device)
@@ -229,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("results", help="a results directory (of bench record, or of bench run)")
     ec.add_argument("--out", default=None, help="CSV or .parquet (default results/curves/<dir name>.csv)")
     ec.set_defaults(func=cmd_export_curves)
+
+    pk = sub.add_parser("pack", help="write DIR/results.db.xz (a compressed snapshot of the store) to commit")
+    pk.add_argument("results")
+    pk.set_defaults(func=cmd_pack)
+    up = sub.add_parser("unpack", help="restore DIR/results.db from DIR/results.db.xz")
+    up.add_argument("results")
+    up.add_argument("--force", action="store_true", help="replace an existing results.db")
+    up.set_defaults(func=cmd_pack)
 
     pt = sub.add_parser("perf-task", help="seconds per epoch of the default and the costliest configurations")
     pt.add_argument("--profile", default="cpu")

@@ -11,17 +11,15 @@ import pandas as pd
 
 from segmentation.palette import CLASSES
 
-from .runner import DB_NAME
+from .packing import store_file
 from .store import Store
 
 STALE_SECONDS = 600
 
 
 def open_store(results: Path) -> Store:
-    path = Path(results) / DB_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"no results store at {path}")
-    return Store(path)
+    """The results directory's store (``results.db``, or its packed ``results.db.xz``)."""
+    return Store(store_file(results))
 
 
 def _alive(row) -> bool:

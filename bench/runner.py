@@ -17,8 +17,8 @@ tuner has decided its rung; the run's folder goes when the run is done, except t
 incumbent's weights (``<results>/incumbents/<run>.pt``) and its colour-mask
 predictions of the test images (``<results>/predictions/<run>/``).
 
-The incumbent is the trial with the best validation loss at the highest resource
-any trial reached (ties: the lower trial id); its checkpoint is evaluated on the
+The incumbent is the trial with the best objective (the suite's ``objective``:
+validation loss by default, or validation mIoU) at the highest resource any trial reached (ties: the lower trial id); its checkpoint is evaluated on the
 test split when the run ends. Test metrics are never told to a tuner.
 """
 from __future__ import annotations
@@ -43,6 +43,7 @@ from . import meta
 from .curves import replay_job, replay_test, resolve
 from .executor import make_executor
 from .jobs import test_job, train_job, trial_seed
+from .packing import PACKED, unpack
 from .store import Store, dumps, now
 from .suite import RunSpec, Suite
 
@@ -60,11 +61,12 @@ class SuiteChanged(RuntimeError):
 @dataclass
 class Best:
     resource: int
-    loss: float
+    loss: float                 # the objective told to the tuner (lower is better)
     trial_id: int
     job_id: int
     miou: float | None
     config: dict
+    val_loss: float | None = None
 
     def beats(self, other: "Best | None") -> bool:
         return other is None or (self.resource, -self.loss, -self.trial_id) > (other.resource, -other.loss,
@@ -108,6 +110,9 @@ class Runner:
                  progress: bool = True):
         self.suite = suite
         self.results = Path(results)
+        if not (self.results / DB_NAME).exists() and (self.results / PACKED).is_file():
+            log.info("unpacking %s to resume from it", self.results / PACKED)
+            unpack(self.results)
         self.store = Store(self.results / DB_NAME)
         self.ckroot = Path(checkpoints) if checkpoints else self.results / "checkpoints"
         self.workers, self.scheduler = workers, scheduler
@@ -207,10 +212,9 @@ class Runner:
                     st.inflight[job.job_id] = job
             else:
                 job = jobs[row["job_id"]]
-                loss = row["loss"] if row["status"] == "ok" else None
-                st.tuner.tell(job, loss)
+                st.tuner.tell(job, self._objective(st.spec, row["status"], row["loss"], row["val_miou"]))
                 st.spent += row["epochs_trained"] or 0
-                self._account(st, job, row["status"], loss, row["val_miou"])
+                self._account(st, job, row["status"], row["loss"], row["val_miou"])
         for job in st.inflight.values():  # to be redone from the trial's last checkpoint
             self._reserve(st, job)
         log.info("resumed %s: %d jobs replayed, %d epochs spent, %d job(s) to redo",
@@ -238,11 +242,19 @@ class Runner:
         st.reserved += cost
         st.ckpt_in[job.job_id] = ck
 
-    def _account(self, st: RunState, job: Job, status: str, loss, miou) -> None:
+    @staticmethod
+    def _objective(spec: RunSpec, status: str, val_loss, miou) -> float | None:
+        """What the tuner is told (lower is better): the suite's objective, None for a failed job."""
+        if status != "ok":
+            return None
+        return val_loss if spec.objective == "val_loss" else 1.0 - miou
+
+    def _account(self, st: RunState, job: Job, status: str, val_loss, miou) -> None:
         st.restart += job.resource
         if status == "ok":
             st.reached[job.trial_id] = job.resource
-            cand = Best(job.resource, loss, job.trial_id, job.job_id, miou, job.config)
+            cand = Best(job.resource, self._objective(st.spec, status, val_loss, miou), job.trial_id, job.job_id,
+                        miou, job.config, val_loss)
             if cand.beats(st.best):
                 st.best = cand
             if miou is not None and not st.best_miou >= miou:
@@ -406,8 +418,9 @@ class Runner:
         st.spent += trained
         st.eval_seconds += res["seconds"]
         del st.inflight[job.job_id]
+        told = self._objective(st.spec, res["status"], loss, miou)
         t0 = time.perf_counter()
-        st.tuner.tell(job, loss)
+        st.tuner.tell(job, told)
         st.tuner_seconds += time.perf_counter() - t0
         self._account(st, job, res["status"], loss, miou)
         self._cleanup(st)
@@ -454,7 +467,7 @@ class Runner:
         b = st.best
         self.store.set_incumbent({
             "run_key": st.spec.key, "trial_id": b.trial_id, "job_id": b.job_id, "config": dumps(b.config),
-            "resource": b.resource, "val_loss": b.loss, "val_miou": b.miou, "test_loss": res["loss"],
+            "resource": b.resource, "val_loss": b.val_loss, "val_miou": b.miou, "test_loss": res["loss"],
             "test_miou": res["miou"], "test_iou": res["iou"] and dumps(res["iou"]),
             "test_precision": res["precision"] and dumps(res["precision"]),
             "test_recall": res["recall"] and dumps(res["recall"]), "test_pixel_accuracy": res["pixel_accuracy"],
@@ -489,11 +502,11 @@ class Runner:
 def fresh_start(results: Path) -> Path | None:
     """Move an existing store and its checkpoints aside (never deleted); returns where to."""
     results = Path(results)
-    if not (results / DB_NAME).exists():
+    if not (results / DB_NAME).exists() and not (results / PACKED).exists():
         return None
     dest = results / f"old-{time.strftime('%Y%m%d-%H%M%S')}"
     dest.mkdir(parents=True)
-    for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", "checkpoints"):
+    for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", PACKED, "checkpoints"):
         if (results / name).exists():
             shutil.move(str(results / name), dest / name)
     return dest

@@ -15,7 +15,9 @@ Example (``bench/suites/smoke.toml``)::
 Optional top-level keys: ``name`` (default: the file's stem), ``min_budget`` and
 ``max_budget`` (epochs; default 1 and the profile's R), ``backend`` ("train", or
 "replay" with ``curves = "results/curves/<table>.csv"`` to answer every job from
-recorded learning curves instead of training). A parameter whose value is the
+recorded learning curves instead of training), ``objective`` (what every tuner
+minimises and what picks the incumbent: "val_loss", the validation cross-entropy, the
+default; or "val_miou", told to tuners as 1 - validation mIoU). A parameter whose value is the
 string ``"$B"`` gets the run's budget B * R in epochs (e.g. successive halving's
 ``bracket_budget``); a run whose parameters cannot be met at its budget (n = 81
 configurations in 27 epochs) is recorded as infeasible, not run.
@@ -34,9 +36,10 @@ from pathlib import Path
 from methods import REGISTRY
 
 TOP_KEYS = {"name", "profile", "budgets", "seeds", "resume_promotions", "methods", "min_budget", "max_budget",
-            "backend", "curves", "description"}
+            "backend", "curves", "description", "objective"}
 METHOD_KEYS = {"label", "method", "params"}
 BACKENDS = ("train", "replay")
+OBJECTIVES = ("val_loss", "val_miou")
 BUDGET_PLACEHOLDER = "$B"  # a parameter value replaced by the run's budget in epochs
 
 
@@ -68,6 +71,7 @@ class RunSpec:
     backend: str
     curves: str | None = None
     curves_hash: str | None = None
+    objective: str = "val_loss"
 
     @property
     def key(self) -> str:
@@ -79,7 +83,8 @@ class RunSpec:
                 "budget_epochs": self.budget_epochs, "seed": self.seed, "profile": self.profile,
                 "min_budget": self.min_budget, "max_budget": self.max_budget, "resume": self.resume,
                 "backend": self.backend, **({"curves": self.curves, "curves_hash": self.curves_hash}
-                                            if self.backend == "replay" else {})}
+                                            if self.backend == "replay" else {}),
+                **({"objective": self.objective} if self.objective != "val_loss" else {})}
 
 
 @dataclass
@@ -97,6 +102,7 @@ class Suite:
     backend: str
     curves: str | None = None
     curves_hash: str | None = None
+    objective: str = "val_loss"
 
     @property
     def hash(self) -> str:
@@ -112,7 +118,8 @@ class Suite:
                 for m in self.methods:
                     params = {k: (epochs if v == BUDGET_PLACEHOLDER else v) for k, v in m.params.items()}
                     out.append(RunSpec(m.label, m.method, params, b, epochs, s, self.profile, self.min_budget,
-                                       self.max_budget, self.resume, self.backend, self.curves, self.curves_hash))
+                                       self.max_budget, self.resume, self.backend, self.curves, self.curves_hash,
+                                       self.objective))
         return out
 
 
@@ -148,6 +155,9 @@ def load_suite(path: str | Path) -> Suite:
     backend = data.get("backend", "train")
     if backend not in BACKENDS:
         raise _fail(path, "backend", f"one of {list(BACKENDS)}", backend)
+    objective = data.get("objective", "val_loss")
+    if objective not in OBJECTIVES:
+        raise _fail(path, "objective", f"one of {list(OBJECTIVES)}", objective)
     min_budget = data.get("min_budget", 1)
     max_budget = data.get("max_budget", PROFILES[profile].max_epochs)
     for key, v in (("min_budget", min_budget), ("max_budget", max_budget)):
@@ -202,7 +212,7 @@ def load_suite(path: str | Path) -> Suite:
     elif "curves" in data:
         raise _fail(path, "curves", 'to be set only with backend = "replay"')
     suite = Suite(data.get("name", path.stem), path, text, profile, [float(b) for b in budgets], list(seeds),
-                  resume, methods, min_budget, max_budget, backend, curves, curves_hash)
+                  resume, methods, min_budget, max_budget, backend, curves, curves_hash, objective)
     _check_methods(suite)
     return suite
 

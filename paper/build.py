@@ -47,8 +47,10 @@ def anytime(res: Results, out: Path, clock: str) -> list[Path]:
     for ax, b in zip(axes.flat, budgets):
         d = df[(df["budget"] == b) & df["label"].isin(order)]
         xmax = b * res.max_budget if clock == "epochs" else max(float(d["x"].max()) if len(d) else 1.0, 1.0)
-        figures.plot_anytime(d, ax, order, xmax, "epochs trained (cumulative)" if clock == "epochs"
-                             else "seconds (cumulative; " + ("simulated" if res.backend == "replay" else "wall") + ")")
+        xmin = 1.0 if clock == "epochs" else max(float(d["x"].min()) if len(d) else xmax / 100, xmax / 1e4)
+        figures.plot_anytime(d, ax, order, xmax, "epochs trained (cumulative, log scale)" if clock == "epochs"
+                             else "seconds (cumulative; " + ("simulated" if res.backend == "replay" else "wall")
+                             + "; log scale)", xmin=xmin if xmax / xmin > 10 else None)
         ax.set_title(f"B = {b:g} R ({b * res.max_budget:g} epochs)")
     for ax in list(axes.flat)[len(budgets):]:
         ax.axis("off")
@@ -74,8 +76,8 @@ def nvsbn(res: Results, out: Path) -> tuple[list[Path], pd.DataFrame]:
     fig.colorbar(mesh, ax=axes, label="mIoU (median over seeds)", shrink=0.9)
     fig.suptitle(f"n vs B/n: successive halving with n configurations in total budget B ({res.name}, "
                  f"{'replayed curves' if res.backend == 'replay' else 'real training'})\n"
-                 f"★ best n per B on validation; ×: n configurations do not fit into B; "
-                 f"dashed: n of Hyperband's brackets (eta = {eta})")
+                 f"★ best n per B on validation (ties: every tied n); ×: n configurations do not fit into B; "
+                 f"'no halving': all n trained to R (random search); dashed: n of Hyperband's brackets (eta = {eta})")
     return save(fig, out, f"nvsbn_{res.name}"), cells
 
 
@@ -185,6 +187,10 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
         if len(both) > 3:
             rho[e] = float(stats.spearmanr(both.iloc[:, 0], both.iloc[:, 1]).statistic)
     nums["spearman_val_loss_vs_final"] = rho
+    nums["spearman_final_val_loss_vs_val_miou"] = float(stats.spearmanr(final["val_loss"], final["val_miou"]).statistic)
+    if final["test_miou"].notna().sum() > 3:
+        nums["spearman_final_val_miou_vs_test_miou"] = float(
+            stats.spearmanr(final["val_miou"], final["test_miou"], nan_policy="omit").statistic)
     meta_path = path.with_suffix(".meta.json")
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
@@ -258,7 +264,7 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
         if len(cells):
             tables.write_table(cells.round(4), out, f"nvsbn_{res.name}",
                                f"Successive halving over (n, B), medians over seeds ({res.name}).")
-            n["nvsbn_winners"] = {f"{b:g}": int(g.loc[g['winner'], 'n'].iloc[0])
+            n["nvsbn_winners"] = {f"{b:g}": [int(x) for x in g.loc[g['winner'], 'n']]
                                   for b, g in cells.groupby("budget") if g["winner"].any()}
         brackets(res, out)
         if res.backend == "train":

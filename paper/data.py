@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DB_NAME = "results.db"
+from bench.packing import store_file
 
 
 @dataclass
@@ -43,9 +43,7 @@ class Results:
 
 def load(path: str | Path) -> Results:
     path = Path(path)
-    db_path = path / DB_NAME
-    if not db_path.is_file():
-        raise FileNotFoundError(f"no results store at {db_path}")
+    db_path = store_file(path)  # results.db, or the packed results.db.xz
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     runs = pd.read_sql_query("SELECT * FROM runs WHERE method != 'record' ORDER BY rowid", db)
     jobs = pd.read_sql_query("SELECT * FROM jobs ORDER BY run_key, ask_seq", db)

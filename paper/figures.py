@@ -12,9 +12,10 @@ from segmentation.palette import CLASSES, COLOURS
 from .style import method_style
 
 
-def _grid_median(df: pd.DataFrame, xmax: float, points: int = 120):
-    """Median and interquartile range over seeds of step functions (x, best) on a common grid."""
-    grid = np.linspace(0, xmax, points)
+def _grid_median(df: pd.DataFrame, xmax: float, points: int = 160, xmin: float | None = None):
+    """Median and interquartile range over seeds of step functions (x, best) on a common grid
+    (geometric from ``xmin`` when given, else linear from 0)."""
+    grid = np.geomspace(xmin, xmax, points) if xmin else np.linspace(0, xmax, points)
     curves = []
     for _, g in df.groupby("run_key"):
         x, y = g["x"].to_numpy(), g["best"].to_numpy()
@@ -28,29 +29,39 @@ def _grid_median(df: pd.DataFrame, xmax: float, points: int = 120):
             return grid, np.nanmedian(arr, 0), np.nanpercentile(arr, 25, 0), np.nanpercentile(arr, 75, 0), len(curves)
 
 
-def plot_anytime(df: pd.DataFrame, ax, order: list[str], xmax: float, xlabel: str) -> None:
-    """Best-so-far validation mIoU against cumulative epochs (or seconds): median over seeds, IQR band."""
+def plot_anytime(df: pd.DataFrame, ax, order: list[str], xmax: float, xlabel: str,
+                 xmin: float | None = None) -> None:
+    """Best-so-far validation mIoU against cumulative epochs (or seconds): median over seeds, IQR band.
+
+    With ``xmin`` the x axis is logarithmic from ``xmin`` (first results sit at a few epochs;
+    a linear axis squeezes them into the left edge at large budgets)."""
     for label in order:
         g = df[df["label"] == label]
         if g.empty:
             continue
-        x, med, lo, hi, n = _grid_median(g, xmax)
+        x, med, lo, hi, n = _grid_median(g, xmax, xmin=xmin)
         st = method_style(label, order)
         ax.plot(x, med, color=st["color"], linestyle=st["linestyle"], marker=st["marker"], markevery=20,
                 markersize=4, label=f"{label} (n={n})")
         ax.fill_between(x, lo, hi, color=st["color"], alpha=0.15, linewidth=0)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("best validation mIoU so far")
-    ax.set_xlim(0, xmax)
+    if xmin:
+        ax.set_xscale("log")
+        ax.set_xlim(xmin, xmax)
+    else:
+        ax.set_xlim(0, xmax)
 
 
 def plot_heatmap(cells: pd.DataFrame, ax, value: str, title: str, brackets: dict[int, int] | None = None,
                  vmin=None, vmax=None, cmap="viridis"):
     """Successive halving over (n, B): median ``value`` per cell; log-spaced n, B axes.
 
-    ``cells`` has columns n, budget, value, winner (bool), infeasible (bool). Winners get a
-    star, infeasible cells a cross; ``brackets`` maps Hyperband bracket s to its n, drawn
-    as dashed vertical lines.
+    ``cells`` has columns n, budget, value, winner (bool), infeasible (bool) and optionally
+    single_rung (bool: every configuration trained to R, no halving, i.e. random search).
+    Winners (all of them when tied) get a star, infeasible cells a cross, single-rung cells
+    "no halving"; ``brackets`` maps Hyperband bracket s to its n, drawn as dashed vertical
+    lines labelled above the axes.
     """
     ns = sorted(cells["n"].unique())
     bs = sorted(cells["budget"].unique())
@@ -65,13 +76,15 @@ def plot_heatmap(cells: pd.DataFrame, ax, value: str, title: str, brackets: dict
         if c["infeasible"]:
             ax.text(x, y, "×", ha="center", va="center", color="0.5", fontsize=11)
         elif not math.isnan(c[value]):
-            ax.text(x, y, f"{c[value]:.3f}", ha="center", va="center", fontsize=6.5,
-                    color="white" if (vmax is None or c[value] < (vmin + vmax) / 2) else "black")
+            colour = "white" if (vmax is None or c[value] < (vmin + vmax) / 2) else "black"
+            ax.text(x, y, f"{c[value]:.3f}", ha="center", va="center", fontsize=6.5, color=colour)
+            if c.get("single_rung", False):
+                ax.text(x, y / 1.2, "no halving", ha="center", va="center", fontsize=5, color=colour)
         if c["winner"]:
             ax.plot(x, y * 1.18, marker="*", color="#D55E00", markersize=9, markeredgecolor="white")
     for s, n in sorted((brackets or {}).items()):
         ax.axvline(n, color="white", linestyle="--", linewidth=1)
-        ax.text(n, ye[-1], f" s={s}", rotation=90, va="top", ha="right", color="white", fontsize=7)
+        ax.text(n, ye[-1] * 1.03, f"s={s}\nn={n}", va="bottom", ha="center", color="0.25", fontsize=6.5)
     ax.set_xscale("log")
     ax.set_yscale("log", base=2)
     ax.set_xticks(ns, [str(int(n)) for n in ns])
@@ -79,7 +92,7 @@ def plot_heatmap(cells: pd.DataFrame, ax, value: str, title: str, brackets: dict
     ax.minorticks_off()
     ax.set_xlabel("n, configurations per bracket (successive halving)")
     ax.set_ylabel("total budget B (multiples of R epochs)")
-    ax.set_title(title)
+    ax.set_title(title, pad=24 if brackets else None)
     ax.grid(False)
     return mesh
 

@@ -50,6 +50,9 @@ def values(numbers: dict, out: Path) -> _Values:
         rho = c.get("spearman_val_loss_vs_final", {})
         v[f"{key}_rho1"] = f"{rho.get('1', rho.get(1, float('nan'))):.2f}"
         v[f"{key}_rho_all"] = ", ".join(f"epoch {e}: {r:.2f}" for e, r in sorted(rho.items(), key=lambda kv: int(kv[0])))
+        v[f"{key}_rho_loss_miou"] = f"{c['spearman_final_val_loss_vs_val_miou']:.2f}"
+        if "spearman_final_val_miou_vs_test_miou" in c:
+            v[f"{key}_rho_val_test"] = f"{c['spearman_final_val_miou_vs_test_miou']:.2f}"
         if "recording_seconds" in c:
             v[f"{key}_time"] = _fmt_seconds(c["recording_seconds"])
             v[f"{key}_device"] = ", ".join(c["recording_device"])
@@ -83,7 +86,9 @@ def values(numbers: dict, out: Path) -> _Values:
                 f"best mean validation mIoU `{w['val']}` ({w['val_miou']:.3f})."
                 for b, w in r["best_by_budget"].items())
         if "nvsbn_winners" in r:
-            v[f"{key}_winners"] = ", ".join(f"B = {b}: n = {n}" for b, n in r["nvsbn_winners"].items())
+            v[f"{key}_winners"] = "; ".join(
+                f"B = {b}: n = {', '.join(map(str, ns))}{' (tied)' if len(ns) > 1 else ''}"
+                for b, ns in r["nvsbn_winners"].items())
         if "hb_test_miou" in r:
             v[f"{key}_hb_test_miou"] = f"{r['hb_test_miou']:.3f}"
     return v

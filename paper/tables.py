@@ -150,16 +150,31 @@ def nvsbn_cells(res: Results) -> pd.DataFrame:
     if sh.empty:
         return pd.DataFrame(columns=["n", "budget", "test_miou", "val_miou", "runs", "infeasible", "winner"])
     sh["n"] = [json.loads(p)["n"] for p in sh["params"]]
+    R = res.max_budget
     rows = []
     for (n, b), g in sh.groupby(["n", "budget"]):
+        infeasible = bool((g["status"] == "infeasible").all())
         rows.append({"n": n, "budget": b, "test_miou": g["test_miou"].median(), "val_miou": g["val_miou"].median(),
-                     "runs": int(g["test_miou"].notna().sum()), "infeasible": bool((g["status"] == "infeasible").all())})
+                     "runs": int(g["test_miou"].notna().sum()), "infeasible": infeasible,
+                     "single_rung": (not infeasible) and _single_rung(json.loads(g["params"].iloc[0]), R)})
     cells = pd.DataFrame(rows)
     cells["winner"] = False
     for b, g in cells.groupby("budget"):
-        if g["val_miou"].notna().any():
-            cells.loc[g["val_miou"].idxmax(), "winner"] = True  # chosen on validation, as a user would
+        if g["val_miou"].notna().any():  # chosen on validation, as a user would; ties all win
+            cells.loc[g.index[np.isclose(g["val_miou"], g["val_miou"].max(), rtol=0, atol=1e-12)], "winner"] = True
     return cells
+
+
+def _single_rung(params: dict, R: int) -> bool:
+    """Whether a successive-halving run trains all its n configurations to R (no halving at all)."""
+    from methods.brackets import successive_halving_bracket
+    try:
+        budget = params.get("bracket_budget")
+        r_min = params.get("r_min", None if budget is not None else 1)
+        bracket = successive_halving_bracket(params["n"], params.get("eta", 3), R, r_min=r_min, budget=budget)
+    except (ValueError, TypeError):
+        return False
+    return len(bracket.rungs) == 1
 
 
 def speed(res: Results) -> pd.DataFrame:

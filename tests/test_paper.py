@@ -6,6 +6,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bench.runner import Runner
@@ -108,6 +109,14 @@ def test_table_values_equal_the_store(built, sweep):
     assert row.split(",")[1] == want
     cells = json.loads(json.dumps(built[1]["results"][sweep.name]["nvsbn_winners"]))
     assert set(cells) == {"1", "2"}
+    grid = pd.read_csv(out / f"nvsbn_{sweep.name}.csv")
+    # n = 1 trains its one configuration to R: no halving; n = 3 in 2R = 18 epochs halves (3x3, then 1x9)
+    assert grid.loc[grid["n"] == 1, "single_rung"].all()
+    assert not grid.loc[(grid["n"] == 3) & (grid["budget"] == 2), "single_rung"].item()
+    for b, g in grid.groupby("budget"):  # the n with the best validation median win (ties: all of them)
+        winners = set(g.loc[g["winner"], "n"])
+        assert winners and winners <= set(g.loc[g["val_miou"] == g["val_miou"].max(), "n"])
+        assert cells[f"{b:g}"] == sorted(winners)
     runs, sim, wall = db.execute("SELECT COUNT(*), SUM(eval_seconds), SUM(wall_seconds) FROM runs "
                                  "WHERE label = 'hyperband' AND status = 'done'").fetchone()
     speed = next(line for line in (out / f"speed_{sweep.name}.csv").read_text().splitlines()

@@ -115,3 +115,47 @@ def test_successive_halving_with_budget_placeholder_and_infeasible_runs(tmp_path
     assert rows == {"sh-n3/B2/seed0": "done", "sh-n27/B2/seed0": "infeasible"}
     err = db.execute("SELECT error FROM runs WHERE run_key = 'sh-n27/B2/seed0'").fetchone()[0]
     assert "cheapest bracket of n=27" in err
+
+
+OBJECTIVE_SUITE = """
+profile = "smoke"
+backend = "replay"
+curves = "{curves}"
+budgets = [3]
+seeds = [0, 1, 2]
+{objective}
+[[methods]]
+label = "random"
+method = "random-search"
+[[methods]]
+label = "hyperband"
+method = "hyperband"
+"""
+
+
+@pytest.mark.parametrize("objective", [None, "val_loss", "val_miou"])
+def test_objective_picks_what_tuners_are_told_and_the_incumbent(tmp_path, objective):
+    """Tuners minimise the suite's objective (1 - mIoU for val_miou); the incumbent is its best at
+    the highest resource reached. The default leaves a run's identity as it was."""
+    from tests.test_paper import FIXTURE
+    text = OBJECTIVE_SUITE.format(curves=FIXTURE, objective=f'objective = "{objective}"' if objective else "")
+    (tmp_path / "o.toml").write_text(text)
+    suite = load_suite(tmp_path / "o.toml")
+    assert ("objective" in suite.runs()[0].identity()) == (objective == "val_miou")
+    assert Runner(suite, tmp_path / "res", progress=False).run() == 0
+    db = sqlite3.connect(tmp_path / "res" / "results.db")
+    for (key,) in db.execute("SELECT run_key FROM runs"):
+        top = db.execute("SELECT MAX(resource) FROM jobs WHERE run_key = ? AND status = 'ok'", (key,)).fetchone()[0]
+        jobs = db.execute("SELECT trial_id, loss, val_miou FROM jobs WHERE run_key = ? AND status = 'ok' AND "
+                          "resource = ?", (key, top)).fetchall()
+        want = (max(jobs, key=lambda j: (j[2], -j[0])) if objective == "val_miou"
+                else min(jobs, key=lambda j: (j[1], j[0])))
+        inc = db.execute("SELECT trial_id, val_loss, val_miou FROM incumbents WHERE run_key = ?", (key,)).fetchone()
+        assert inc == want, key
+
+
+def test_unknown_objective_is_an_error(tmp_path):
+    from tests.test_paper import FIXTURE
+    (tmp_path / "o.toml").write_text(OBJECTIVE_SUITE.format(curves=FIXTURE, objective='objective = "accuracy"'))
+    with pytest.raises(SuiteError, match=r"o\.toml.*objective.*val_loss.*val_miou"):
+        load_suite(tmp_path / "o.toml")
