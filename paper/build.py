@@ -76,7 +76,7 @@ def nvsbn(res: Results, out: Path) -> tuple[list[Path], pd.DataFrame]:
     fig.colorbar(mesh, ax=axes, label="mIoU (median over seeds)", shrink=0.9)
     fig.suptitle(f"n vs B/n: successive halving with n configurations in total budget B ({res.name}, "
                  f"{'replayed curves' if res.backend == 'replay' else 'real training'})\n"
-                 f"★ best n per B on validation (ties: every tied n); ×: n configurations do not fit into B; "
+                 f"★ best n per B on validation (ties: every tied n); ×: n configurations do not fit into B;\n"
                  f"'no halving': all n trained to R (random search); dashed: n of Hyperband's brackets (eta = {eta})")
     return save(fig, out, f"nvsbn_{res.name}"), cells
 
@@ -187,6 +187,11 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
         if len(both) > 3:
             rho[e] = float(stats.spearmanr(both.iloc[:, 0], both.iloc[:, 1]).statistic)
     nums["spearman_val_loss_vs_final"] = rho
+    if "config.loss" in final:
+        nums["final_by_training_loss"] = {
+            str(k): {"configs": int(len(g)), "val_loss_median": float(g["val_loss"].median()),
+                     "val_miou_median": float(g["val_miou"].median())}
+            for k, g in final.groupby("config.loss")}
     nums["spearman_final_val_loss_vs_val_miou"] = float(stats.spearmanr(final["val_loss"], final["val_miou"]).statistic)
     if final["test_miou"].notna().sum() > 3:
         nums["spearman_final_val_miou_vs_test_miou"] = float(
@@ -198,7 +203,7 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
         nums["recording_device"] = sorted({r.get("device") for r in meta["runs"]})
         nums["recording_commit"] = sorted({r.get("git_commit") for r in meta["runs"]})
         nums["epoch_seconds_median"] = float(ok["seconds"].median())
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
     for cid, g in ok.groupby("config_id"):
         axes[0].plot(g["epoch"], g["val_miou"], color="#0072B2", alpha=0.35, linewidth=0.8)
     axes[0].set_xlabel("epoch")
@@ -207,9 +212,23 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
     e1 = ok[ok["epoch"] == 1].set_index("config_id")["val_loss"]
     both = pd.concat([e1.rank(), final["val_loss"].rank()], axis=1, join="inner").dropna()
     axes[1].scatter(both.iloc[:, 0], both.iloc[:, 1], s=12, color="#D55E00")
-    axes[1].set_xlabel("rank of validation loss after epoch 1")
-    axes[1].set_ylabel(f"rank after epoch {R}")
-    axes[1].set_title(f"Spearman rho = {rho.get(1, float('nan')):.2f}")
+    axes[1].set_xlabel("rank of validation loss after epoch 1 (1 = lowest)")
+    axes[1].set_ylabel(f"rank of validation loss after epoch {R}")
+    axes[1].set_title(f"epoch 1 vs epoch {R}: Spearman rho = {rho.get(1, float('nan')):.2f}")
+    for metric, colour, marker, name in (("val_loss", "#D55E00", "o", "validation loss"),
+                                         ("val_miou", "#0072B2", "s", "validation mIoU")):
+        last = final[metric]
+        by_epoch = [(e, stats.spearmanr(*pd.concat([ok[ok["epoch"] == e].set_index("config_id")[metric], last],
+                                                   axis=1, join="inner").dropna().T.to_numpy()).statistic)
+                    for e in range(1, R)]
+        axes[2].plot(*zip(*by_epoch), color=colour, marker=marker, markersize=3, label=name)
+    axes[2].axhline(0, color="0.5", linewidth=0.8)
+    axes[2].set_ylim(-0.2, 1)
+    axes[2].set_xlabel("epoch e")
+    axes[2].set_ylabel(f"Spearman rho, epoch e vs epoch {R}")
+    axes[2].set_title("How early the final ranking shows")
+    axes[2].legend(loc="lower right")
+    axes[0].set_xlabel(f"epoch (R = {R})")
     paths = save(fig, out, f"curves_{path.stem}")
     return paths, nums
 
@@ -238,7 +257,8 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
         tables.write_table(final, out, f"final_{res.name}", (
             f"Test mIoU (Tile 5) of the incumbent, mean ± std over seeds ({res.name}, "
             f"{'replayed curves' if res.backend == 'replay' else 'real training'}); (k/N): runs with an incumbent "
-            "out of N asked. Mean rank over (B, seed) blocks complete for every method. p: Wilcoxon signed-rank "
+            "out of N asked. Mean rank over the (B, seed) blocks complete for every method (B = "
+            + ", ".join(f"{b:g}" for b in info["rank_budgets"]) + "). p: Wilcoxon signed-rank "
             "test against random search, paired by (B, seed), Holm-corrected."
             + (f" Friedman test over {len(info['friedman_methods'])} methods and {info['friedman_blocks']} blocks: "
                f"chi2 = {info['friedman_statistic']:.2f}, p = {info['friedman_p']:.3g}." if "friedman_p" in info else "")))

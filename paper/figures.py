@@ -14,19 +14,22 @@ from .style import method_style
 
 def _grid_median(df: pd.DataFrame, xmax: float, points: int = 160, xmin: float | None = None):
     """Median and interquartile range over seeds of step functions (x, best) on a common grid
-    (geometric from ``xmin`` when given, else linear from 0)."""
+    (geometric from ``xmin`` when given, else linear from 0).
+
+    A run with no result yet at x counts as the worst value (not as missing): otherwise, on a
+    seconds axis where runs start at different times, the median of the few runs already
+    started would jump around. Quantiles are taken without interpolation (inverted CDF), so
+    a statistic is drawn only from the x where that share of the runs has a result."""
     grid = np.geomspace(xmin, xmax, points) if xmin else np.linspace(0, xmax, points)
     curves = []
     for _, g in df.groupby("run_key"):
         x, y = g["x"].to_numpy(), g["best"].to_numpy()
         idx = np.searchsorted(x, grid, side="right") - 1
         curves.append(np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan))
-    arr = np.array(curves)
-    with np.errstate(all="ignore"):
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return grid, np.nanmedian(arr, 0), np.nanpercentile(arr, 25, 0), np.nanpercentile(arr, 75, 0), len(curves)
+    arr = np.where(np.isnan(np.array(curves)), -np.inf, np.array(curves))
+    med, lo, hi = (np.quantile(arr, q, axis=0, method="inverted_cdf") for q in (0.5, 0.25, 0.75))
+    med, lo, hi = (np.where(np.isfinite(v), v, np.nan) for v in (med, lo, hi))
+    return grid, med, lo, hi, len(curves)
 
 
 def plot_anytime(df: pd.DataFrame, ax, order: list[str], xmax: float, xlabel: str,

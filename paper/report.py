@@ -50,6 +50,10 @@ def values(numbers: dict, out: Path) -> _Values:
         rho = c.get("spearman_val_loss_vs_final", {})
         v[f"{key}_rho1"] = f"{rho.get('1', rho.get(1, float('nan'))):.2f}"
         v[f"{key}_rho_all"] = ", ".join(f"epoch {e}: {r:.2f}" for e, r in sorted(rho.items(), key=lambda kv: int(kv[0])))
+        if "final_by_training_loss" in c:
+            v[f"{key}_by_loss"] = "; ".join(
+                f"{k}: {g['configs']} configurations, median validation cross-entropy {g['val_loss_median']:.3f}, "
+                f"median validation mIoU {g['val_miou_median']:.3f}" for k, g in c["final_by_training_loss"].items())
         v[f"{key}_rho_loss_miou"] = f"{c['spearman_final_val_loss_vs_val_miou']:.2f}"
         if "spearman_final_val_miou_vs_test_miou" in c:
             v[f"{key}_rho_val_test"] = f"{c['spearman_final_val_miou_vs_test_miou']:.2f}"

@@ -22,10 +22,12 @@ def method_style(label: str, order: list[str]) -> dict:
     if label in FIXED:
         c, m, ls = FIXED[label]
         return {"color": OKABE_ITO[c], "marker": MARKERS[m], "linestyle": ls}
+    # Other labels (single brackets, successive halving with some n, ...) are never drawn with a
+    # solid line, so their (colour, marker, line style) never repeats one of the fixed methods'.
     others = [x for x in order if x not in FIXED]
     k = others.index(label) if label in others else len(others)
-    return {"color": OKABE_ITO[(k + 1) % len(OKABE_ITO)], "marker": MARKERS[(k + 2) % len(MARKERS)],
-            "linestyle": LINESTYLES[(k // len(OKABE_ITO)) % len(LINESTYLES)]}
+    return {"color": OKABE_ITO[(k + 1) % len(OKABE_ITO)], "marker": MARKERS[(k + 9) % len(MARKERS)],
+            "linestyle": LINESTYLES[1 + (k // len(OKABE_ITO)) % (len(LINESTYLES) - 1)]}
 
 
 def setup() -> None:

@@ -76,12 +76,15 @@ def final_results(res: Results) -> tuple[pd.DataFrame, dict]:
             diff = pair[label] - pair[ref]
             if len(pair) >= 5 and (diff != 0).any():
                 pvals[label] = float(stats.wilcoxon(pair[label], pair[ref]).pvalue)
+            elif len(pair) and (diff == 0).all():
+                pvals[label] = "same as random"  # the same incumbents in every (B, seed): nothing to test
         rows.append(row)
-    holm = _holm(pvals)
+    holm = _holm({k: p for k, p in pvals.items() if not isinstance(p, str)})
     for row in rows:
         m = row["method"]
-        row["p vs random (Wilcoxon, Holm)"] = (f"{holm[m]:.3g}" if m in holm else "—")
-    info = {"friedman_methods": list(complete.columns), "friedman_blocks": int(len(complete))}
+        row["p vs random (Wilcoxon, Holm)"] = (f"{holm[m]:.3g}" if m in holm else pvals.get(m, "—"))
+    info = {"friedman_methods": list(complete.columns), "friedman_blocks": int(len(complete)),
+            "rank_budgets": sorted({float(b) for b, _ in complete.index})}
     if complete.shape[1] >= 3 and len(complete) >= 3:
         f = stats.friedmanchisquare(*[complete[c] for c in complete.columns])
         info.update(friedman_statistic=float(f.statistic), friedman_p=float(f.pvalue))
