@@ -192,10 +192,16 @@ def speed(res: Results) -> pd.DataFrame:
         wall, train = float(g["wall_seconds"].sum()), float(g["eval_seconds"].sum())
         epochs, tuner = float(g["epochs_spent"].sum()), float(g["tuner_seconds"].sum())
         rows.append({"method": label, "runs": len(g), "wall s": f"{wall:.1f}", "training s": f"{train:.0f}",
-                     "training s per wall s": f"{train / wall:,.0f}" if wall else "—",
-                     "epochs per wall s": f"{epochs / wall:,.0f}" if wall else "—",
+                     "training s per wall s": _rate(train, wall), "epochs per wall s": _rate(epochs, wall),
                      "tuner s": f"{tuner:.2f}", "tuner share of wall": f"{tuner / wall:.0%}" if wall else "—"})
     return pd.DataFrame(rows)
+
+
+def _rate(amount: float, wall: float) -> str:
+    if not wall:
+        return "—"
+    r = amount / wall
+    return f"{r:,.0f}" if r >= 100 else f"{r:.2f}"
 
 
 def best_by_budget(res: Results) -> dict:
