@@ -153,13 +153,19 @@ def plot_losses(curve: pd.DataFrame, ax, title: str) -> None:
 
 
 def plot_per_class(table: pd.DataFrame, ax, title: str) -> None:
-    """Grouped bars: per-class IoU, precision and recall (columns) for each class (rows)."""
+    """Grouped bars: per-class IoU, precision and recall (columns) for each class (rows).
+
+    An undefined score (a class neither present nor predicted) is written "n/a", not drawn as 0."""
     x = np.arange(len(table))
     colours = {"IoU": "#0072B2", "precision": "#E69F00", "recall": "#009E73"}
     for k, (col, c) in enumerate(colours.items()):
         ax.bar(x + (k - 1) * 0.27, table[col].fillna(0), width=0.27, color=c, label=col)
+        for xi, v in zip(x, table[col]):
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                ax.text(xi + (k - 1) * 0.27, 0.01, "n/a", rotation=90, ha="center", va="bottom", fontsize=6)
     ax.set_xticks(x, table.index, rotation=0)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.15)
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("score on the test split (Tile 5)")
     ax.set_title(title)
-    ax.legend(ncol=3)
+    ax.legend(ncol=3, loc="upper center", frameon=False)
