@@ -57,15 +57,18 @@ def status_table(results: Path) -> pd.DataFrame:
 
 def speed_table(results: Path) -> pd.DataFrame:
     """Per method over finished runs: wall seconds, seconds of training (simulated in replay), their
-    ratio, evaluated epochs per wall second, and the tuners' own decision seconds."""
+    ratio, evaluated epochs and jobs (one ask and tell each) per wall second, and the tuners' own
+    decision seconds."""
     store = open_store(results)
     rows = []
-    for method, n, wall, sim, tuner, epochs in store.db.execute(
-            "SELECT method, COUNT(*), SUM(wall_seconds), SUM(eval_seconds), SUM(tuner_seconds), SUM(epochs_spent) "
-            "FROM runs WHERE status = 'done' GROUP BY method ORDER BY method"):
+    for method, n, wall, sim, tuner, epochs, jobs in store.db.execute(
+            "SELECT method, COUNT(*), SUM(wall_seconds), SUM(eval_seconds), SUM(tuner_seconds), SUM(epochs_spent), "
+            "SUM((SELECT COUNT(*) FROM jobs j WHERE j.run_key = r.run_key)) "
+            "FROM runs r WHERE status = 'done' GROUP BY method ORDER BY method"):
         rows.append({"method": method, "runs": n, "wall_s": round(wall, 2), "train_s": round(sim, 1),
                      "train_s_per_wall_s": round(sim / wall, 1) if wall else float("nan"),
                      "epochs_per_wall_s": round(epochs / wall, 1) if wall else float("nan"),
+                     "jobs_per_wall_s": round(jobs / wall, 1) if wall else float("nan"),
                      "tuner_s": round(tuner, 2)})
     store.close()
     return pd.DataFrame(rows)

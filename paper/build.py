@@ -270,7 +270,8 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
         tables.write_table(tables.speed(res), out, f"speed_{res.name}", (
             f"Speed ({res.name}, finished runs): wall seconds, seconds of training"
             f"{' (simulated from the recorded epoch seconds)' if res.backend == 'replay' else ''}, their ratio, "
-            "epochs evaluated per wall second, and the tuner's own decision seconds (inside the wall time)."))
+            "epochs evaluated and jobs (one ask and tell each) per wall second, and the tuner's own decision "
+            "seconds (inside the wall time)."))
         n["best_by_budget"] = tables.best_by_budget(res)
         if "random" in res.methods():
             sp = tables.speedup(res)

@@ -190,9 +190,11 @@ def speed(res: Results) -> pd.DataFrame:
         if g.empty:
             continue
         wall, train = float(g["wall_seconds"].sum()), float(g["eval_seconds"].sum())
+        jobs = int(res.jobs["run_key"].isin(set(g["run_key"])).sum())
         epochs, tuner = float(g["epochs_spent"].sum()), float(g["tuner_seconds"].sum())
         rows.append({"method": label, "runs": len(g), "wall s": f"{wall:.1f}", "training s": f"{train:.0f}",
                      "training s per wall s": _rate(train, wall), "epochs per wall s": _rate(epochs, wall),
+                     "jobs per wall s": _rate(jobs, wall),
                      "tuner s": f"{tuner:.2f}", "tuner share of wall": f"{tuner / wall:.0%}" if wall else "—"})
     return pd.DataFrame(rows)
 

@@ -117,11 +117,12 @@ def test_table_values_equal_the_store(built, sweep):
         winners = set(g.loc[g["winner"], "n"])
         assert winners and winners <= set(g.loc[g["val_miou"] == g["val_miou"].max(), "n"])
         assert cells[f"{b:g}"] == sorted(winners)
-    runs, sim, wall = db.execute("SELECT COUNT(*), SUM(eval_seconds), SUM(wall_seconds) FROM runs "
-                                 "WHERE label = 'hyperband' AND status = 'done'").fetchone()
-    speed = next(line for line in (out / f"speed_{sweep.name}.csv").read_text().splitlines()
-                 if line.startswith("hyperband,"))
-    assert speed.split(",")[1:4] == [str(runs), f"{wall:.1f}", f"{sim:.0f}"]
+    runs, sim, wall, jobs = db.execute(
+        "SELECT COUNT(*), SUM(eval_seconds), SUM(wall_seconds), SUM((SELECT COUNT(*) FROM jobs j WHERE "
+        "j.run_key = r.run_key)) FROM runs r WHERE label = 'hyperband' AND status = 'done'").fetchone()
+    speed = pd.read_csv(out / f"speed_{sweep.name}.csv", dtype=str).set_index("method").loc["hyperband"]
+    assert [speed["runs"], speed["wall s"], speed["training s"]] == [str(runs), f"{wall:.1f}", f"{sim:.0f}"]
+    assert float(speed["jobs per wall s"].replace(",", "")) == pytest.approx(jobs / wall, rel=0.01, abs=0.01)
     best = built[1]["results"][sweep.name]["best_by_budget"]["1"]
     means = dict(db.execute("SELECT r.label, AVG(i.test_miou) FROM incumbents i JOIN runs r USING (run_key) "
                             "WHERE r.budget = 1 GROUP BY r.label"))
