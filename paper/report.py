@@ -88,11 +88,11 @@ def values(numbers: dict, out: Path) -> _Values:
             v[f"{key}_findings"] = "\n".join(
                 f"- B = {b}: best mean test mIoU `{w['test']}` ({w['test_miou']:.3f}); "
                 f"best mean validation mIoU `{w['val']}` ({w['val_miou']:.3f})."
-                for b, w in r["best_by_budget"].items())
+                for b, w in sorted(r["best_by_budget"].items(), key=lambda kv: float(kv[0])))
         if "nvsbn_winners" in r:
             v[f"{key}_winners"] = "; ".join(
                 f"B = {b}: n = {', '.join(map(str, ns))}{' (tied)' if len(ns) > 1 else ''}"
-                for b, ns in r["nvsbn_winners"].items())
+                for b, ns in sorted(r["nvsbn_winners"].items(), key=lambda kv: float(kv[0])))
         if "hb_test_miou" in r:
             v[f"{key}_hb_test_miou"] = f"{r['hb_test_miou']:.3f}"
     return v
