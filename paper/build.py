@@ -111,16 +111,28 @@ def report_figures(res: Results, out: Path, data_root=None) -> tuple[list[Path],
 
     profile = get_profile(res.runs["profile"].iloc[0])
     pred_root = res.path / "predictions"
-    top = max(res.budgets())
-    pick = {}
-    for label in res.methods():
-        r = res.runs[(res.runs["label"] == label) & (res.runs["budget"] == top)].sort_values("seed")
-        r = r[r["run_key"].isin(res.incumbents["run_key"])]
-        if len(r) and (pred_root / _safe(r["run_key"].iloc[0])).is_dir():
-            pick[label] = r["run_key"].iloc[0]
-    hb = next((lab for lab in pick if res.runs[res.runs["label"] == lab]["method"].iloc[0] == "hyperband"), None)
-    if hb is None:
+
+    def picks(budget) -> dict:
+        """Per method label, its lowest-seed run at ``budget`` that has an incumbent with predictions."""
+        out = {}
+        for label in res.methods():
+            r = res.runs[(res.runs["label"] == label) & (res.runs["budget"] == budget)].sort_values("seed")
+            r = r[r["run_key"].isin(res.incumbents["run_key"])]
+            r = r[[(pred_root / _safe(k)).is_dir() for k in r["run_key"]]]
+            if len(r):
+                out[label] = r["run_key"].iloc[0]
+        return out
+
+    def hyperband_of(pick: dict):
+        return next((lab for lab in pick if res.runs[res.runs["label"] == lab]["method"].iloc[0] == "hyperband"),
+                    None)
+
+    # the largest budget at which a Hyperband run has an incumbent, and every method's run there
+    top = next((b for b in sorted(res.budgets(), reverse=True) if hyperband_of(picks(b))), None)
+    if top is None:
         return [], {}
+    pick = picks(top)
+    hb = hyperband_of(pick)
     order = [hb] + [lab for lab in pick if lab != hb]
     images = [(t, i) for t, i in profile.selected() if profile.split_of(t, i) == "test"]
     images = images[::max(1, len(images) // 3)][:3]

@@ -146,7 +146,9 @@ def plot_losses(curve: pd.DataFrame, ax, title: str) -> None:
             label="validation loss (pixel cross-entropy)")
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
+    last = int(curve["epoch"].max()) if len(curve) else 1
+    ax.set_xlim(0.5, max(last, 2) + 0.5)  # a one-epoch incumbent still gets a readable integer axis
+    ax.set_xlabel(f"epoch (trained for {last})")
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.legend()
