@@ -153,3 +153,24 @@ def test_same_inputs_give_byte_identical_tables(built, sweep, real, tmp_path):
 def test_missing_results_directory_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no results store"):
         build([tmp_path / "nothing"], tmp_path / "out")
+
+
+def test_curve_numbers_equal_the_table(built):
+    """The recorded-curve numbers the report quotes (spread, rank correlations) are the table's."""
+    from scipy import stats
+    _, numbers = built
+    c = numbers["curves"][FIXTURE.stem]
+    df = pd.read_csv(FIXTURE, float_precision="round_trip")
+    R = int(df["epoch"].max())
+    last = df[df["epoch"] == R].set_index("config_id")
+    first = df[df["epoch"] == 1].set_index("config_id").loc[last.index]
+    assert c["configs"] == df["config_id"].nunique() and c["R"] == R
+    assert c["final_val_miou"]["min"] == last["val_miou"].min()
+    assert c["final_val_miou"]["median"] == pytest.approx(last["val_miou"].median())
+    assert c["spearman_val_loss_vs_final"][1] == pytest.approx(stats.spearmanr(first["val_loss"], last["val_loss"])[0])
+    assert c["spearman_final_val_loss_vs_val_miou"] == pytest.approx(
+        stats.spearmanr(last["val_loss"], last["val_miou"])[0])
+    from paper.report import values
+    fields = values(json.loads(json.dumps(numbers)), built[0])  # as rendered from numbers.json
+    assert fields["smoke_curves_rho1"] == f"{c['spearman_val_loss_vs_final'][1]:.2f}"
+    assert fields["smoke_curves_rho_loss_miou"] == f"{c['spearman_final_val_loss_vs_val_miou']:.2f}"
