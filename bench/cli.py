@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sqlite3
 import sys
 
@@ -271,4 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         for noisy in ("smac", "distributed", "ConfigSpace"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command in ("status", "speed", "brackets") and hasattr(signal, "SIGPIPE"):
+        # printing commands end quietly when piped into `head`; never for run/record, whose
+        # sockets (Dask) must see EPIPE as an error rather than die of the signal
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     return int(args.func(args) or 0)
