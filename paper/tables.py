@@ -49,7 +49,7 @@ def _cell(values: pd.Series, expected: int, infeasible: int) -> str:
         return "infeasible"
     if v.empty:
         return f"— (0/{expected})"
-    txt = f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.3f}"
+    txt = f"{v.mean():.3f} ± {v.std(ddof=1):.3f}" if len(v) > 1 else f"{v.iloc[0]:.3f}"  # one seed: no spread
     return txt + (f" ({len(v)}/{expected})" if len(v) < expected else "")
 
 
