@@ -24,10 +24,10 @@ from methods.base import config_to_dict
 
 from . import meta
 from .jobs import trial_seed
+from .packing import DB_NAME
 from .store import Store, dumps, now
 
 log = logging.getLogger("bench.record")
-DB_NAME = "results.db"
 
 
 def sample_configs(profile_name: str, n: int, seed: int) -> list[dict]:

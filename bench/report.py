@@ -55,23 +55,31 @@ def status_table(results: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def speed_summary(runs: pd.DataFrame, jobs: pd.DataFrame, by: str = "method") -> pd.DataFrame:
+    """Per ``by`` (method or label, in order of first appearance) over finished runs: runs, wall
+    seconds, seconds of training (simulated in replay), evaluated epochs, jobs (one ask and tell
+    each) and the tuners' own decision seconds, with training seconds, epochs and jobs per wall
+    second (NaN where no wall time was recorded). ``runs`` and ``jobs`` are the store's tables."""
+    done = runs[runs["status"] == "done"].copy()
+    done["jobs"] = done["run_key"].map(jobs["run_key"].value_counts()).fillna(0)
+    g = done.groupby(by, sort=False).agg(runs=("run_key", "size"), wall_s=("wall_seconds", "sum"),
+                                         train_s=("eval_seconds", "sum"), epochs=("epochs_spent", "sum"),
+                                         jobs=("jobs", "sum"), tuner_s=("tuner_seconds", "sum"))
+    g = g.reindex([k for k in dict.fromkeys(runs[by]) if k in g.index])  # the runs' order, not the finished ones'
+    wall = g["wall_s"].where(g["wall_s"] > 0)
+    for name in ("train_s", "epochs", "jobs"):
+        g[f"{name}_per_wall_s"] = g[name] / wall
+    return g.reset_index()
+
+
 def speed_table(results: Path) -> pd.DataFrame:
-    """Per method over finished runs: wall seconds, seconds of training (simulated in replay), their
-    ratio, evaluated epochs and jobs (one ask and tell each) per wall second, and the tuners' own
-    decision seconds."""
+    """``speed_summary`` of a results directory, per method, rounded for printing."""
     store = open_store(results)
-    rows = []
-    for method, n, wall, sim, tuner, epochs, jobs in store.db.execute(
-            "SELECT method, COUNT(*), SUM(wall_seconds), SUM(eval_seconds), SUM(tuner_seconds), SUM(epochs_spent), "
-            "SUM((SELECT COUNT(*) FROM jobs j WHERE j.run_key = r.run_key)) "
-            "FROM runs r WHERE status = 'done' GROUP BY method ORDER BY method"):
-        rows.append({"method": method, "runs": n, "wall_s": round(wall, 2), "train_s": round(sim, 1),
-                     "train_s_per_wall_s": round(sim / wall, 1) if wall else float("nan"),
-                     "epochs_per_wall_s": round(epochs / wall, 1) if wall else float("nan"),
-                     "jobs_per_wall_s": round(jobs / wall, 1) if wall else float("nan"),
-                     "tuner_s": round(tuner, 2)})
+    runs = pd.read_sql_query("SELECT * FROM runs ORDER BY method", store.db)
+    jobs = pd.read_sql_query("SELECT run_key FROM jobs", store.db)
     store.close()
-    return pd.DataFrame(rows)
+    return speed_summary(runs, jobs).round({"wall_s": 2, "train_s": 1, "train_s_per_wall_s": 1,
+                                            "epochs_per_wall_s": 1, "jobs_per_wall_s": 1, "tuner_s": 2})
 
 
 def evaluations_table(results: Path) -> pd.DataFrame:

@@ -18,8 +18,9 @@ incumbent's weights (``<results>/incumbents/<run>.pt``) and its colour-mask
 predictions of the test images (``<results>/predictions/<run>/``).
 
 The incumbent is the trial with the best objective (the suite's ``objective``:
-validation loss by default, or validation mIoU) at the highest resource any trial reached (ties: the lower trial id); its checkpoint is evaluated on the
-test split when the run ends. Test metrics are never told to a tuner.
+validation loss by default, or validation mIoU) at the highest resource any trial
+reached (ties: the lower trial id); its checkpoint is evaluated on the test split
+when the run ends. Test metrics are never told to a tuner.
 """
 from __future__ import annotations
 
@@ -43,12 +44,11 @@ from . import meta
 from .curves import replay_job, replay_test, resolve
 from .executor import make_executor
 from .jobs import test_job, train_job, trial_seed
-from .packing import PACKED, unpack
+from .packing import DB_NAME, PACKED, unpack
 from .store import Store, dumps, now
 from .suite import RunSpec, Suite
 
 log = logging.getLogger("bench.run")
-DB_NAME = "results.db"
 
 
 REPLAYED = "replayed"  # stands for a checkpoint in replay, where there are none
@@ -212,9 +212,10 @@ class Runner:
                     st.inflight[job.job_id] = job
             else:
                 job = jobs[row["job_id"]]
-                st.tuner.tell(job, self._objective(st.spec, row["status"], row["loss"], row["val_miou"]))
+                told = self._objective(st.spec, row["status"], row["loss"], row["val_miou"])
+                st.tuner.tell(job, told)
                 st.spent += row["epochs_trained"] or 0
-                self._account(st, job, row["status"], row["loss"], row["val_miou"])
+                self._account(st, job, row["status"], told, row["loss"], row["val_miou"])
         for job in st.inflight.values():  # to be redone from the trial's last checkpoint
             self._reserve(st, job)
         log.info("resumed %s: %d jobs replayed, %d epochs spent, %d job(s) to redo",
@@ -249,12 +250,11 @@ class Runner:
             return None
         return val_loss if spec.objective == "val_loss" else 1.0 - miou
 
-    def _account(self, st: RunState, job: Job, status: str, val_loss, miou) -> None:
+    def _account(self, st: RunState, job: Job, status: str, told, val_loss, miou) -> None:
         st.restart += job.resource
         if status == "ok":
             st.reached[job.trial_id] = job.resource
-            cand = Best(job.resource, self._objective(st.spec, status, val_loss, miou), job.trial_id, job.job_id,
-                        miou, job.config, val_loss)
+            cand = Best(job.resource, told, job.trial_id, job.job_id, miou, job.config, val_loss)
             if cand.beats(st.best):
                 st.best = cand
             if miou is not None and not st.best_miou >= miou:
@@ -422,7 +422,7 @@ class Runner:
         t0 = time.perf_counter()
         st.tuner.tell(job, told)
         st.tuner_seconds += time.perf_counter() - t0
-        self._account(st, job, res["status"], loss, miou)
+        self._account(st, job, res["status"], told, loss, miou)
         self._cleanup(st)
         self.store.update_run(st.spec.key, epochs_spent=st.spent, epochs_restart=st.restart, heartbeat=now(),
                               peak_disk_bytes=st.peak_disk, tuner_seconds=st.tuner_seconds,

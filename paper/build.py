@@ -182,6 +182,18 @@ def _safe(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
 
 
+def _rank_correlation_by_epoch(ok: pd.DataFrame, final: pd.DataFrame, metric: str, R: int) -> dict[int, float]:
+    """Spearman correlation of ``metric`` after epoch e with ``metric`` after epoch R, for e < R
+    (epochs where fewer than four configurations have both are left out)."""
+    out = {}
+    for e in range(1, R):
+        early = ok[ok["epoch"] == e].set_index("config_id")[metric]
+        both = pd.concat([early, final[metric]], axis=1, join="inner").dropna()
+        if len(both) > 3:
+            out[e] = float(stats.spearmanr(both.iloc[:, 0], both.iloc[:, 1]).statistic)
+    return out
+
+
 def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
     """The recorded learning curves: spread of final validation mIoU, epoch-1 vs final rank correlation."""
     df = pd.read_csv(path, float_precision="round_trip")
@@ -192,12 +204,8 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
             "final_val_miou": {q: float(final["val_miou"].quantile(v)) for q, v in
                                (("min", 0), ("q25", .25), ("median", .5), ("q75", .75), ("max", 1))},
             "final_test_miou_median": float(final["test_miou"].median()) if "test_miou" in final else None}
-    rho = {}
-    for e in sorted({1, 3, 9, R // 3, R} - {R}):
-        early = ok[ok["epoch"] == e].set_index("config_id")["val_loss"]
-        both = pd.concat([early, final["val_loss"]], axis=1, join="inner").dropna()
-        if len(both) > 3:
-            rho[e] = float(stats.spearmanr(both.iloc[:, 0], both.iloc[:, 1]).statistic)
+    by_epoch = {m: _rank_correlation_by_epoch(ok, final, m, R) for m in ("val_loss", "val_miou")}
+    rho = {e: by_epoch["val_loss"][e] for e in sorted({1, 3, 9, R // 3} - {R}) if e in by_epoch["val_loss"]}
     nums["spearman_val_loss_vs_final"] = rho
     if "config.loss" in final:
         nums["final_by_training_loss"] = {
@@ -229,11 +237,8 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
     axes[1].set_title(f"epoch 1 vs epoch {R}: Spearman rho = {rho.get(1, float('nan')):.2f}")
     for metric, colour, marker, name in (("val_loss", "#D55E00", "o", "validation loss"),
                                          ("val_miou", "#0072B2", "s", "validation mIoU")):
-        last = final[metric]
-        by_epoch = [(e, stats.spearmanr(*pd.concat([ok[ok["epoch"] == e].set_index("config_id")[metric], last],
-                                                   axis=1, join="inner").dropna().T.to_numpy()).statistic)
-                    for e in range(1, R)]
-        axes[2].plot(*zip(*by_epoch), color=colour, marker=marker, markersize=3, label=name)
+        axes[2].plot(list(by_epoch[metric]), list(by_epoch[metric].values()), color=colour, marker=marker,
+                     markersize=3, label=name)
     axes[2].axhline(0, color="0.5", linewidth=0.8)
     axes[2].set_ylim(-0.2, 1)
     axes[2].set_xlabel("epoch e")

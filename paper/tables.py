@@ -181,28 +181,21 @@ def _single_rung(params: dict, R: int) -> bool:
 
 
 def speed(res: Results) -> pd.DataFrame:
-    """Per method over finished runs: wall seconds, training seconds (simulated in replay) and
-    their ratio, epochs evaluated per wall second, and the tuner's own decision seconds."""
-    done = res.runs[res.runs["status"] == "done"]
-    rows = []
-    for label in res.methods():
-        g = done[done["label"] == label]
-        if g.empty:
-            continue
-        wall, train = float(g["wall_seconds"].sum()), float(g["eval_seconds"].sum())
-        jobs = int(res.jobs["run_key"].isin(set(g["run_key"])).sum())
-        epochs, tuner = float(g["epochs_spent"].sum()), float(g["tuner_seconds"].sum())
-        rows.append({"method": label, "runs": len(g), "wall s": f"{wall:.1f}", "training s": f"{train:.0f}",
-                     "training s per wall s": _rate(train, wall), "epochs per wall s": _rate(epochs, wall),
-                     "jobs per wall s": _rate(jobs, wall),
-                     "tuner s": f"{tuner:.2f}", "tuner share of wall": f"{tuner / wall:.0%}" if wall else "—"})
-    return pd.DataFrame(rows)
+    """``bench.report.speed_summary`` per method label, formatted for the paper."""
+    from bench.report import speed_summary
+    s = speed_summary(res.runs, res.jobs, by="label")
+    return pd.DataFrame({
+        "method": s["label"], "runs": s["runs"], "wall s": s["wall_s"].map("{:.1f}".format),
+        "training s": s["train_s"].map("{:.0f}".format), "training s per wall s": s["train_s_per_wall_s"].map(_rate),
+        "epochs per wall s": s["epochs_per_wall_s"].map(_rate), "jobs per wall s": s["jobs_per_wall_s"].map(_rate),
+        "tuner s": s["tuner_s"].map("{:.2f}".format),
+        "tuner share of wall": (s["tuner_s"] / s["wall_s"].where(s["wall_s"] > 0)).map(
+            lambda v: "—" if pd.isna(v) else f"{v:.0%}")})
 
 
-def _rate(amount: float, wall: float) -> str:
-    if not wall:
+def _rate(r: float) -> str:
+    if pd.isna(r):
         return "—"
-    r = amount / wall
     return f"{r:,.0f}" if r >= 100 else f"{r:.2f}"
 
 
