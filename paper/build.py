@@ -48,9 +48,11 @@ def anytime(res: Results, out: Path, clock: str) -> list[Path]:
         d = df[(df["budget"] == b) & df["label"].isin(order)]
         xmax = b * res.max_budget if clock == "epochs" else max(float(d["x"].max()) if len(d) else 1.0, 1.0)
         xmin = 1.0 if clock == "epochs" else max(float(d["x"].min()) if len(d) else xmax / 100, xmax / 1e4)
-        figures.plot_anytime(d, ax, order, xmax, "epochs trained (cumulative, log scale)" if clock == "epochs"
+        log_x = xmax / xmin > 10  # a log axis only where it spans more than a decade
+        scale = "; log scale" if log_x else ""
+        figures.plot_anytime(d, ax, order, xmax, f"epochs trained (cumulative{scale})" if clock == "epochs"
                              else "seconds (cumulative; " + ("simulated" if res.backend == "replay" else "wall")
-                             + "; log scale)", xmin=xmin if xmax / xmin > 10 else None)
+                             + f"{scale})", xmin=xmin if log_x else None)
         ax.set_title(f"B = {b:g} R ({b * res.max_budget:g} epochs)")
     for ax in list(axes.flat)[len(budgets):]:
         ax.axis("off")
