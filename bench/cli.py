@@ -126,12 +126,20 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 0,1,2, got {text!r}") from None
+
+
 def cmd_record(args) -> int:
-    from bench.record import record
+    from bench.record import parse_shard, record
     from segmentation.data import DatasetError
     try:
         out = record(args.profile, args.configs, args.seed, args.results, args.data, args.device,
-                     chunk=args.chunk, epochs=args.epochs, progress=not args.no_progress)
+                     chunk=args.chunk, epochs=args.epochs, progress=not args.no_progress,
+                     train_seeds=args.train_seeds, shard=parse_shard(args.shard), threads=args.threads)
     except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -229,9 +237,15 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--profile", default="cpu")
     rc.add_argument("--configs", type=int, required=True)
     rc.add_argument("--seed", type=int, default=0)
-    rc.add_argument("--results", default=None, help="default results/curves-raw/<profile>-seed<S>/")
+    rc.add_argument("--results", default=None, help="default results/curves-raw/<profile>-seed<S>[-shardKofN]/")
     rc.add_argument("--epochs", type=int, default=None, help="R (default: the profile's)")
     rc.add_argument("--chunk", type=int, default=3, help="checkpoint every this many epochs (for resume)")
+    rc.add_argument("--train-seeds", type=_int_list, default=None, metavar="0,1,2",
+                    help="training seeds of every configuration (default: the record's --seed alone)")
+    rc.add_argument("--shard", default=None, metavar="K/N",
+                    help="record only configurations i with i %% N == K, into their own store")
+    rc.add_argument("--threads", type=int, default=1,
+                    help="torch threads of this process (default 1; 0 = torch's default)")
     rc.add_argument("--data", default=None)
     rc.add_argument("--device", default=None)
     rc.add_argument("--no-progress", action="store_true")

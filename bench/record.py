@@ -1,13 +1,28 @@
 """Recording learning curves: N configurations sampled from the task's space, each
-trained to R epochs, every epoch's validation and test metrics and seconds stored.
+trained to R epochs under one or more training seeds, every epoch's validation and
+test metrics and seconds stored.
 
-``python -m bench record --profile cpu --configs 64 --seed 0`` writes the harness's
-SQLite store (``results/curves-raw/<profile>-seed<S>/results.db`` by default), one
-job per configuration. It resumes after a kill: finished configurations are
-skipped, and a configuration in progress continues from its last checkpoint
-(written every ``chunk`` epochs). Test metrics go to their own table and are
-never told to a tuner. Asking for more configurations later extends the record
-(configurations are sampled in a fixed order from the seed).
+``python -m bench record --profile cpu-v2 --configs 128 --train-seeds 0,1,2`` writes the
+harness's SQLite store (``results/curves-raw/<profile>-seed<S>/results.db`` by default),
+one job per (configuration, training seed), configuration-major: configuration 0 under
+every training seed, then configuration 1, ... so that a partial record holds whole
+seed groups. It resumes after a kill: finished jobs are skipped, and a job in progress
+continues from its last checkpoint (written every ``chunk`` epochs), which gives the
+same epochs as training in one go. Test metrics go to their own table and are never
+told to a tuner; the last epoch also stores the validation confusion counts of every
+validation image (for a bootstrap over validation images). Asking for more
+configurations later extends the record (configurations are sampled in a fixed order
+from the seed).
+
+Parallel recording on one machine: ``--shard K/N`` records only configurations whose
+index i has i % N == K, into its own store (``...-shardKofN``); ``export-curves`` joins
+the shards' stores into one table. ``--threads`` sets torch's intra-op threads of this
+process (default 1; see the README for why two one-thread processes are the fastest
+way on a 2-core machine).
+
+A configuration's training seed under training seed t is ``trial_seed(t, config)``: a
+record made before training seeds existed (one seed, equal to the record's seed) keeps
+its identity and job numbers.
 """
 from __future__ import annotations
 
@@ -38,16 +53,54 @@ def sample_configs(profile_name: str, n: int, seed: int) -> list[dict]:
     return [config_to_dict(space.sample_configuration()) for _ in range(n)]
 
 
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N) with 0 <= K < N; None -> (0, 1)."""
+    if text is None:
+        return 0, 1
+    k, sep, n = str(text).partition("/")
+    try:
+        k, n = int(k), int(n)
+    except ValueError:
+        k = n = -1
+    if not sep or n < 1 or not 0 <= k < n:
+        raise ValueError(f"--shard expects K/N with 0 <= K < N (e.g. 0/2), got {text!r}")
+    return k, n
+
+
+def default_results(profile: str, seed: int, shard: tuple[int, int] = (0, 1)) -> Path:
+    tail = f"-shard{shard[0]}of{shard[1]}" if shard[1] > 1 else ""
+    return Path("results") / "curves-raw" / f"{profile}-seed{seed}{tail}"
+
+
 def record(profile: str, n_configs: int, seed: int, results: Path | None = None, data=None, device=None,
-           chunk: int = 3, epochs: int | None = None, progress: bool = True) -> Path:
+           chunk: int = 3, epochs: int | None = None, progress: bool = True,
+           train_seeds: tuple[int, ...] | None = None, shard: tuple[int, int] = (0, 1),
+           threads: int | None = 1) -> Path:
+    """Record ``n_configs`` configurations x ``train_seeds`` (default: the record's ``seed``) to R epochs.
+
+    ``epochs``: R (default the profile's ``max_epochs``). ``chunk``: epochs between checkpoints.
+    ``threads``: torch intra-op threads (None leaves torch's default).
+    """
+    import torch
+
     from segmentation.train import load_task, train
 
+    if threads:
+        torch.set_num_threads(int(threads))
+    seeds = tuple(int(t) for t in (train_seeds if train_seeds else (seed,)))
+    if len(set(seeds)) != len(seeds) or any(t < 0 for t in seeds):
+        raise ValueError(f"--train-seeds must be distinct non-negative integers, got {list(seeds)}")
+    k_shard, n_shard = shard
     task = load_task(profile, data, None, device)
     R = int(epochs or task.profile.max_epochs)
-    results = Path(results) if results else Path("results") / "curves-raw" / f"{profile}-seed{seed}"
+    results = Path(results) if results else default_results(profile, seed, shard)
     store = Store(results / DB_NAME)
     run_key = f"record/{profile}/seed{seed}"
     identity = {"kind": "record", "profile": profile, "seed": seed, "max_epochs": R}
+    if seeds != (seed,):
+        identity["train_seeds"] = list(seeds)
+    if n_shard > 1:
+        identity["shard"] = [k_shard, n_shard]
     row = store.run(run_key)
     if row is not None and row["identity"] != dumps(identity):
         raise ValueError(f"{store.path} holds a record of {row['identity']}, not {dumps(identity)}; "
@@ -55,73 +108,90 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
     run_meta = {"git_commit": meta.git_commit(), "versions": dumps(meta.versions()),
                 "device": meta.device_string(device), "host": meta.host(), "pid": os.getpid(),
                 "status": "running", "heartbeat": now()}
+    mine = [i for i in range(n_configs) if i % n_shard == k_shard]
+    total_epochs = len(mine) * len(seeds) * R
+    params = {"configs": n_configs, "train_seeds": list(seeds), "shard": [k_shard, n_shard],
+              "threads": threads, "chunk": chunk}
     if row is None:
         store.add_run({"run_key": run_key, "suite": f"record-{profile}", "suite_hash": "", "suite_text": "",
-                       "label": "record", "method": "record", "params": dumps({"configs": n_configs}),
-                       "budget": float(n_configs), "budget_epochs": n_configs * R, "seed": seed,
+                       "label": "record", "method": "record", "params": dumps(params),
+                       "budget": float(n_configs), "budget_epochs": total_epochs, "seed": seed,
                        "profile": profile, "identity": dumps(identity), "started": now(), **run_meta})
         row = store.run(run_key)
     else:
-        store.update_run(run_key, budget=float(n_configs), budget_epochs=n_configs * R, **run_meta)
+        store.update_run(run_key, budget=float(n_configs), budget_epochs=total_epochs, params=dumps(params),
+                         **run_meta)
     wall0 = time.perf_counter() - (row["wall_seconds"] or 0.0)
     done = {j["job_id"]: j for j in store.jobs(run_key)}
     ckroot = results / "checkpoints"
     spent = sum(j["epochs_trained"] or 0 for j in done.values() if j["status"] != "asked")
-    bar = tqdm(total=n_configs * R, initial=spent, unit="ep", desc=run_key, disable=None if progress else True)
-    for i, config in enumerate(sample_configs(profile, n_configs, seed)):
-        if i in done and done[i]["status"] in ("ok", "failed"):
-            continue
-
-        class _Job:  # what Store.add_job reads
-            job_id, trial_id, resource, resumes_from, info = i, i, R, 0, {"record": True}
-
-        _Job.config = config
-        store.add_job(run_key, _Job, i)
-        ckdir = ckroot / f"c{i}"
-        ckdir.mkdir(parents=True, exist_ok=True)
-        reached = max((int(m.group(1)) for p in ckdir.glob("e*.pt") if (m := re.fullmatch(r"e(\d+)\.pt", p.name))),
-                      default=0)
-        status, error, tseed = "ok", None, trial_seed(seed, config)
-        last = None
-
-        def on_epoch(e, i=i, config=config):
-            nonlocal last
-            last = e
-            store.add_evaluation({
-                "run_key": run_key, "job_id": i, "trial_id": i, "epoch": e.epoch, "config": dumps(config),
-                "resource": R, "epochs_trained": e.epoch, "cum_epochs": e.epoch, "train_loss": e.train_loss,
-                "val_loss": e.val_loss, "val_miou": e.val_miou, "val_iou": dumps(e.val_iou),
-                "val_precision": dumps(e.val_precision), "val_recall": dumps(e.val_recall),
-                "seconds": e.seconds, "status": "ok", "error": None})
-            store.add_curve_test({"run_key": run_key, "job_id": i, "epoch": e.epoch, "test_loss": e.test["loss"],
-                                  "test_miou": e.test["miou"], "test_iou": dumps(e.test["iou"])})
-            bar.update(1)
-
-        while reached < R and status == "ok":
-            target = min(R, reached + chunk)
-            ck_in = ckdir / f"e{reached}.pt" if reached else None
-            try:
-                res = train(config, target, tseed, task, checkpoint=ck_in, save_to=ckdir / f"e{target}.pt",
-                            with_test=True, on_epoch=on_epoch)
-                status, error = res.status, res.error
-            except Exception as exc:  # out of memory, a library crash: recorded, the record goes on
-                status, error = "failed", f"{type(exc).__name__}: {exc}"
-            if ck_in is not None:
-                ck_in.unlink(missing_ok=True)
-            reached = target if status == "ok" else reached
-        trained = R if status == "ok" else (last.epoch if last else 0) + 1
-        if status != "ok":
-            store.add_evaluation({"run_key": run_key, "job_id": i, "trial_id": i, "epoch": trained,
-                                  "config": dumps(config), "resource": R, "epochs_trained": trained,
-                                  "cum_epochs": trained, "status": "failed", "error": error})
-            log.warning("config %d failed: %s", i, error)
-        store.finish_job(run_key, i, status, last.val_loss if last and status == "ok" else None, None, trained,
-                         error, last.val_miou if last and status == "ok" else None)
-        shutil.rmtree(ckdir, ignore_errors=True)
-        spent += trained
-        store.update_run(run_key, epochs_spent=spent, heartbeat=now(), wall_seconds=time.perf_counter() - wall0)
-        store.checkpoint()  # the database file alone holds every finished configuration
+    bar = tqdm(total=total_epochs, initial=spent, unit="ep", desc=run_key, disable=None if progress else True)
+    configs = sample_configs(profile, n_configs, seed)
+    for i in mine:
+        config = configs[i]
+        for k, tseed_index in enumerate(seeds):
+            job_id = i * len(seeds) + k
+            if job_id in done and done[job_id]["status"] in ("ok", "failed"):
+                continue
+            spent += _record_one(store, run_key, task, train, config, i, job_id, tseed_index, R, chunk,
+                                 ckroot / f"j{job_id}", bar)
+            store.update_run(run_key, epochs_spent=spent, heartbeat=now(), wall_seconds=time.perf_counter() - wall0)
+            store.checkpoint()  # the database file alone holds every finished job
     bar.close()
     store.update_run(run_key, status="done", ended=now(), wall_seconds=time.perf_counter() - wall0)
     store.close()
     return results
+
+
+def _record_one(store: Store, run_key: str, task, train, config: dict, config_index: int, job_id: int,
+                train_seed: int, R: int, chunk: int, ckdir: Path, bar) -> int:
+    """Train one (configuration, training seed) to R epochs, resuming its checkpoint; returns epochs spent."""
+
+    class _Job:  # what Store.add_job reads
+        pass
+
+    _Job.job_id, _Job.trial_id, _Job.resource, _Job.resumes_from = job_id, config_index, R, 0
+    _Job.config, _Job.info = config, {"record": True, "train_seed": train_seed}
+    store.add_job(run_key, _Job, job_id)
+    ckdir.mkdir(parents=True, exist_ok=True)
+    reached = max((int(m.group(1)) for p in ckdir.glob("e*.pt") if (m := re.fullmatch(r"e(\d+)\.pt", p.name))),
+                  default=0)
+    status, error, tseed = "ok", None, trial_seed(train_seed, config)
+    last = None
+
+    def on_epoch(e):
+        nonlocal last
+        last = e
+        store.add_evaluation({
+            "run_key": run_key, "job_id": job_id, "trial_id": config_index, "epoch": e.epoch,
+            "config": dumps(config), "resource": R, "epochs_trained": e.epoch, "cum_epochs": e.epoch,
+            "train_loss": e.train_loss, "val_loss": e.val_loss, "val_miou": e.val_miou,
+            "val_iou": dumps(e.val_iou), "val_precision": dumps(e.val_precision),
+            "val_recall": dumps(e.val_recall), "seconds": e.seconds, "status": "ok", "error": None,
+            "val_confusion_by_image": dumps(e.val_by_image) if e.epoch == R and e.val_by_image else None})
+        store.add_curve_test({"run_key": run_key, "job_id": job_id, "epoch": e.epoch, "test_loss": e.test["loss"],
+                              "test_miou": e.test["miou"], "test_iou": dumps(e.test["iou"])})
+        bar.update(1)
+
+    while reached < R and status == "ok":
+        target = min(R, reached + chunk)
+        ck_in = ckdir / f"e{reached}.pt" if reached else None
+        try:
+            res = train(config, target, tseed, task, checkpoint=ck_in, save_to=ckdir / f"e{target}.pt",
+                        with_test=True, per_image_val=target == R, on_epoch=on_epoch)
+            status, error = res.status, res.error
+        except Exception as exc:  # out of memory, a library crash: recorded, the record goes on
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+        if ck_in is not None:
+            ck_in.unlink(missing_ok=True)
+        reached = target if status == "ok" else reached
+    trained = R if status == "ok" else (last.epoch if last else 0) + 1
+    if status != "ok":
+        store.add_evaluation({"run_key": run_key, "job_id": job_id, "trial_id": config_index, "epoch": trained,
+                              "config": dumps(config), "resource": R, "epochs_trained": trained,
+                              "cum_epochs": trained, "status": "failed", "error": error})
+        log.warning("config %d (train seed %d) failed: %s", config_index, train_seed, error)
+    store.finish_job(run_key, job_id, status, last.val_loss if last and status == "ok" else None, None, trained,
+                     error, last.val_miou if last and status == "ok" else None)
+    shutil.rmtree(ckdir, ignore_errors=True)
+    return trained

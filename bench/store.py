@@ -9,7 +9,9 @@ Tables (``PRAGMA user_version`` = schema version):
 * ``jobs`` — every job a tuner asked: configuration, resource, the resource it
   resumes from, bookkeeping, the sequence numbers of its ask and tell (the log a
   resumed run replays), status (``asked``, ``ok``, ``failed``, ``skipped``) and loss.
-* ``evaluations`` — one row per trained epoch of every job, with metrics.
+* ``evaluations`` — one row per trained epoch of every job, with metrics (recordings add
+  the validation confusion counts of each validation image at the last epoch, for a
+  bootstrap over validation images).
 * ``incumbents`` — the incumbent's test-split (Tile 5) metrics, kept apart.
 * ``curve_tests`` — per-epoch test metrics of recorded learning curves (``bench record``),
   kept apart from what any tuner sees.
@@ -50,7 +52,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     run_key TEXT NOT NULL, job_id INTEGER NOT NULL, trial_id INTEGER NOT NULL, epoch INTEGER NOT NULL,
     config TEXT NOT NULL, resource INTEGER NOT NULL, epochs_trained INTEGER NOT NULL, cum_epochs INTEGER NOT NULL,
     train_loss REAL, val_loss REAL, val_miou REAL, val_iou TEXT, val_precision TEXT, val_recall TEXT,
-    seconds REAL, status TEXT NOT NULL, error TEXT,
+    seconds REAL, status TEXT NOT NULL, error TEXT, val_confusion_by_image TEXT,
     PRIMARY KEY (run_key, job_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS curve_tests (

@@ -24,7 +24,7 @@ from .palette import rgb_to_class
 from .profiles import Profile
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: per-patch image origins
 KAGGLE_HINT = (
     "Get the dataset 'Semantic segmentation of aerial imagery' (Humans in the Loop, CC0) from Kaggle, "
     "unpack it so that 'Tile 1/images/image_part_001.jpg' exists under one folder, and point "
@@ -150,11 +150,17 @@ def verify_checksums(root: Path, paths: list[Path]) -> None:
 
 @dataclass
 class PreparedData:
-    """uint8 arrays per split: x (N, P, P, 3) images and y (N, P, P) class maps."""
+    """uint8 arrays per split: x (N, P, P, 3) images and y (N, P, P) class maps.
+
+    ``origins[split]`` (N,) int32 names the image each patch was cut from, as
+    ``100 * tile + image`` (e.g. 109 = Tile 1, image_part_009), so scores can be
+    computed per image (a bootstrap over validation images needs them).
+    """
 
     arrays: dict[str, tuple[np.ndarray, np.ndarray]]
     cache_file: Path | None
     from_cache: bool
+    origins: dict[str, np.ndarray] = None
 
     def counts(self) -> dict[str, int]:
         return {s: int(self.arrays[s][0].shape[0]) for s in SPLITS}
@@ -186,26 +192,32 @@ def prepare(profile: Profile, root: Path | None = None, cache_dir: Path | None =
     if use_cache and cache_file.is_file():
         with np.load(cache_file) as z:
             arrays = {s: (z[f"x_{s}"], z[f"y_{s}"]) for s in SPLITS}
-        return PreparedData(arrays, cache_file, True)
+            origins = {s: z[f"o_{s}"] for s in SPLITS}
+        return PreparedData(arrays, cache_file, True, origins)
 
     pairs = profile.selected()
     verify_checksums(root, [p for t, i in pairs for p in pair_paths(root, t, i)])
     parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in SPLITS}
+    origin_parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
     for tile, image in pairs:
         img, cls = resize_pair(*read_pair(root, tile, image), profile.scale)
-        parts[profile.split_of(tile, image)].append(to_patches(img, cls, profile.patch))
+        x, y = to_patches(img, cls, profile.patch)
+        parts[profile.split_of(tile, image)].append((x, y))
+        origin_parts[profile.split_of(tile, image)].append(np.full(len(x), 100 * tile + image, np.int32))
     p = profile.patch
-    arrays = {}
+    arrays, origins = {}, {}
     for s in SPLITS:
         xs = [x for x, _ in parts[s]] or [np.zeros((0, p, p, 3), np.uint8)]
         ys = [y for _, y in parts[s]] or [np.zeros((0, p, p), np.uint8)]
         arrays[s] = (np.concatenate(xs), np.concatenate(ys))
+        origins[s] = np.concatenate(origin_parts[s] or [np.zeros(0, np.int32)])
     if use_cache:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, **{f"{k}_{s}": a for s, (x, y) in arrays.items() for k, a in (("x", x), ("y", y))})
+        np.savez(tmp, **{f"{k}_{s}": a for s, (x, y) in arrays.items() for k, a in (("x", x), ("y", y))},
+                 **{f"o_{s}": o for s, o in origins.items()})
         os.replace(tmp, cache_file)
-    return PreparedData(arrays, cache_file if use_cache else None, False)
+    return PreparedData(arrays, cache_file if use_cache else None, False, origins)
 
 
 def load_scaled_image(profile: Profile, tile: int, image: int, root: Path | None = None

@@ -7,8 +7,13 @@ Units: ``epochs`` are full passes over the training split; seconds are wall-cloc
   trains 6 more) and returns one record per epoch trained in this call.
 * Continuing from a checkpoint gives exactly the result of uninterrupted training:
   the checkpoint holds model, optimiser, scheduler, both RNG states and the epoch,
-  and the learning-rate schedule (a one-epoch linear warm-up, then constant) does
-  not depend on a total number of epochs.
+  and the learning-rate schedule is a function of the optimiser step alone: a
+  one-epoch linear warm-up, then either constant or cosine decay to zero at the end
+  of epoch R (the profile's ``max_epochs``, fixed for every job), as LCBench does.
+  A configuration stopped at r < R epochs has therefore not annealed yet, exactly
+  as it would be inside a longer run.
+* A promoted trial's model is built on the meta device and filled from its
+  checkpoint (no random initialisation that would be overwritten anyway).
 * Validation loss is the mean per-pixel cross-entropy on the validation split for
   every configuration (whatever loss it trains with), so losses are comparable.
 * Test-split metrics are computed only when asked for, and kept in their own field.
@@ -64,6 +69,10 @@ class Task:
         y = {s: torch.from_numpy(b).to(device) for s, (_, b) in data.arrays.items()}
         return cls(profile, device, x, y, data)
 
+    @property
+    def channels_last(self) -> bool:
+        return self.device.type == "cuda" or self.profile.channels_last
+
 
 @lru_cache(maxsize=4)
 def load_task(profile: str, root: str | None = None, cache_dir: str | None = None,
@@ -87,6 +96,7 @@ class EpochResult:
     val_recall: list[float]
     seconds: float
     test: dict | None = None  # only when asked for; never shown to a tuner
+    val_by_image: dict | None = None  # per-image validation confusion counts, when asked for
 
 
 @dataclass
@@ -141,29 +151,45 @@ def _autocast(device: torch.device):
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, task: Task, split: str) -> dict:
-    """Mean per-pixel cross-entropy and confusion-based scores of ``model`` on a split."""
+def evaluate(model: torch.nn.Module, task: Task, split: str, per_image: bool = False) -> dict:
+    """Mean per-pixel cross-entropy and confusion-based scores of ``model`` on a split.
+
+    ``per_image``: also return ``confusion_by_image``, ``{"<100*tile+image>": (C, C) counts}``,
+    the confusion counts of each source image (they add up to ``confusion``).
+    """
     model.eval()
     x_all, y_all = task.x[split], task.y[split]
     n = x_all.shape[0]
     if n == 0:
         raise ValueError(f"split {split!r} of profile {task.profile.name!r} has no patches")
-    conf = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long, device=task.device)
+    C = NUM_CLASSES
+    conf = torch.zeros(C, C, dtype=torch.long, device=task.device)
+    if per_image:
+        images, dense = torch.unique(torch.from_numpy(task.data.origins[split]).long(), return_inverse=True)
+        dense = dense.to(task.device)
+        by_image = torch.zeros(len(images) * C * C, dtype=torch.long, device=task.device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=task.device)
     bs = task.profile.eval_batch_size
     for i in range(0, n, bs):
         x = _normalise(x_all[i:i + bs])
         y = y_all[i:i + bs].long()
-        if task.device.type == "cuda":
+        if task.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(task.device):
             logits = model(x)
         logits = logits.float()
         loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-        conf += confusion(y, logits.argmax(1), NUM_CLASSES)
+        pred = logits.argmax(1)
+        conf += confusion(y, pred, C)
+        if per_image:
+            idx = (dense[i:i + bs].view(-1, 1, 1) * (C * C) + y * C + pred).reshape(-1)
+            by_image += torch.bincount(idx, minlength=by_image.numel())
     out = scores(conf)
     out["loss"] = float(loss_sum) / float(y_all.numel())
     out["confusion"] = conf.cpu().tolist()
+    if per_image:
+        counts = by_image.view(len(images), C, C).cpu()
+        out["confusion_by_image"] = {str(int(o)): counts[k].tolist() for k, o in enumerate(images)}
     return out
 
 
@@ -171,12 +197,40 @@ def _steps_per_epoch(n: int, batch_size: int) -> int:
     return max(1, n // batch_size)  # the last incomplete batch is dropped
 
 
-def _make_optimiser(model, config: dict, steps_per_epoch: int):
+def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str) -> float:
+    """The multiple of the configured learning rate used by optimiser step ``step`` (0-based).
+
+    Steps 0 .. steps_per_epoch - 1 (the first epoch) warm up linearly to 1. After that,
+    ``constant`` stays at 1; ``cosine`` decays as 0.5 (1 + cos(pi t)), t going from 0 at
+    the first step after warm-up to 1 at the end of epoch ``max_epochs`` (inclusive), so the
+    last step of epoch R trains at a small positive rate and the rate would be 0 after it.
+    """
+    warmup = steps_per_epoch
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    total = max_epochs * steps_per_epoch
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def _make_optimiser(model, config: dict, steps_per_epoch: int, profile: Profile):
     opt = torch.optim.AdamW(model.parameters(), lr=float(config["learning_rate"]),
                             weight_decay=float(config["weight_decay"]))
-    warmup = steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: lr_factor(step, steps_per_epoch, profile.max_epochs, profile.lr_schedule))
     return opt, sched
+
+
+def _zero_unused(model: torch.nn.Module, config: dict, profile: Profile) -> None:
+    """Zero the tensors a checkpoint does not hold (encoder stages deeper than the depth used),
+    so a model built on the meta device holds no uninitialised memory anywhere."""
+    kept = trained_state(model, config, profile).keys()
+    with torch.no_grad():
+        for name, t in model.state_dict(keep_vars=True).items():
+            if name not in kept:
+                t.zero_()
 
 
 def save_checkpoint(path: Path, state: dict) -> Path:
@@ -198,24 +252,28 @@ def model_from_checkpoint(path: Path, profile: Profile, device: torch.device) ->
     config = dict(state["config"])
     model = build_model(config, profile).to(device)
     load_trained_state(model, state["model"], config, profile)
-    if device.type == "cuda":
+    if device.type == "cuda" or profile.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.eval()
     return model, config
 
 
 def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path | None = None,
-          save_to: Path | None = None, with_test: bool = False,
+          save_to: Path | None = None, with_test: bool = False, per_image_val: bool = False,
           on_epoch: Callable[[EpochResult], None] | None = None) -> TrainResult:
     """Train ``config`` until ``epochs`` epochs in total, optionally continuing ``checkpoint``.
 
     ``save_to``: where to write the checkpoint after the last epoch (also written when
     no epoch is left to train). ``with_test``: also evaluate the test split after
-    every epoch, into ``EpochResult.test``. ``on_epoch``: called with each epoch's
+    every epoch, into ``EpochResult.test``. ``per_image_val``: also keep the validation
+    confusion counts of each image (``EpochResult.val_by_image``). ``on_epoch``: called with each epoch's
     record as soon as it exists (before the checkpoint is written).
     """
     if int(epochs) != epochs or epochs < 1:
         raise ValueError(f"epochs must be a positive integer (total epochs to reach), got {epochs!r}")
+    if task.profile.lr_schedule != "constant" and epochs > task.profile.max_epochs:
+        raise ValueError(f"profile {task.profile.name!r} anneals the learning rate to zero at R = "
+                         f"{task.profile.max_epochs} epochs; asked for {epochs}")
     config = dict(config)
     device = task.device
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
@@ -236,10 +294,16 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
             torch.manual_seed(seed)
             gen.manual_seed(seed)
             start = 0
-        model = build_model(config, task.profile).to(device)
-        if device.type == "cuda":
+        if state is None:
+            model = build_model(config, task.profile).to(device)
+        else:  # every used tensor comes from the checkpoint: skip the random initialisation
+            with torch.device("meta"):
+                model = build_model(config, task.profile)
+            model = model.to_empty(device=device)
+            _zero_unused(model, config, task.profile)
+        if task.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        opt, sched = _make_optimiser(model, config, spe)
+        opt, sched = _make_optimiser(model, config, spe, task.profile)
         if state is not None:
             load_trained_state(model, state["model"], config, task.profile)
             opt.load_state_dict(state["optimizer"])
@@ -262,7 +326,7 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
                 if config["augment"]:
                     x, y = _augment(x, y, gen)
                 x = _normalise(x)
-                if device.type == "cuda":
+                if task.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with _autocast(device):
                     logits = model(x)
@@ -277,7 +341,7 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
                 result.status = "failed"
                 result.error = f"non-finite training loss ({train_loss}) in epoch {epoch}"
                 return result
-            val = evaluate(model, task, "val")
+            val = evaluate(model, task, "val", per_image=per_image_val)
             if not math.isfinite(val["loss"]):
                 result.status = "failed"
                 result.error = f"non-finite validation loss ({val['loss']}) after epoch {epoch}"
@@ -292,7 +356,7 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
             result.epochs.append(EpochResult(
                 epoch=epoch, train_loss=train_loss, val_loss=val["loss"], val_miou=val["miou"],
                 val_iou=val["iou"], val_precision=val["precision"], val_recall=val["recall"],
-                seconds=seconds, test=test))
+                seconds=seconds, test=test, val_by_image=val.get("confusion_by_image")))
             if on_epoch is not None:
                 on_epoch(result.epochs[-1])
         if save_to is not None:
