@@ -147,13 +147,23 @@ def cmd_record(args) -> int:
     return 0
 
 
+def cmd_recipe_report(args) -> int:
+    from bench.recipe import recipe_report
+    try:
+        print(recipe_report(args.results))
+    except (FileNotFoundError, ValueError, sqlite3.DatabaseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_export_curves(args) -> int:
     from pathlib import Path
 
     from bench.curves import export_curves
-    out = Path(args.out) if args.out else Path("results") / "curves" / f"{Path(args.results).name}.csv"
+    out = Path(args.out) if args.out else Path("results") / "curves" / f"{Path(args.results[0]).name}.csv"
     try:
-        print(export_curves(Path(args.results), out))
+        print(export_curves([Path(r) for r in args.results], out))
     except (FileNotFoundError, sqlite3.OperationalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -251,8 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--no-progress", action="store_true")
     rc.set_defaults(func=cmd_record)
 
+    rr = sub.add_parser("recipe-report", help="seed noise vs spread between configurations, per recorded recipe")
+    rr.add_argument("results", nargs="+", help="recording directories (bench record with several --train-seeds)")
+    rr.set_defaults(func=cmd_recipe_report)
+
     ec = sub.add_parser("export-curves", help="write a store's learning curves as a table for replay")
-    ec.add_argument("results", help="a results directory (of bench record, or of bench run)")
+    ec.add_argument("results", nargs="+",
+                    help="results directories (of bench record, e.g. its shards, or of bench run), joined")
     ec.add_argument("--out", default=None, help="CSV or .parquet (default results/curves/<dir name>.csv)")
     ec.set_defaults(func=cmd_export_curves)
 

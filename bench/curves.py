@@ -1,14 +1,22 @@
 """Learning-curve tables: export them from a store, look configurations up, replay jobs.
 
 A curves table (CSV or parquet, in ``results/curves/``) has one row per
-(configuration, epoch): ``config_id``, one ``config.<name>`` column per
-hyperparameter, ``epoch``, ``status``, ``train_loss``, ``val_loss``, ``val_miou``,
-``test_loss``, ``test_miou`` and ``seconds`` (wall seconds the epoch took when it
-was recorded). A curve that ends in a failure has a last row with status ``failed``.
-Replay's simulated clock charges each epoch of a configuration the median of its
-recorded epoch seconds (see ``CurveTable``).
+(configuration, training seed, epoch): ``config_id``, ``train_seed``, one
+``config.<name>`` column per hyperparameter, ``epoch``, ``status``, ``train_loss``,
+``val_loss``, ``val_miou``, ``test_loss``, ``test_miou`` and ``seconds`` (wall seconds
+the epoch took when it was recorded). A curve that ends in a failure has a last row
+with status ``failed``. A table without ``train_seed`` (recorded before training seeds
+existed) holds one seed per configuration. Replay's simulated clock charges each epoch
+of a configuration the median of its recorded epoch seconds over all its seeds (see
+``CurveTable``).
 
-Replay maps every configuration a tuner asks for to a row of the table: the same
+Training-seed noise: with several seeds per configuration, each trial of a run
+replays one of them, chosen from (run seed, trial id) by a hash, so the same run
+seed always gets the same curve and a promotion continues the curve its trial
+started on; two trials of one configuration may get different seeds, as two real
+trainings would.
+
+Replay maps every configuration a tuner asks for to a configuration of the table: the same
 configuration when the table has it, else its nearest neighbour in the space
 normalised to the unit cube (log-scaled ranges, ordinals by rank, categoricals
 one-hot, so a differing category counts as distance 1). Every tuner keeps its own
@@ -25,6 +33,7 @@ import hashlib
 import json
 import math
 import sqlite3
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,10 +60,15 @@ def resolve(path: str | Path) -> Path:
 
 # -- export -------------------------------------------------------------------------
 def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
-    """Curves of every configuration in a store (first occurrence of each (config, epoch) wins)."""
+    """Curves of every (configuration, training seed) in a store (first occurrence of each
+    (config, seed, epoch) wins). The training seed is the job's ``train_seed`` (``bench record
+    --train-seeds``), else the run's seed."""
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     tests = {(r["run_key"], r["job_id"], r["epoch"]): r for r in db.execute("SELECT * FROM curve_tests")}
+    run_seed = {r["run_key"]: r["seed"] for r in db.execute("SELECT run_key, seed FROM runs")}
+    job_seed = {(r["run_key"], r["job_id"]): json.loads(r["info"]).get("train_seed", run_seed.get(r["run_key"], 0))
+                for r in db.execute("SELECT run_key, job_id, info FROM jobs")}
     rows, seen = [], set()
     # only jobs that ended: a configuration still being recorded (or in flight) has no whole curve yet
     for e in db.execute("SELECT e.* FROM evaluations e JOIN jobs j ON e.run_key = j.run_key AND "
@@ -62,11 +76,12 @@ def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
                         "e.epoch"):
         config = json.loads(e["config"])
         cid = config_id(config)
-        if (cid, e["epoch"]) in seen:
+        tseed = int(job_seed.get((e["run_key"], e["job_id"]), 0))
+        if (cid, tseed, e["epoch"]) in seen:
             continue
-        seen.add((cid, e["epoch"]))
+        seen.add((cid, tseed, e["epoch"]))
         t = tests.get((e["run_key"], e["job_id"], e["epoch"]))
-        rows.append({"config_id": cid, **{f"config.{k}": v for k, v in sorted(config.items())},
+        rows.append({"config_id": cid, "train_seed": tseed, **{f"config.{k}": v for k, v in sorted(config.items())},
                      "epoch": e["epoch"], "status": e["status"], "train_loss": e["train_loss"],
                      "val_loss": e["val_loss"], "val_miou": e["val_miou"],
                      "test_loss": t["test_loss"] if t else None, "test_miou": t["test_miou"] if t else None,
@@ -74,14 +89,20 @@ def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
     runs = [dict(r) for r in db.execute("SELECT run_key, git_commit, versions, device, host, profile, seed, "
                                         "status, started, ended, wall_seconds, epochs_spent FROM runs")]
     db.close()
-    df = pd.DataFrame(rows).sort_values(["config_id", "epoch"], kind="stable").reset_index(drop=True)
+    df = pd.DataFrame(rows).sort_values(["config_id", "train_seed", "epoch"], kind="stable").reset_index(drop=True)
     for r in runs:
         r["versions"] = json.loads(r["versions"]) if r["versions"] else None
     return df, {"source": str(db_path), "runs": runs}
 
 
-def export_curves(results: Path, out: Path) -> Path:
-    df, meta = curves_from_store(Path(results) / "results.db")
+def export_curves(results: Path | list[Path], out: Path) -> Path:
+    """One curves table from one or several stores (e.g. the shards of a recording)."""
+    sources = [Path(r) for r in (results if isinstance(results, (list, tuple)) else [results])]
+    parts = [curves_from_store(r / "results.db") for r in sources]
+    df = pd.concat([d for d, _ in parts], ignore_index=True)
+    df = (df.drop_duplicates(["config_id", "train_seed", "epoch"], keep="first")
+            .sort_values(["config_id", "train_seed", "epoch"], kind="stable").reset_index(drop=True))
+    meta = {"source": [m["source"] for _, m in parts], "runs": [r for _, m in parts for r in m["runs"]]}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":
@@ -89,6 +110,7 @@ def export_curves(results: Path, out: Path) -> Path:
     else:
         df.to_csv(out, index=False)  # shortest round-trip floats: replay is exact
     meta.update({"rows": len(df), "configs": int(df["config_id"].nunique()) if len(df) else 0,
+                 "curves": int(len(df.drop_duplicates(["config_id", "train_seed"]))) if len(df) else 0,
                  "max_epoch": int(df["epoch"].max()) if len(df) else 0})
     out.with_suffix(".meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return out
@@ -108,8 +130,13 @@ class CurveTable:
         self.configs = [{n: _py(r[f"config.{n}"]) for n in self.names} for _, r in first.iterrows()]
         self.by_key = {dumps(c): cid for c, cid in zip(self.configs, self.ids)}
         self.matrix = np.stack([self._vector(c) for c in self.configs]) if self.configs else np.zeros((0, 0))
-        self.curves = {cid: {int(r["epoch"]): r for r in g.to_dict("records")}
+        if "train_seed" not in df.columns:  # a table from before training seeds: one seed each
+            df = df.assign(train_seed=0)
+        # curves[config_id][train_seed][epoch] -> row
+        self.curves = {cid: {int(t): {int(r["epoch"]): r for r in gs.to_dict("records")}
+                             for t, gs in g.groupby("train_seed", sort=True)}
                        for cid, g in df.groupby("config_id", sort=False)}
+        self.seeds = {cid: sorted(c) for cid, c in self.curves.items()}
         # The simulated clock charges every epoch of a configuration the median of its recorded
         # epoch seconds: same data, same model, so one epoch costs the same in expectation, and
         # the median drops spikes from other work on the machine while it recorded.
@@ -150,11 +177,33 @@ class CurveTable:
 
     def lookup(self, config: dict) -> str:
         """The config id of ``config`` in the table, or of its nearest neighbour (ties: table order)."""
+        return self.match(config)[0]
+
+    def match(self, config: dict) -> tuple[str, bool]:
+        """(config id, whether the table holds ``config`` itself rather than a neighbour)."""
         key = dumps({n: config_to_dict(config)[n] for n in self.names})
         if key in self.by_key:
-            return self.by_key[key]
+            return self.by_key[key], True
         d = np.linalg.norm(self.matrix - self._vector(config), axis=1)
-        return self.ids[int(np.argmin(d))]
+        return self.ids[int(np.argmin(d))], False
+
+    def seed_for(self, cid: str, run_seed: int | None, trial_id: int | None) -> int:
+        """The training seed whose curve trial ``trial_id`` of a run with ``run_seed`` replays.
+
+        A hash of (run seed, trial id) picks one of the configuration's recorded seeds; without
+        them (or with one seed recorded) the first seed.
+        """
+        seeds = self.seeds[cid]
+        if run_seed is None or trial_id is None or len(seeds) == 1:
+            return seeds[0]
+        return seeds[zlib.crc32(f"{int(run_seed)}:{int(trial_id)}".encode()) % len(seeds)]
+
+    def curve(self, cid: str, train_seed: int) -> dict:
+        return self.curves[cid][train_seed]
+
+    def candidates(self) -> list[dict]:
+        """Every recorded configuration, in table order (for sampling from the table)."""
+        return [dict(c) for c in self.configs]
 
 
 def _py(v):
@@ -185,15 +234,19 @@ def table_hash(path: str | Path) -> str:
 
 # -- replayed jobs (same shapes as bench.jobs) -----------------------------------------
 def replay_job(spec: dict, on_epoch=None) -> dict:
-    """Answer a job from the table: the recorded epochs (start, resource] of the nearest configuration.
+    """Answer a job from the table: the recorded epochs (start, resource] of the nearest configuration,
+    on the training seed its trial replays (``spec["run_seed"]``, ``spec["trial_id"]``; see
+    ``CurveTable.seed_for``).
 
-    ``seconds`` is the simulated time (the recorded epoch seconds), ``real_seconds`` what replay took.
+    ``seconds`` is the simulated time (the recorded epoch seconds), ``real_seconds`` what replay took;
+    ``table_config``, ``train_seed`` and ``exact`` say which recorded curve answered.
     """
     import time
     t0 = time.perf_counter()
     table = _table(spec["curves"], spec["profile"])
-    cid = table.lookup(spec["config"])
-    curve = table.curves[cid]
+    cid, exact = table.match(spec["config"])
+    tseed = table.seed_for(cid, spec.get("run_seed"), spec.get("trial_id"))
+    curve = table.curve(cid, tseed)
     start = spec["resumes_from"] if spec.get("ckpt_in") else 0
     epochs, status, error, sim = [], "ok", None, 0.0
     for epoch in range(start + 1, spec["resource"] + 1):
@@ -213,13 +266,16 @@ def replay_job(spec: dict, on_epoch=None) -> dict:
             on_epoch(e)
     trained = spec["resource"] - start if status == "ok" else min(spec["resource"] - start, len(epochs) + 1)
     return {"status": status, "epochs": epochs, "error": error, "epochs_trained": trained, "start": start,
-            "seconds": sim, "real_seconds": time.perf_counter() - t0, "table_config": cid}
+            "seconds": sim, "real_seconds": time.perf_counter() - t0, "table_config": cid, "train_seed": tseed,
+            "exact": exact}
 
 
 def replay_test(spec: dict) -> dict:
-    """The recorded test metrics of a configuration at an epoch (NaN where the table has none)."""
+    """The recorded test metrics of a configuration at an epoch, on the training seed its trial
+    replayed (``spec["run_seed"]``, ``spec["trial_id"]``); NaN where the table has none."""
     table = _table(spec["curves"], spec["profile"])
-    row = table.curves[table.lookup(spec["config"])].get(spec["resource"], {})
+    cid = table.lookup(spec["config"])
+    row = table.curve(cid, table.seed_for(cid, spec.get("run_seed"), spec.get("trial_id"))).get(spec["resource"], {})
     nan = float("nan")
     return {"loss": _num(row.get("test_loss")), "miou": _num(row.get("test_miou")), "iou": None,
             "precision": None, "recall": None, "pixel_accuracy": nan, "seconds": 0.0}
@@ -227,3 +283,13 @@ def replay_test(spec: dict) -> dict:
 
 def _num(v) -> float:
     return float("nan") if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def replay_stats(configs: list[dict], curves: str | Path, profile: str) -> dict:
+    """How a replayed run was answered: ``table_entries`` (distinct recorded configurations that
+    answered its asks) and ``neighbour_share`` (share of its asks answered by a neighbour rather
+    than by the configuration asked). ``configs``: the configurations of the run's asks."""
+    table = _table(str(resolve(curves)), profile)
+    matches = [table.match(c) for c in configs]
+    return {"table_entries": len({cid for cid, _ in matches}),
+            "neighbour_share": (sum(not exact for _, exact in matches) / len(matches)) if matches else None}

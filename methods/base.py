@@ -17,6 +17,7 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+import numpy as np
 from ConfigSpace import Configuration, ConfigurationSpace
 
 from .brackets import check_budgets
@@ -72,7 +73,14 @@ class Tuner(ABC):
     only when all of its configurations fit.
     ``workdir``: a directory the tuner may write to; only wrapped libraries that insist
     on writing files use it. The harness always passes one.
+
+    Sampling from a finite set (a tabular benchmark's recorded configurations, as
+    HPOBench samples): ``set_candidates(configs)`` before the first ``ask()`` makes
+    ``_sample()`` draw uniformly, with replacement, from ``configs`` with an RNG seeded
+    by ``seed``. Tuners whose library samples by itself (``own_sampler = True``) refuse it.
     """
+
+    own_sampler = False  # True where a wrapped library proposes configurations (SMAC, skopt)
 
     def __init__(self, space: ConfigurationSpace, seed: int, min_budget: int, max_budget: int,
                  max_configs: int | None = None, workdir=None):
@@ -87,10 +95,28 @@ class Tuner(ABC):
         self.n_configs = 0
         self._next_job = 0
         self.pending: dict[int, Job] = {}
+        self.candidates: list[dict] | None = None
+
+    def set_candidates(self, configs: list[dict]) -> None:
+        """Sample uniformly from ``configs`` (each a configuration of the space) instead of the space."""
+        if self.own_sampler:
+            raise ValueError(f"{type(self).__name__} proposes configurations with its own library; "
+                             "it cannot sample from a fixed set")
+        if self._next_job:
+            raise ValueError("set_candidates() must come before the first ask()")
+        configs = [config_to_dict(c) for c in configs]
+        if not configs:
+            raise ValueError("set_candidates() needs at least one configuration")
+        for c in configs:
+            Configuration(self.space, values=c).check_valid_configuration()
+        self.candidates = configs
+        self._candidate_rng = np.random.default_rng(self.seed)
 
     # -- helpers for subclasses -------------------------------------------------
     def _sample(self) -> dict:
         self.n_configs += 1
+        if self.candidates is not None:
+            return dict(self.candidates[int(self._candidate_rng.integers(len(self.candidates)))])
         return config_to_dict(self.space.sample_configuration())
 
     def _can_sample(self, k: int = 1) -> bool:

@@ -47,6 +47,8 @@ def _py(v):
 
 
 class SkoptGP(Tuner):
+    own_sampler = True
+
     def __init__(self, space, seed, min_budget, max_budget, *, n_initial: int = 10, acq_func: str = "EI",
                  n_points: int = 1000, failure_loss: float | None = None, max_configs: int | None = None,
                  workdir=None):

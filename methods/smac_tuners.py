@@ -36,6 +36,8 @@ def _key(config: dict) -> tuple:
 
 
 class SmacTuner(Tuner):
+    own_sampler = True
+
     def __init__(self, space, seed, min_budget, max_budget, *, workdir, multi_fidelity: bool, eta: int = 3,
                  n_initial: int = 10, retrain_after: int = 4, challengers: int = 1000,
                  crash_cost: float = 1e3, max_configs: int | None = None):

@@ -93,3 +93,25 @@ def test_unknown_method_and_parameter_are_named():
         make_tuner("hyperbandd", toy_space(), 0, 1, 9)
     with pytest.raises(ValueError, match="bad parameters for method 'random-search'.*etaa"):
         make_tuner("random-search", toy_space(), 0, 1, 9, etaa=3)
+
+
+@pytest.mark.parametrize("method", sorted(REGISTRY))
+def test_table_sampling_asks_only_candidates(method, tmp_path):
+    """Under set_candidates() a tuner that samples through the base class asks only those
+    configurations, deterministically for a seed; a tuner with its own sampler refuses."""
+    space = toy_space(seed=7)
+    candidates = [{k: (v.item() if hasattr(v, "item") else v) for k, v in dict(space.sample_configuration()).items()}
+                  for _ in range(5)]
+    tuner = _make(method, 0, tmp_path)
+    if tuner.own_sampler:
+        with pytest.raises(ValueError, match="own library"):
+            tuner.set_candidates(candidates)
+        return
+    tuner.set_candidates(candidates)
+    jobs, _ = _drive(tuner, 40)
+    assert jobs and all(job.config in candidates for job in jobs)
+    again = _make(method, 0, tmp_path / "again")
+    again.set_candidates(candidates)
+    jobs2, _ = _drive(again, 40)
+    assert [(j.trial_id, j.config, j.resource) for j in jobs] == [(j.trial_id, j.config, j.resource) for j in jobs2]
+    assert len({tuple(sorted(j.config.items())) for j in jobs}) > 1, "draws vary over the candidates"

@@ -7,11 +7,12 @@ import sys
 from tests.conftest import REPO
 
 
-def _record(results, env=None):
+def _record(results, env=None, extra=()):
     import os
     return subprocess.run([sys.executable, "-m", "bench", "record", "--profile", "smoke", "--configs", "2",
-                           "--seed", "5", "--epochs", "4", "--chunk", "2", "--results", str(results), "--no-progress"],
-                          cwd=REPO, env=dict(os.environ, **(env or {})), capture_output=True, text=True, timeout=300)
+                           "--seed", "5", "--epochs", "4", "--chunk", "2", "--results", str(results), "--no-progress",
+                           *extra], cwd=REPO, env=dict(os.environ, **(env or {})), capture_output=True, text=True,
+                          timeout=300)
 
 
 def _rows(results):
@@ -32,4 +33,31 @@ def test_record_resumes_after_kills_to_the_same_curves(tmp_path, real_data):
         assert _record(tmp_path / "rec", {"AERIAL_HPO_KILL_AT_WRITE": str(at)}).returncode == -signal.SIGKILL
     assert _record(tmp_path / "rec").returncode == 0
     assert _rows(tmp_path / "rec") == want
-    assert not (tmp_path / "rec" / "checkpoints" / "c0").exists()
+    assert not (tmp_path / "rec" / "checkpoints" / "j0").exists()
+
+
+def test_record_with_training_seeds_resumes_after_kills(tmp_path, real_data):
+    """Two training seeds per configuration, one shard of two: the same rows after two kills;
+    the seeds give different curves; the last epoch keeps per-image validation confusions."""
+    import json
+    extra = ("--train-seeds", "0,1", "--shard", "1/3", "--configs", "3")
+    assert _record(tmp_path / "ref", extra=extra).returncode == 0
+    want = _rows(tmp_path / "ref")
+    # shard 1 of 3 holds configuration 1 only; jobs are configuration-major: (1, seed 0) = 2, (1, seed 1) = 3
+    assert want[2] == [(2, "ok", 4), (3, "ok", 4)]
+    curves = {j: [r[3] for r in want[0] if r[0] == j] for j in (2, 3)}
+    assert curves[2] != curves[3]
+    db = sqlite3.connect(tmp_path / "ref" / "results.db")
+    seeds = [json.loads(i)["train_seed"] for (i,) in db.execute("SELECT info FROM jobs ORDER BY job_id")]
+    assert seeds == [0, 1]
+    by_image = [json.loads(v) for (v,) in db.execute(
+        "SELECT val_confusion_by_image FROM evaluations WHERE val_confusion_by_image IS NOT NULL")]
+    assert len(by_image) == 2 and all(sum(map(sum, sum(b.values(), []))) > 0 for b in by_image)
+    for at in (5, 11):
+        assert _record(tmp_path / "rec", {"AERIAL_HPO_KILL_AT_WRITE": str(at)}, extra).returncode == -signal.SIGKILL
+    assert _record(tmp_path / "rec", extra=extra).returncode == 0
+    assert _rows(tmp_path / "rec") == want
+    # another shard or seed list on the same store is refused with one clear line
+    res = _record(tmp_path / "rec", extra=("--train-seeds", "0,1,2", "--shard", "1/3", "--configs", "3"))
+    assert res.returncode == 2 and "use another --results directory" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -159,3 +159,79 @@ def test_unknown_objective_is_an_error(tmp_path):
     (tmp_path / "o.toml").write_text(OBJECTIVE_SUITE.format(curves=FIXTURE, objective='objective = "accuracy"'))
     with pytest.raises(SuiteError, match=r"o\.toml.*objective.*val_loss.*val_miou"):
         load_suite(tmp_path / "o.toml")
+
+
+# -- training seeds in the table -------------------------------------------------------
+def _seeded_table(tmp_path, n_configs=4, seeds=(0, 1, 2), epochs=5):
+    """A curves table of smoke-space configurations with distinct curves per training seed."""
+    from bench.curves import config_id
+    space = search_space(get_profile("smoke"), seed=3)
+    rows = []
+    for c in range(n_configs):
+        config = {k: (v.item() if hasattr(v, "item") else v) for k, v in dict(space.sample_configuration()).items()}
+        for t in seeds:
+            for e in range(1, epochs + 1):
+                rows.append({"config_id": config_id(config), "train_seed": t,
+                             **{f"config.{k}": v for k, v in sorted(config.items())}, "epoch": e, "status": "ok",
+                             "train_loss": 1.0, "val_loss": 1.0 / e + 0.01 * t + 0.1 * c,
+                             "val_miou": 0.1 * e + 0.001 * t, "test_loss": 2.0 + t, "test_miou": 0.3 + 0.01 * t,
+                             "seconds": 1.0 + t})
+    path = tmp_path / "seeded.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path, pd.DataFrame(rows)
+
+
+def _spec(path, config, resource, run_seed, trial_id, resumes_from=0):
+    return {"curves": str(path), "profile": "smoke", "config": config, "resource": resource,
+            "resumes_from": resumes_from, "ckpt_in": "replayed" if resumes_from else None,
+            "run_seed": run_seed, "trial_id": trial_id}
+
+
+def test_replay_draws_training_seeds_by_run_seed_and_trial(tmp_path):
+    from bench.curves import replay_job, replay_test
+    path, df = _seeded_table(tmp_path)
+    cols = [c for c in df.columns if c.startswith("config.")]
+    config = {c[len("config."):]: v for c, v in df.iloc[0][cols].items()}
+    config = {k: (v.item() if hasattr(v, "item") else v) for k, v in config.items()}
+    curve = lambda run_seed, trial: [e["val_loss"] for e in replay_job(_spec(path, config, 5, run_seed, trial))["epochs"]]  # noqa: E731
+    # the same (run seed, trial) always gets the same curve
+    assert curve(0, 0) == curve(0, 0)
+    # different run seeds draw different training seeds for the same trial (several of 3 seeds appear)
+    drawn = {replay_job(_spec(path, config, 5, s, 0))["train_seed"] for s in range(12)}
+    assert len(drawn) >= 2 and drawn <= {0, 1, 2}
+    assert len({tuple(curve(s, 0)) for s in range(12)}) == len(drawn)
+    # a promotion continues the curve of its trial's seed: epochs 3..5 after 1..2 equal one job to 5
+    for s in range(6):
+        whole = replay_job(_spec(path, config, 5, s, 7))
+        head = replay_job(_spec(path, config, 2, s, 7))
+        tail = replay_job(_spec(path, config, 5, s, 7, resumes_from=2))
+        assert head["train_seed"] == tail["train_seed"] == whole["train_seed"]
+        assert [e["val_loss"] for e in head["epochs"] + tail["epochs"]] == [e["val_loss"] for e in whole["epochs"]]
+        # the test metrics are those of the same seed
+        t = replay_test(_spec(path, config, 5, s, 7))
+        assert t["loss"] == 2.0 + whole["train_seed"]
+
+
+def test_table_without_train_seed_replays_as_before(tmp_path):
+    """Old tables (no train_seed column) hold one seed: answers do not depend on run seed or trial."""
+    from bench.curves import replay_job
+    path, df = _seeded_table(tmp_path, seeds=(0,))
+    old = tmp_path / "old.csv"
+    df.drop(columns=["train_seed"]).to_csv(old, index=False)
+    cols = [c for c in df.columns if c.startswith("config.")]
+    config = {c[len("config."):]: (v.item() if hasattr(v, "item") else v) for c, v in df.iloc[0][cols].items()}
+    answers = {tuple(e["val_loss"] for e in replay_job(_spec(old, config, 5, s, t))["epochs"])
+               for s in range(4) for t in range(4)}
+    assert len(answers) == 1
+
+
+def test_replay_stats_count_entries_and_neighbours(tmp_path):
+    from bench.curves import replay_stats
+    path, df = _seeded_table(tmp_path)
+    cols = [c for c in df.columns if c.startswith("config.")]
+    firsts = df.drop_duplicates("config_id")
+    configs = [{c[len("config."):]: (v.item() if hasattr(v, "item") else v) for c, v in r[cols].items()}
+               for _, r in firsts.iterrows()]
+    off = dict(configs[0], learning_rate=configs[0]["learning_rate"] * 1.01)  # not in the table
+    stats = replay_stats([configs[0], configs[0], configs[1], off], path, "smoke")
+    assert stats == {"table_entries": 2, "neighbour_share": 0.25}
