@@ -186,6 +186,11 @@ def cmd_perf_task(args) -> int:
     return perf_task(args.profile, args.epochs, data=args.data, device=args.device)
 
 
+def cmd_perf_threads(args) -> int:
+    from bench.perf import perf_threads
+    return perf_threads(args.profile, args.epochs, args.jobs)
+
+
 def cmd_perf_tuners(args) -> int:
     from bench.perf import perf_tuners
     return perf_tuners(args.methods, args.points, args.repeats)
@@ -285,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--data", default=None)
     pt.add_argument("--device", default=None)
     pt.set_defaults(func=cmd_perf_task)
+
+    ph = sub.add_parser("perf-threads", help="one 2-thread process against two 1-thread processes, same work")
+    ph.add_argument("--profile", default="cpu-v2")
+    ph.add_argument("--epochs", type=int, default=2, help="epochs per training")
+    ph.add_argument("--jobs", type=int, default=2, help="trainings in all (split over the processes in (b))")
+    ph.set_defaults(func=cmd_perf_threads)
 
     pu = sub.add_parser("perf-tuners", help="time per ask()+tell() of each method")
     pu.add_argument("--methods", nargs="*", default=None)

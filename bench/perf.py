@@ -83,3 +83,48 @@ def perf_task(profile: str, epochs: int = 2, data=None, device=None) -> int:
         ref = ref or sec
         print(f"  {name:<48} {sec:6.2f} s  ({sec / ref:.2f}x default)", flush=True)
     return 0
+
+
+_TRAIN_SNIPPET = """
+import sys, time, torch
+torch.set_num_threads(int(sys.argv[2]))
+from segmentation.space import default_config
+from segmentation.train import load_task, train
+task = load_task(sys.argv[1])
+cfg = default_config(task.profile)
+t0 = time.perf_counter()
+for k in range(int(sys.argv[4])):
+    train(cfg, int(sys.argv[3]), k, task)
+print(time.perf_counter() - t0)
+"""
+
+
+def perf_threads(profile: str = "cpu-v2", epochs: int = 2, jobs: int = 2) -> int:
+    """Wall seconds for the same work (``jobs`` trainings of the default configuration for ``epochs``
+    epochs each) done (a) by one process with 2 torch threads, one training after another, and
+    (b) by 2 one-thread processes side by side, each doing half the trainings. Data preparation
+    and imports are excluded (each process times its own training loop only)."""
+    import subprocess
+    import sys
+
+    from segmentation.train import load_task
+    load_task(profile)  # the prepared arrays are cached before anything is timed
+
+    def launch(threads: int, n: int):
+        return subprocess.Popen([sys.executable, "-c", _TRAIN_SNIPPET, profile, str(threads), str(epochs), str(n)],
+                                stdout=subprocess.PIPE, text=True)
+
+    print(f"profile {profile}: {jobs} trainings of the default configuration, {epochs} epochs each "
+          f"({jobs * epochs} epochs in all); wall seconds of the training loops")
+    t0 = time.perf_counter()
+    one = float(launch(2, jobs).communicate()[0].split()[-1])
+    a_wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    procs = [launch(1, jobs // 2 + (k < jobs % 2)) for k in range(2)]
+    two = [float(p.communicate()[0].split()[-1]) for p in procs]
+    b_wall = time.perf_counter() - t0
+    print(f"  (a) 1 process x 2 threads   : {one:7.1f} s of training ({a_wall:.1f} s wall with start-up)")
+    print(f"  (b) 2 processes x 1 thread  : {max(two):7.1f} s of training ({b_wall:.1f} s wall with start-up); "
+          f"per process {', '.join(f'{t:.1f}' for t in two)}")
+    print(f"  (b) is {one / max(two):.2f}x as fast as (a) for the same work")
+    return 0

@@ -96,10 +96,13 @@ def _bootstrap_sd(by_image: dict, images: list[str], rng: np.random.Generator, n
 
 
 def recipe_table(results: list[Path]) -> pd.DataFrame:
-    """One row per (recipe, metric, validation subset)."""
+    """One row per (recipe, metric, validation subset), over the configurations (by index in the
+    recording's sampling order) that every store holds under all its training seeds."""
     out = []
-    for res in results:
-        profile, df = final_curves(res)
+    loaded = [final_curves(res) for res in results]
+    common = set.intersection(*(set(df["config"]) if len(df) else set() for _, df in loaded)) if loaded else set()
+    for profile, df in loaded:
+        df = df[df["config"].isin(common)].reset_index(drop=True)
         if df.empty:
             continue
         out.append({"recipe": profile, "metric": "val_loss", "validation": "whole split",
