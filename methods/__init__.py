@@ -5,7 +5,7 @@ max_budget, **params) -> Tuner``. Adding a method is one new module plus one lin
 """
 from __future__ import annotations
 
-from . import hyperband, random_search, skopt_gp, smac_tuners, successive_halving
+from . import asha, async_hyperband, hyperband, random_search, skopt_gp, smac_tuners, successive_halving
 from .base import FINISHED, WAIT, Job, Tuner
 
 REGISTRY = {
@@ -16,6 +16,8 @@ REGISTRY = {
     "smac-bo": smac_tuners.make_bo,
     "smac-hb": smac_tuners.make_hb,
     "skopt-gp": skopt_gp.make,
+    "asha": asha.make,
+    "async-hyperband": async_hyperband.make,
 }
 
 
