@@ -5,7 +5,8 @@ max_budget, **params) -> Tuner``. Adding a method is one new module plus one lin
 """
 from __future__ import annotations
 
-from . import asha, async_hyperband, hyperband, random_search, skopt_gp, smac_tuners, successive_halving
+from . import (asha, async_hyperband, dehb_tuner, hyperband, optuna_tpe_hb, random_search, skopt_gp, smac_tuners,
+               successive_halving)
 from .base import FINISHED, WAIT, Job, Tuner
 
 REGISTRY = {
@@ -18,6 +19,8 @@ REGISTRY = {
     "skopt-gp": skopt_gp.make,
     "asha": asha.make,
     "async-hyperband": async_hyperband.make,
+    "optuna-tpe-hb": optuna_tpe_hb.make,
+    "dehb": dehb_tuner.make,
 }
 
 

@@ -84,3 +84,19 @@ def test_async_hyperband_draws_brackets_like_hyperband():
     n = [b.n_configs for b in plan]
     for k, b in enumerate(plan):
         assert firsts[k] / total == pytest.approx(n[k] / sum(n), abs=0.04)
+
+
+@pytest.mark.parametrize("lo,hi,eta", [(1, 243, 3), (1, 1000, 10), (1, 81, 3), (1, 27, 2), (3, 27, 3)])
+def test_optuna_bracket_count_is_what_optuna_builds(lo, hi, eta):
+    """The planner's 'Optuna builds k brackets' is read off Optuna's own pruner, and differs from
+    the exact count exactly where floating-point log undercounts (243 = 3^5, 1000 = 10^3)."""
+    import optuna
+    from methods.brackets import s_max
+    from methods.optuna_tpe_hb import optuna_bracket_count
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = optuna.pruners.HyperbandPruner(min_resource=lo, max_resource=hi, reduction_factor=eta)
+    study = optuna.create_study(pruner=pruner)
+    pruner._try_initialization(study)
+    assert pruner._n_brackets == optuna_bracket_count(lo, hi, eta)
+    exact = s_max(hi, eta, lo) + 1
+    assert (pruner._n_brackets != exact) == ((lo, hi, eta) in [(1, 243, 3), (1, 1000, 10)])
