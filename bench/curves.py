@@ -3,12 +3,13 @@
 A curves table (CSV or parquet, in ``results/curves/``) has one row per
 (configuration, training seed, epoch): ``config_id``, ``train_seed``, one
 ``config.<name>`` column per hyperparameter, ``epoch``, ``status``, ``train_loss``,
-``val_loss``, ``val_miou``, ``test_loss``, ``test_miou`` and ``seconds`` (wall seconds
-the epoch took when it was recorded). A curve that ends in a failure has a last row
+``val_loss``, ``val_miou``, ``test_loss``, ``test_miou``, ``seconds`` (wall seconds
+the epoch took when it was recorded) and, for one-thread CPU recordings, ``cpu_seconds``
+(the recording process's CPU time for the epoch). A curve that ends in a failure has a last row
 with status ``failed``. A table without ``train_seed`` (recorded before training seeds
 existed) holds one seed per configuration. Replay's simulated clock charges each epoch
-of a configuration the median of its recorded epoch seconds over all its seeds (see
-``CurveTable``).
+of a configuration the median of its recorded epoch seconds over all its seeds, CPU
+seconds where the table has them (see ``CurveTable``).
 
 Training-seed noise: with several seeds per configuration, each trial of a run
 replays one of them, chosen from (run seed, trial id) by a hash, so the same run
@@ -85,7 +86,8 @@ def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
                      "epoch": e["epoch"], "status": e["status"], "train_loss": e["train_loss"],
                      "val_loss": e["val_loss"], "val_miou": e["val_miou"],
                      "test_loss": t["test_loss"] if t else None, "test_miou": t["test_miou"] if t else None,
-                     "seconds": e["seconds"]})
+                     "seconds": e["seconds"],
+                     "cpu_seconds": e["cpu_seconds"] if "cpu_seconds" in e.keys() else None})
     runs = [dict(r) for r in db.execute("SELECT run_key, git_commit, versions, device, host, profile, seed, "
                                         "status, started, ended, wall_seconds, epochs_spent FROM runs")]
     db.close()
@@ -139,10 +141,10 @@ class CurveTable:
         self.seeds = {cid: sorted(c) for cid, c in self.curves.items()}
         # The simulated clock charges every epoch of a configuration the median of its recorded
         # epoch seconds: same data, same model, so one epoch costs the same in expectation, and
-        # the median drops spikes from other work on the machine while it recorded.
-        self.epoch_seconds = {cid: float(g.loc[g["status"] == "ok", "seconds"].median())
-                              if (g["status"] == "ok").any() else 0.0
-                              for cid, g in df.groupby("config_id", sort=False)}
+        # the median drops spikes from other work on the machine while it recorded. Where the
+        # table has CPU seconds (one-thread CPU recordings), they are used: unlike wall seconds
+        # they do not grow with other work sharing the machine.
+        self.epoch_seconds = {cid: _median_seconds(g) for cid, g in df.groupby("config_id", sort=False)}
         self.max_epoch = int(df["epoch"].max()) if len(df) else 0
 
     @classmethod
@@ -204,6 +206,13 @@ class CurveTable:
     def candidates(self) -> list[dict]:
         """Every recorded configuration, in table order (for sampling from the table)."""
         return [dict(c) for c in self.configs]
+
+
+def _median_seconds(g: pd.DataFrame) -> float:
+    ok = g[g["status"] == "ok"]
+    if "cpu_seconds" in ok.columns and ok["cpu_seconds"].notna().any():
+        return float(ok["cpu_seconds"].dropna().median())
+    return float(ok["seconds"].median()) if len(ok) else 0.0
 
 
 def _py(v):

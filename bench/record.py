@@ -168,7 +168,8 @@ def _record_one(store: Store, run_key: str, task, train, config: dict, config_in
             "train_loss": e.train_loss, "val_loss": e.val_loss, "val_miou": e.val_miou,
             "val_iou": dumps(e.val_iou), "val_precision": dumps(e.val_precision),
             "val_recall": dumps(e.val_recall), "seconds": e.seconds, "status": "ok", "error": None,
-            "val_confusion_by_image": dumps(e.val_by_image) if e.epoch == R and e.val_by_image else None})
+            "val_confusion_by_image": dumps(e.val_by_image) if e.epoch == R and e.val_by_image else None,
+            "cpu_seconds": e.cpu_seconds})
         store.add_curve_test({"run_key": run_key, "job_id": job_id, "epoch": e.epoch, "test_loss": e.test["loss"],
                               "test_miou": e.test["miou"], "test_iou": dumps(e.test["iou"])})
         bar.update(1)

@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     run_key TEXT NOT NULL, job_id INTEGER NOT NULL, trial_id INTEGER NOT NULL, epoch INTEGER NOT NULL,
     config TEXT NOT NULL, resource INTEGER NOT NULL, epochs_trained INTEGER NOT NULL, cum_epochs INTEGER NOT NULL,
     train_loss REAL, val_loss REAL, val_miou REAL, val_iou TEXT, val_precision TEXT, val_recall TEXT,
-    seconds REAL, status TEXT NOT NULL, error TEXT, val_confusion_by_image TEXT,
+    seconds REAL, status TEXT NOT NULL, error TEXT, val_confusion_by_image TEXT, cpu_seconds REAL,
     PRIMARY KEY (run_key, job_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS curve_tests (

@@ -17,6 +17,10 @@ Units: ``epochs`` are full passes over the training split; seconds are wall-cloc
 * Validation loss is the mean per-pixel cross-entropy on the validation split for
   every configuration (whatever loss it trains with), so losses are comparable.
 * Test-split metrics are computed only when asked for, and kept in their own field.
+* Each epoch's ``seconds`` is wall-clock (training + validation); on the CPU,
+  ``cpu_seconds`` is the process's CPU time for the same span. With one torch thread
+  it is what the epoch takes on an unloaded core even when other work shares the
+  machine (wall seconds then grow with the load); with k threads it sums them.
 * A non-finite training or validation loss ends the trial with ``status="failed"``
   and an error saying so; the loss is never reported as a number.
 """
@@ -96,6 +100,7 @@ class EpochResult:
     val_recall: list[float]
     seconds: float
     test: dict | None = None  # only when asked for; never shown to a tuner
+    cpu_seconds: float | None = None  # this process's CPU time for the same work (see train())
     val_by_image: dict | None = None  # per-image validation confusion counts, when asked for
 
 
@@ -316,7 +321,7 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
 
         result = TrainResult(status="ok")
         for epoch in range(start + 1, int(epochs) + 1):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             model.train()
             perm = torch.randperm(n_train, generator=gen).to(device)
             loss_sum = torch.zeros((), device=device)
@@ -349,6 +354,7 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             seconds = time.perf_counter() - t0  # training + validation; a test evaluation is not counted
+            cpu_seconds = time.process_time() - c0  # the same span in CPU time of this process
             test = None
             if with_test:
                 t = evaluate(model, task, "test")
@@ -356,7 +362,8 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
             result.epochs.append(EpochResult(
                 epoch=epoch, train_loss=train_loss, val_loss=val["loss"], val_miou=val["miou"],
                 val_iou=val["iou"], val_precision=val["precision"], val_recall=val["recall"],
-                seconds=seconds, test=test, val_by_image=val.get("confusion_by_image")))
+                seconds=seconds, test=test, val_by_image=val.get("confusion_by_image"),
+                cpu_seconds=cpu_seconds if device.type == "cpu" else None))
             if on_epoch is not None:
                 on_epoch(result.epochs[-1])
         if save_to is not None:
