@@ -61,11 +61,14 @@ def _flip(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch
     return x, y.squeeze(1)
 
 
-def bare_train(config: dict, task, epochs: int, seed: int = 0) -> dict:
+def bare_train(config: dict, task, epochs: int, seed: int = 0, max_steps: int | None = None,
+               stop_after: float | None = None) -> dict:
     """Train a fresh model ``epochs`` epochs; seconds of each epoch (training only) and images per epoch.
 
     The batches are those of ``segmentation.train.train`` with the same seed: the same
-    permutation of the training split, the last incomplete batch dropped.
+    permutation of the training split, the last incomplete batch dropped. ``max_steps``: stop
+    each epoch after this many steps (for a quick cost estimate; ``step_seconds`` then holds
+    every step's seconds, synchronised; ``stop_after``: seconds after which no further step starts).
     """
     device = task.device
     x_all, y_all = task.x["train"], task.y["train"]
@@ -82,12 +85,13 @@ def bare_train(config: dict, task, epochs: int, seed: int = 0) -> dict:
                                 weight_decay=float(config["weight_decay"]))
         loss_fn = _loss_fn(config["loss"])
         model.train()
-        seconds = []
+        seconds, step_seconds = [], []
         for _ in range(epochs):
             _sync(device)
             t0 = time.perf_counter()
             perm = torch.randperm(x_all.shape[0], generator=gen).to(device)
-            for step in range(steps):
+            for step in range(min(steps, max_steps or steps)):
+                ts = time.perf_counter()
                 idx = perm[step * bs:(step + 1) * bs]
                 x, y = x_all[idx], y_all[idx]
                 if config["augment"]:
@@ -98,9 +102,25 @@ def bare_train(config: dict, task, epochs: int, seed: int = 0) -> dict:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if max_steps:
+                    _sync(device)
+                    step_seconds.append(time.perf_counter() - ts)
+                    if stop_after is not None and time.perf_counter() - t0 > stop_after:
+                        break
             _sync(device)
             seconds.append(time.perf_counter() - t0)
-    return {"seconds": seconds, "images": steps * bs, "final_loss": float(loss.detach())}
+    return {"seconds": seconds, "images": steps * bs, "steps": steps, "step_seconds": step_seconds,
+            "final_loss": float(loss.detach())}
+
+
+def epoch_estimate(config: dict, task, seed: int = 0, steps: int = 3, stop_after: float = 5.0) -> float:
+    """Rough seconds of one training epoch plus validation, from up to ``steps`` timed bare steps
+    (the fastest of them, so a first step's start-up cost does not count; no step starts after
+    ``stop_after`` seconds, so a slow first step makes a high estimate rather than a long wait)."""
+    r = bare_train(config, task, 1, seed, max_steps=steps, stop_after=stop_after)
+    step = min(r["step_seconds"])
+    n_val = task.x["val"].shape[0]
+    return step * r["steps"] + step / (3 * int(config["batch_size"])) * n_val  # forward only ~ 1/3 of a step
 
 
 @torch.no_grad()

@@ -312,8 +312,15 @@ class GpuCheck:
         from bench.bare import bare_model, bare_train
         from bench.flops import mfu
         from segmentation.train import train
+        from bench.bare import epoch_estimate
         t_start = time.perf_counter()
         row = {"name": name, "config": cfg, "flops_per_image": flops}
+        est = 2 * epoch_estimate(cfg, self.task, self.seed)  # a trainer and a bare warm-up epoch
+        if not self.clock.fits(est) or est * SAFETY > budget:
+            self.skip(f"throughput {name}", f"its two warm-up epochs alone would take about {est:.0f} s "
+                      f"(from timed steps); {min(budget, self.clock.left()):.0f} s are left for it")
+            row["skipped"] = True
+            return row
         # warm-up: one epoch of each (kernel selection, allocator), not counted
         self._reset_memory()
         w = train(cfg, 1, self.seed, self.task)
@@ -371,24 +378,16 @@ class GpuCheck:
     def part_throughput(self) -> None:
         self.result["throughput"] = []
         share = 0.4 * self.clock.left()  # both configurations; the proxy check gets most of the rest
-        self.epoch_estimate = None
         for name, cfg, flops in (("default", self.default, self.default_flops),
                                  ("costliest", self.costliest, self.costliest_flops)):
             budget = share / 2 if name == "default" else share
             if self.clock.left() <= 0:
                 self.skip(f"throughput {name}", "no time left")
                 continue
-            if name == "costliest" and self.epoch_estimate is not None:
-                est = 2 * self.epoch_estimate * flops["train"] / self.default_flops["train"]
-                if not self.clock.fits(est):
-                    self.skip("throughput costliest", f"its warm-up alone would take about {est:.0f} s "
-                              f"and {self.clock.left():.0f} s are left")
-                    continue
             row = self._throughput(name, cfg, flops, budget)
             share -= row.get("seconds", 0)
-            self.result["throughput"].append(row)
-            if name == "default" and "trainer" in row:
-                self.epoch_estimate = row["trainer"]["epoch_seconds"] + row["bare"]["epoch_seconds"]
+            if not row.get("skipped"):
+                self.result["throughput"].append(row)
             self.write()
 
     def part_max_batch(self) -> None:
@@ -399,17 +398,26 @@ class GpuCheck:
         cfg = dict(self.costliest, batch_size=bs)
         out = {"config": cfg, "batch_size": bs, "status": "skipped"}
         self.result["max_batch"] = out
-        rows = {r["name"]: r for r in self.result.get("throughput", []) if "trainer" in r}
-        ref = rows.get("costliest") or rows.get("default")
-        est = ref["trainer"]["epoch_seconds"] * (1 if "costliest" in rows else
-                                                 self.costliest_flops["train"] / self.default_flops["train"]) if ref else None
-        if est is None or not self.clock.fits(est):
-            self.skip("max_batch", "no throughput measurement to size it by" if est is None else
-                      f"one epoch would take about {est:.0f} s and {self.clock.left():.0f} s are left")
+        if self.clock.left() <= 0:
+            self.skip("max_batch", "no time left")
+            return
+        from bench.bare import epoch_estimate
+        self._reset_memory()
+        try:
+            est = epoch_estimate(cfg, self.task, self.seed)
+        except torch.cuda.OutOfMemoryError as exc:
+            out.update(status="out of memory", where="bare-loop steps (the cost estimate)",
+                       error=str(exc).splitlines()[0], peak_memory_bytes=self._peak_memory())
+            self._reset_memory()
+            return
+        if not self.clock.fits(est):
+            self.skip("max_batch", f"one epoch would take about {est:.0f} s (from timed steps) and "
+                      f"{self.clock.left():.0f} s are left")
             return
         self._reset_memory()
         t0 = time.perf_counter()
         try:
+            out["where"] = "one epoch of the trainer"
             r = train(cfg, 1, self.seed, self.task)
             out.update(status=r.status, error=r.error, epoch_seconds=r.last.seconds if r.last else None)
         except torch.cuda.OutOfMemoryError as exc:
@@ -449,6 +457,12 @@ class GpuCheck:
         configs = [config_dict(c) for c in search_space(space, seed=self.seed).sample_configuration(k_max)]
         if self.clock.left() <= 0:
             self.skip("proxy", "no time left")
+            return
+        from bench.bare import epoch_estimate
+        est = sum(epoch_estimate(configs[0], t, self.seed) for t in (self.low_task, self.full_task))
+        if not self.clock.fits(3 * est):
+            self.skip("proxy", f"one epoch of 3 configurations on both sides needs about {3 * est * SAFETY:.0f} s "
+                      f"(from timed steps) and {self.clock.left():.0f} s are left")
             return
         # probe one epoch of the first configuration on each side (includes warm-up): the cost model
         t0 = time.perf_counter()
