@@ -185,7 +185,10 @@ def cmd_gpu_check(args) -> int:
         return 2
     print(path)
     print(path.with_suffix(".md"))
-    return 0
+    errors = json.loads(path.read_text()).get("errors")
+    for e in errors:
+        print(f"error in part {e['part']}: {e['error']}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -231,13 +231,26 @@ class GpuCheck:
         self.result["peak"] = peak_bf16(self.result["device_name"])
         self.parts: dict[str, float] = {}
         self.result["parts_seconds"] = self.parts
-        for name, part in (("data", self.part_data), ("flops", self.part_flops),
-                           ("throughput", self.part_throughput), ("max_batch", self.part_max_batch),
-                           ("proxy", self.part_proxy)):
+        t0 = time.perf_counter()
+        self.result["errors"] = []
+        self.part_data()  # a dataset problem ends the check with the dataset's one-line error
+        self.parts["data"] = round(time.perf_counter() - t0, 2)
+        self.write()
+        for name, part in (("flops", self.part_flops), ("throughput", self.part_throughput),
+                           ("max_batch", self.part_max_batch), ("proxy", self.part_proxy)):
             t0 = time.perf_counter()
-            part()
-            self.parts[name] = round(time.perf_counter() - t0, 2)
-            self.write()
+            try:
+                part()
+            except Exception as exc:  # recorded; the other parts still run
+                log.exception("part %s failed", name)
+                self.result["errors"].append({"part": name, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+                if name == "flops":  # the configurations of every later part come from it
+                    self.skip("throughput, max_batch, proxy", "the FLOP count failed")
+                    break
+            finally:
+                self.parts[name] = round(time.perf_counter() - t0, 2)
+                self._reset_memory()
+                self.write()
         return self.write(complete=True)
 
     def part_data(self) -> None:
@@ -376,6 +389,7 @@ class GpuCheck:
         return row
 
     def part_throughput(self) -> None:
+        import torch
         self.result["throughput"] = []
         share = 0.4 * self.clock.left()  # both configurations; the proxy check gets most of the rest
         for name, cfg, flops in (("default", self.default, self.default_flops),
@@ -384,7 +398,11 @@ class GpuCheck:
             if self.clock.left() <= 0:
                 self.skip(f"throughput {name}", "no time left")
                 continue
-            row = self._throughput(name, cfg, flops, budget)
+            try:
+                row = self._throughput(name, cfg, flops, budget)
+            except torch.cuda.OutOfMemoryError as exc:
+                row = {"name": name, "config": cfg, "error": f"out of memory: {str(exc).splitlines()[0]}"}
+                self._reset_memory()
             share -= row.get("seconds", 0)
             if not row.get("skipped"):
                 self.result["throughput"].append(row)
@@ -492,11 +510,12 @@ class GpuCheck:
         log.info("proxy check: %d configurations x %d epochs on %s and %s (%.1f s per epoch pair)",
                  k, epochs, low.name, full.name, per_epoch)
         observed: list[float] = []  # seconds per epoch on both sides, of each configuration trained
-        for i, cfg in enumerate(configs[:k]):
+        for i, cfg in enumerate(configs):  # the planned k, then more while they fit (at most k_max)
             est = epochs * (max(observed) if observed else per_epoch)
             if not self.clock.fits(est):
-                self.skip("proxy", f"configurations {i + 1}-{k} not trained: about {est:.0f} s each, "
-                          f"{self.clock.left():.0f} s left")
+                if i < k:
+                    self.skip("proxy", f"configurations {i + 1}-{k} not trained: about {est:.0f} s each, "
+                              f"{self.clock.left():.0f} s left")
                 break
             row = {"config": cfg}
             for side, task in (("low", self.low_task), ("full", self.full_task)):
@@ -605,6 +624,10 @@ def markdown(r: dict) -> str:
                              f"{_f(fu['val_loss'], '{:.4g}', fu['status'])} | {_f(lo['val_miou'], '{:.3f}', lo['status'])} | "
                              f"{_f(fu['val_miou'], '{:.3f}', fu['status'])} |")
             lines.append("")
+    if r.get("errors"):
+        lines += ["## Errors (the other parts ran)", ""]
+        lines += [f"- {e['part']}: {e['error']}" for e in r["errors"]]
+        lines.append("")
     if r.get("skipped"):
         lines += ["## Skipped or shrunk to fit the time", ""]
         lines += [f"- {s['part']}: {s['reason']} (at {s['at_seconds']:.0f} s)" for s in r["skipped"]]
