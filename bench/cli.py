@@ -175,11 +175,13 @@ def cmd_perf_tuners(args) -> int:
 
 
 def cmd_gpu_check(args) -> int:
+    import time
+    started = time.perf_counter()  # --minutes counts from here, imports included
     from bench.gpu_check import CheckError, gpu_check
     from segmentation.data import DatasetError
     try:
         path = gpu_check(args.out, args.minutes, args.profile, args.data, args.device, args.seed,
-                         args.proxy_configs, args.proxy_epochs)
+                         args.proxy_configs, args.proxy_epochs, started)
     except (CheckError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

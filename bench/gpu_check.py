@@ -82,7 +82,7 @@ class Clock:
     def __init__(self, minutes: float, reserve: float | None = None, start: float | None = None):
         self.t0 = time.perf_counter() if start is None else start
         self.limit = minutes * 60.0
-        self.reserve = reserve if reserve is not None else min(10.0, 0.03 * self.limit)
+        self.reserve = reserve if reserve is not None else min(15.0, max(3.0, 0.03 * self.limit))
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -550,6 +550,10 @@ def _f(x, fmt="{:.2f}", none="–") -> str:
     return none if x is None else fmt.format(x)
 
 
+def _p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
+
+
 def _pct(x) -> str:
     return "unknown (no peak for this device)" if x is None else f"{100 * x:.1f} %"
 
@@ -613,8 +617,8 @@ def markdown(r: dict) -> str:
                 s = pr["spearman"].get(metric, {})
                 ci = s.get("ci95")
                 lines.append(f"- Spearman rho of {name}, {pr['low']['name']} vs {pr['full']['name']}, "
-                             f"{pr['epochs']} epochs: **{_f(s.get('rho'))}**"
-                             + (f" (95% bootstrap CI {ci[0]:.2f} to {ci[1]:.2f}, p = {s['p']:.2g})" if ci else "")
+                             f"{pr['epochs']} epoch{'s' if pr['epochs'] != 1 else ''}: **{_f(s.get('rho'))}**"
+                             + (f" (95% bootstrap CI {ci[0]:.2f} to {ci[1]:.2f}, {_p(s['p'])})" if ci else "")
                              + f", {s.get('n', 0)} configurations" + (f"; {s['note']}" if s.get("note") else ""))
             lines += ["", f"| # | configuration | {pr['low']['name']} val loss | {pr['full']['name']} val loss | "
                       f"{pr['low']['name']} val mIoU | {pr['full']['name']} val mIoU |", "|---|---|---|---|---|---|"]
@@ -638,8 +642,9 @@ def markdown(r: dict) -> str:
 
 def gpu_check(out: str, minutes: str = "9", profile: str = "gpu", data: str | None = None,
               device: str | None = None, seed: int = 0, proxy_configs: int | None = None,
-              proxy_epochs: int | None = None) -> Path:
-    """Run the check; returns the JSON path. Raises CheckError (or DatasetError) for bad input."""
-    t0 = time.perf_counter()
+              proxy_epochs: int | None = None, started: float | None = None) -> Path:
+    """Run the check; returns the JSON path. Raises CheckError (or DatasetError) for bad input.
+    ``started``: ``time.perf_counter()`` when the command started (default: now)."""
+    t0 = time.perf_counter() if started is None else started
     path, m = check_args(out, minutes)
     return GpuCheck(path, Clock(m, start=t0), profile, data, device, seed, proxy_configs, proxy_epochs).run()

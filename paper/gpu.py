@@ -154,7 +154,7 @@ def section(numbers: dict | None, out: Path) -> str:
         if p["configs"]:
             sp = p["spearman"]
             parts.append(f"Proxy check, `{p['low']}` vs `{p['full']}`, {p['configs']} configurations × {p['epochs']} "
-                         f"epochs: Spearman rho of the final validation loss {_rho(sp.get('val_loss'))}; of the final "
+                         f"epoch{'s' if p['epochs'] != 1 else ''}: Spearman rho of the final validation loss {_rho(sp.get('val_loss'))}; of the final "
                          f"validation mIoU {_rho(sp.get('val_miou'))}.")
             if c.get("proxy_table") and (out / c["proxy_table"]).is_file():
                 parts.append((out / c["proxy_table"]).read_text())
