@@ -224,7 +224,7 @@ class GpuCheck:
             "minutes": self.minutes, "profile": self.profile.name, "seed": self.seed,
             "device": device_string(str(self.device)), "device_type": self.device.type,
             "device_name": torch.cuda.get_device_name(self.device) if self._cuda() else None,
-            "git_commit": git_commit(), "versions": versions(), "host": host(),
+            "git_commit": _commit(git_commit()), "versions": versions(), "host": host(),
             "data_root": str(Path(self.data) if self.data else default_data_root()),
             "torch_threads": torch.get_num_threads(),
         }
@@ -535,6 +535,13 @@ class GpuCheck:
         rho = pr["spearman"]["val_loss"]["rho"]
         log.info("proxy check: Spearman rho of final validation loss %s over %d configurations",
                  "undefined" if rho is None else f"{rho:.2f}", len(both))
+
+
+def _commit(from_git: str) -> str:
+    """The checkout's commit; where the copy has no git history (a working tree sent to a GPU
+    machine), the commit named by the environment variable AERIAL_HPO_COMMIT, marked as such."""
+    env = os.environ.get("AERIAL_HPO_COMMIT")
+    return f"{env} (AERIAL_HPO_COMMIT)" if from_git == "unknown" and env else from_git
 
 
 def _jsonable(x):

@@ -14,6 +14,10 @@ import pandas as pd
 
 from .tables import write_table
 
+class CheckFileError(ValueError):
+    """A file in the gpu-check folder that is not a check's JSON."""
+
+
 NOT_MEASURED = "GPU check: not measured yet (no `results/gpu-check/*.json`; see the README, \"The GPU check\")."
 
 
@@ -23,8 +27,11 @@ def load_checks(folder: Path | None) -> list[dict]:
         return []
     checks = []
     for path in sorted(Path(folder).glob("*.json")):
-        data = json.loads(path.read_text())
-        if data.get("kind") == "gpu-check":
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise CheckFileError(f"{path}: not valid JSON ({exc}); expected the output of python -m bench gpu-check") from None
+        if isinstance(data, dict) and data.get("kind") == "gpu-check":
             data["file"] = path.name
             checks.append(data)
     return sorted(checks, key=lambda c: (c["created"], c["file"]))
@@ -108,6 +115,7 @@ def summary(folder: Path | None, out: Path) -> dict:
         n = {"file": c["file"], "device": c["device"], "device_type": c["device_type"], "profile": c["profile"],
              "created": c["created"], "git_commit": c["git_commit"], "peak_assumed": c.get("peak", {}).get("assumed"),
              "complete": c.get("complete"), "skipped": [s["part"] for s in c.get("skipped", [])],
+             "errors": [f"{e['part']}: {e['error']}" for e in c.get("errors", [])],
              "throughput": {t["name"]: {"ratio_train": t["ratio"]["train"], "ratio_eval": t["ratio"]["eval"],
                                         "mfu_train": t["mfu"]["trainer_train"],
                                         "epoch_seconds": t["trainer"]["epoch_seconds"]}
@@ -150,6 +158,10 @@ def section(numbers: dict | None, out: Path) -> str:
                      f"{mb['status']}" + (f", peak memory {mem / 2**20:.0f} MiB." if mem else "."))
         if c["skipped"]:
             head += f" Skipped or shrunk to fit the time: {', '.join(c['skipped'])}."
+        if c["errors"]:
+            head += f" Failed: {'; '.join(c['errors'])}."
+        if not c["complete"]:
+            head += " The check was interrupted before its end."
         parts.append(head)
         if p["configs"]:
             sp = p["spearman"]

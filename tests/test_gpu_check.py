@@ -151,3 +151,9 @@ def test_paper_report_uses_the_section(check, tmp_path):
     (tmp_path / "empty").mkdir()
     without = render({}, tmp_path / "empty").read_text()
     assert "GPU check: not measured yet" in without.split("### The GPU path")[1].split("## 6.")[0]
+
+
+def test_paper_names_a_broken_check_file(tmp_path):
+    (tmp_path / "gpu-x.json").write_text("{not json")
+    with pytest.raises(ValueError, match="gpu-x.json"):
+        paper_gpu.summary(tmp_path, tmp_path / "build")
