@@ -1,7 +1,8 @@
 """Command line: ``python -m bench COMMAND``.
 
 Commands: ``train`` (one configuration on the real data), ``brackets`` (the
-Hyperband planner), ``perf-task`` and ``perf-tuners`` (benchmarks that print numbers).
+Hyperband planner), ``perf-task`` and ``perf-tuners`` (benchmarks that print numbers),
+``gpu-check`` (the time-boxed measurement of the GPU path, ``bench.gpu_check``).
 """
 from __future__ import annotations
 
@@ -196,6 +197,25 @@ def cmd_perf_tuners(args) -> int:
     return perf_tuners(args.methods, args.points, args.repeats)
 
 
+def cmd_gpu_check(args) -> int:
+    import time
+    started = time.perf_counter()  # --minutes counts from here, imports included
+    from bench.gpu_check import CheckError, gpu_check
+    from segmentation.data import DatasetError
+    try:
+        path = gpu_check(args.out, args.minutes, args.profile, args.data, args.device, args.seed,
+                         args.proxy_configs, args.proxy_epochs, started)
+    except (CheckError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    print(path.with_suffix(".md"))
+    errors = json.loads(path.read_text()).get("errors")
+    for e in errors:
+        print(f"error in part {e['part']}: {e['error']}", file=sys.stderr)
+    return 1 if errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
@@ -296,6 +316,20 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--epochs", type=int, default=2, help="epochs per training")
     ph.add_argument("--jobs", type=int, default=2, help="trainings in all (split over the processes in (b))")
     ph.set_defaults(func=cmd_perf_threads)
+
+    gc = sub.add_parser("gpu-check", help="time-boxed check of the GPU path: trainer vs bare loop, MFU, memory, "
+                        "cpu-proxy rank correlation (JSON + Markdown into --out)")
+    gc.add_argument("--out", required=True, help="directory for <profile>-<device>.json and .md (created)")
+    gc.add_argument("--minutes", default="9", help="wall-clock limit of the whole check (default 9)")
+    gc.add_argument("--profile", default="gpu", help="gpu (default), cpu, or smoke (a tiny setting for CPU tests)")
+    gc.add_argument("--data", default=None, help="dataset folder (default ../shared/data/dubai-aerial)")
+    gc.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    gc.add_argument("--seed", type=int, default=0)
+    gc.add_argument("--proxy-configs", type=int, default=None,
+                    help="most configurations in the proxy check (default 24; at least 8 on a GPU when time allows)")
+    gc.add_argument("--proxy-epochs", type=int, default=None,
+                    help="most epochs per configuration in the proxy check (default R/3 of the proxy profile)")
+    gc.set_defaults(func=cmd_gpu_check)
 
     pu = sub.add_parser("perf-tuners", help="time per ask()+tell() of each method")
     pu.add_argument("--methods", nargs="*", default=None)

@@ -1,4 +1,5 @@
-"""``python -m paper RESULTS_DIR... [--out paper/build] [--curves TABLE.csv ...]``: every figure and table."""
+"""``python -m paper RESULTS_DIR... [--out paper/build] [--curves TABLE.csv ...] [--gpu-check DIR]``: every figure
+and table."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .build import build
+from .gpu import CheckFileError
 from .report import render
 
 
@@ -16,12 +18,15 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="paper/build")
     p.add_argument("--curves", nargs="*", default=[], help="recorded learning-curve tables (results/curves/*.csv)")
     p.add_argument("--data", default=None, help="dataset folder (for the Tile 5 images)")
+    p.add_argument("--gpu-check", default="results/gpu-check",
+                   help="folder of `python -m bench gpu-check` results (default results/gpu-check; may be absent)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("fontTools").setLevel(logging.WARNING)
     try:
-        numbers = build([Path(r) for r in args.results], Path(args.out), [Path(c) for c in args.curves], args.data)
-    except FileNotFoundError as exc:
+        numbers = build([Path(r) for r in args.results], Path(args.out), [Path(c) for c in args.curves], args.data,
+                        Path(args.gpu_check))
+    except (FileNotFoundError, CheckFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(render(numbers, Path(args.out)))

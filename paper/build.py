@@ -12,7 +12,7 @@ from scipy import stats
 
 from methods.brackets import hyperband_brackets
 
-from . import figures, tables
+from . import figures, gpu, tables
 from .data import Results, best_so_far, final_table, load
 from .style import setup
 
@@ -252,11 +252,13 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
     return paths, nums
 
 
-def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_root=None) -> dict:
+def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_root=None,
+          gpu_check: Path | None = None) -> dict:
+    """``gpu_check``: the folder of ``python -m bench gpu-check`` results (``results/gpu-check``), if any."""
     setup()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    numbers: dict = {"results": {}, "curves": {}}
+    numbers: dict = {"results": {}, "curves": {}, "gpu_check": gpu.summary(gpu_check, out)}
     for path in curves:
         _, nums = curves_summary(Path(path), out)
         numbers["curves"][Path(path).stem] = nums

@@ -13,6 +13,7 @@ from string import Template
 
 from methods.brackets import hyperband_brackets, plan_summary
 
+from . import gpu
 from .tables import to_markdown
 
 TEMPLATE = Path(__file__).with_name("paper.md")
@@ -40,6 +41,7 @@ def values(numbers: dict, out: Path) -> _Values:
     v = _Values()
     v["brackets_cpu"] = _brackets_table(27, 3)
     v["brackets_gpu"] = _brackets_table(81, 3)
+    v["gpu_check"] = gpu.section(numbers.get("gpu_check"), out)
     for name, c in numbers.get("curves", {}).items():
         key = name.replace("-", "_")
         q = c["final_val_miou"]

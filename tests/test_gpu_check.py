@@ -1,0 +1,159 @@
+"""``python -m bench gpu-check`` on CPU with the tiny smoke setting (the GPU run uses the same code):
+the JSON's structure and sane values, the time box, one-line errors for bad arguments, and the
+paper's GPU-check section with and without results."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.flops import peak_bf16
+from paper import gpu as paper_gpu
+from segmentation.profiles import get_profile
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def check(tmp_path_factory, real_data):
+    """One CPU run of the check through the command line: smoke profile, 4 configurations x 1 epoch.
+    The arguments cap the work (about 30 s of CPU); the generous limit keeps a busy machine from shrinking it."""
+    out = tmp_path_factory.mktemp("gpu-check")
+    res = subprocess.run([sys.executable, "-m", "bench", "gpu-check", "--profile", "smoke", "--device", "cpu",
+                          "--out", str(out), "--minutes", "10", "--proxy-configs", "4", "--proxy-epochs", "1",
+                          "--data", str(real_data)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    path = Path(res.stdout.split()[0])
+    assert path.parent == out and path.name == "smoke-cpu.json"
+    return json.loads(path.read_text()), path
+
+
+def test_json_structure_and_sane_values(check):
+    r, path = check
+    assert r["kind"] == "gpu-check" and r["complete"] is True and r["profile"] == "smoke" and r["errors"] == []
+    assert r["device_type"] == "cpu" and r["git_commit"] and r["versions"]["torch"]
+    assert 0 < r["elapsed_seconds"] < 10 * 60
+    assert r["peak"] == {"device": None, "peak_flops": None, "assumed": "unknown"}  # never a guessed peak
+    smoke = get_profile("smoke")
+    assert [row["encoder"] for row in r["flops"]["per_encoder"]] == list(smoke.encoders)
+    for f in r["flops"]["per_encoder"] + [r["flops"]["default"]]:
+        assert 0 < f["forward"] < f["train"]  # the backward pass counts too
+    assert [t["name"] for t in r["throughput"]] == ["default", "costliest"]
+    for t in r["throughput"]:
+        assert t["epochs_measured"] >= 1
+        for side in ("trainer", "bare"):
+            assert t[side]["epoch_seconds"] > 0 and t[side]["eval_images_per_s"] > 0
+            assert t[side]["train_images_per_s"] > 0
+        assert all(v > 0 for v in t["ratio"].values())
+        assert all(v is None for v in t["mfu"].values())  # no peak for a CPU: no MFU
+        assert t["trainer"]["peak_memory_bytes"] is None
+    costliest = r["throughput"][1]["config"]
+    assert costliest["batch_size"] == min(smoke.batch_sizes) and costliest["decoder_width"] == max(smoke.decoder_widths)
+    assert r["max_batch"]["batch_size"] == max(smoke.batch_sizes) and r["max_batch"]["status"] == "ok"
+
+
+def test_proxy_check_lists_configurations_and_correlation(check):
+    r, path = check
+    pr = r["proxy"]
+    assert pr["low"]["name"] == "smoke" and pr["full"]["scale"] == 2 * pr["low"]["scale"]
+    assert pr["low"]["encoder_depth"] != pr["full"]["encoder_depth"] and "both can train" in pr["note"]
+    assert pr["epochs"] == 1 and 3 <= pr["k_planned"] <= len(pr["configs"]) <= 4  # --proxy-configs 4
+    for c in pr["configs"]:
+        assert c["config"]["encoder"] in pr["space"]["encoders"]
+        assert c["config"]["batch_size"] in pr["space"]["batch_sizes"]
+        assert c["low"]["status"] in ("ok", "failed") and c["full"]["status"] in ("ok", "failed")
+    assert len({json.dumps(c["config"], sort_keys=True) for c in pr["configs"]}) == len(pr["configs"])
+    rho = pr["spearman"]["val_loss"]
+    assert rho["n"] >= 3 and -1 <= rho["rho"] <= 1
+    assert 0 <= rho["p"] <= 1 and rho["ci95"][0] <= rho["rho"] + 1e-9 and rho["ci95"][1] >= rho["rho"] - 1e-9
+    md = path.with_suffix(".md").read_text()
+    assert "## Proxy check" in md and "## Throughput" in md
+    assert md.count("| resnet18") + md.count("| mobilenet_v2") >= len(pr["configs"])
+
+
+def test_time_box_skips_and_records_what_did_not_fit(tmp_path, real_data):
+    assert main(["gpu-check", "--profile", "smoke", "--device", "cpu", "--out", str(tmp_path), "--minutes", "0.005",
+                 "--data", str(real_data)]) == 0
+    r = json.loads((tmp_path / "smoke-cpu.json").read_text())
+    skipped = {s["part"] for s in r["skipped"]}
+    assert {"throughput default", "throughput costliest", "max_batch", "proxy"} <= skipped
+    assert r["throughput"] == [] and r["proxy"]["configs"] == [] and r["complete"] is True
+    assert "Skipped or shrunk" in (tmp_path / "smoke-cpu.md").read_text()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--minutes", "0"], ["--minutes", "positive", "'0'"]),
+    (["--minutes", "soon"], ["--minutes", "'soon'"]),
+    (["--minutes", "nan"], ["--minutes"]),
+    (["--out", "FILE"], ["--out", "is a file"]),
+    (["--out", "FILE/sub"], ["--out", "cannot create"]),
+    (["--profile", "huge"], ["--profile", "'huge'"]),
+    (["--proxy-configs", "2"], ["--proxy-configs", "at least 3"]),
+])
+def test_bad_arguments_give_one_line_and_exit_2(tmp_path, capsys, args, words):
+    (tmp_path / "FILE").write_text("not a folder")
+    args = [str(tmp_path / a) if a.startswith("FILE") else a for a in args]
+    base = {"--out": str(tmp_path / "out"), "--minutes": "1"}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    argv = ["gpu-check", "--profile", "smoke", "--device", "cpu"] + [x for kv in base.items() for x in kv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert all(w in err[0] for w in words), err[0]
+    assert not list(tmp_path.rglob("*.json"))  # nothing written
+
+
+def test_missing_dataset_is_one_line(tmp_path, capsys):
+    assert main(["gpu-check", "--profile", "smoke", "--device", "cpu", "--out", str(tmp_path / "o"),
+                 "--data", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere" in err[0]
+
+
+def test_peak_table_matches_known_devices_and_never_guesses():
+    assert peak_bf16("NVIDIA H100 80GB HBM3")["peak_flops"] == 989e12
+    assert peak_bf16("NVIDIA H200")["peak_flops"] == 989e12
+    assert peak_bf16("NVIDIA A100-SXM4-80GB")["peak_flops"] == 312e12
+    assert peak_bf16("NVIDIA H100 PCIe")["peak_flops"] == 756e12
+    for name in ("NVIDIA L40", "NVIDIA H100 NVL", "Tesla V100-SXM2-16GB", "cpu", None):
+        assert peak_bf16(name)["peak_flops"] is None and peak_bf16(name)["assumed"] == "unknown"
+
+
+def test_paper_section_with_and_without_results(check, tmp_path):
+    r, path = check
+    empty = paper_gpu.summary(tmp_path / "absent", tmp_path / "b0")
+    assert empty == {} and paper_gpu.section(empty, tmp_path / "b0").startswith("GPU check: not measured yet")
+    out = tmp_path / "build"
+    nums = paper_gpu.summary(path.parent, out)
+    text = paper_gpu.section(nums, out)
+    assert "not measured on a GPU yet" in text  # a CPU run is shown, but never as a GPU measurement
+    t = r["throughput"][0]
+    assert f"| {round(t['ratio']['train'], 2)} |" in text
+    rho = r["proxy"]["spearman"]["val_loss"]["rho"]
+    assert f"validation loss {rho:.2f}" in text
+    assert (out / "gpu_check_throughput.csv").is_file() and (out / f"gpu_check_proxy_{path.stem}.md").is_file()
+    assert len(text.split("| resnet18 |")) + len(text.split("| mobilenet_v2 |")) - 2 == len(r["proxy"]["configs"])
+    assert nums["checks"][0]["proxy"]["configs"] == len(r["proxy"]["configs"])
+    assert not math.isnan(nums["checks"][0]["throughput"]["default"]["epoch_seconds"])
+
+
+def test_paper_report_uses_the_section(check, tmp_path):
+    from paper.report import render
+    r, path = check
+    out = tmp_path / "build"
+    with_check = render({"gpu_check": paper_gpu.summary(path.parent, out)}, out).read_text()
+    section = with_check.split("### The GPU path")[1].split("## 6.")[0]
+    assert section.count("Proxy check, `smoke` vs `smoke-x2`") == 1 and "| ratio to bare (train) |" in section
+    (tmp_path / "empty").mkdir()
+    without = render({}, tmp_path / "empty").read_text()
+    assert "GPU check: not measured yet" in without.split("### The GPU path")[1].split("## 6.")[0]
+
+
+def test_paper_names_a_broken_check_file(tmp_path):
+    (tmp_path / "gpu-x.json").write_text("{not json")
+    with pytest.raises(ValueError, match="gpu-x.json"):
+        paper_gpu.summary(tmp_path, tmp_path / "build")
