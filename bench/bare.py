@@ -27,8 +27,8 @@ def _sync(device: torch.device) -> None:
 
 
 def _channels_last(profile, device: torch.device) -> bool:
-    """channels_last on CUDA, as the trainer does (unless a profile says otherwise)."""
-    return device.type == "cuda" and getattr(profile, "channels_last", True)
+    """channels_last as the trainer does: always on CUDA, on the CPU where the profile says so."""
+    return device.type == "cuda" or bool(getattr(profile, "channels_last", False))
 
 
 def bare_model(config: dict, profile, device: torch.device) -> torch.nn.Module:

@@ -184,7 +184,7 @@ def cmd_pack(args) -> int:
 
 def cmd_perf_task(args) -> int:
     from bench.perf import perf_task
-    return perf_task(args.profile, args.epochs, data=args.data, device=args.device)
+    return perf_task(args.profile, args.epochs, data=args.data, device=args.device, threads=args.threads or None)
 
 
 def cmd_perf_threads(args) -> int:
@@ -309,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     pt.add_argument("--epochs", type=int, default=2)
     pt.add_argument("--data", default=None)
     pt.add_argument("--device", default=None)
+    pt.add_argument("--threads", type=int, default=1, help="torch threads (default 1; 0 = torch's default)")
     pt.set_defaults(func=cmd_perf_task)
 
     ph = sub.add_parser("perf-threads", help="one 2-thread process against two 1-thread processes, same work")

@@ -42,7 +42,8 @@ def device_string(device: str | None = None) -> str:
     if (device or "").startswith("cuda") or (device is None and torch.cuda.is_available()):
         idx = int(device.split(":")[1]) if device and ":" in device else 0
         return f"cuda:{idx} {torch.cuda.get_device_name(idx)}"
-    return f"cpu {platform.machine()} ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"cpu {platform.machine()} ({n} thread{'s' if n != 1 else ''})"
 
 
 def host() -> str:

@@ -60,11 +60,19 @@ def perf_tuners(methods=None, points=(10, 50, 100), repeats=20, max_budget=27) -
     return 0
 
 
-def perf_task(profile: str, epochs: int = 2, data=None, device=None) -> int:
-    """Seconds per epoch (median over epochs after the first) of the default and the costliest configs."""
+def perf_task(profile: str, epochs: int = 2, data=None, device=None, threads: int | None = 1) -> int:
+    """Seconds per epoch (training + validation; median over epochs after the first) of the default and
+    the costliest configurations, each next to the bare hand-written loop (``bench.bare``) on the same
+    batches in the same run; the ratio trainer / bare is the trainer's overhead (1.00 = none).
+    ``threads``: torch threads (default 1, as recordings run; None: torch's default)."""
+    import torch
+
     from segmentation.space import default_config
     from segmentation.train import load_task, train
+    from bench.bare import bare_eval, bare_model, bare_train
     from bench.meta import device_string
+    if threads:
+        torch.set_num_threads(int(threads))
     task = load_task(profile, data, None, device)
     p = task.profile
     base = default_config(p)
@@ -74,14 +82,19 @@ def perf_task(profile: str, epochs: int = 2, data=None, device=None) -> int:
          dict(base, encoder=enc, decoder_width=widest, batch_size=smallest_batch, loss="dice_focal"))
         for enc in p.encoders]
     print(f"profile {profile} on {device_string(str(task.device))}: {task.data.counts()['train']} training patches "
-          f"of {p.patch} px; seconds per epoch (train + validation), {epochs} epochs each")
+          f"of {p.patch} px, {task.data.counts()['val']} validation; seconds per epoch (train + validation), "
+          f"median of epochs 2..{epochs} (epoch 1 if only one), trainer vs bare loop on the same batches")
+    print(f"  {'configuration':<48} {'trainer':>8} {'bare':>8} {'ratio':>6} {'vs default':>10}")
     ref = None
     for name, cfg in configs:
         r = train(cfg, epochs, 0, task)
         secs = [e.seconds for e in r.epochs]
         sec = statistics.median(secs[1:] or secs)
+        b = bare_train(cfg, task, epochs, 0)
+        evals = bare_eval(bare_model(cfg, p, task.device), task, "val")
+        bare = statistics.median(b["seconds"][1:] or b["seconds"]) + evals
         ref = ref or sec
-        print(f"  {name:<48} {sec:6.2f} s  ({sec / ref:.2f}x default)", flush=True)
+        print(f"  {name:<48} {sec:7.2f}s {bare:7.2f}s {sec / bare:6.2f} {sec / ref:9.2f}x", flush=True)
     return 0
 
 
