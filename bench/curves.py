@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sqlite3
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,7 +32,8 @@ import pandas as pd
 
 from methods.base import config_to_dict
 
-from .store import dumps
+from .packing import store_file
+from .store import dumps, read_store
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("train_loss", "val_loss", "val_miou", "test_loss", "test_miou", "seconds")
@@ -52,28 +52,23 @@ def resolve(path: str | Path) -> Path:
 # -- export -------------------------------------------------------------------------
 def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
     """Curves of every configuration in a store (first occurrence of each (config, epoch) wins)."""
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
-    tests = {(r["run_key"], r["job_id"], r["epoch"]): r for r in db.execute("SELECT * FROM curve_tests")}
-    rows, seen = [], set()
-    # only jobs that ended: a configuration still being recorded (or in flight) has no whole curve yet
-    for e in db.execute("SELECT e.* FROM evaluations e JOIN jobs j ON e.run_key = j.run_key AND "
-                        "e.job_id = j.job_id WHERE j.status IN ('ok', 'failed') ORDER BY e.run_key, e.job_id, "
-                        "e.epoch"):
-        config = json.loads(e["config"])
-        cid = config_id(config)
-        if (cid, e["epoch"]) in seen:
-            continue
-        seen.add((cid, e["epoch"]))
-        t = tests.get((e["run_key"], e["job_id"], e["epoch"]))
-        rows.append({"config_id": cid, **{f"config.{k}": v for k, v in sorted(config.items())},
-                     "epoch": e["epoch"], "status": e["status"], "train_loss": e["train_loss"],
-                     "val_loss": e["val_loss"], "val_miou": e["val_miou"],
-                     "test_loss": t["test_loss"] if t else None, "test_miou": t["test_miou"] if t else None,
-                     "seconds": e["seconds"]})
-    runs = [dict(r) for r in db.execute("SELECT run_key, git_commit, versions, device, host, profile, seed, "
-                                        "status, started, ended, wall_seconds, epochs_spent FROM runs")]
-    db.close()
+    with read_store(db_path) as store:
+        tests = store.curve_tests()
+        rows, seen = [], set()
+        # only jobs that ended: a configuration still being recorded (or in flight) has no whole curve yet
+        for e in store.ended_evaluations():
+            config = json.loads(e["config"])
+            cid = config_id(config)
+            if (cid, e["epoch"]) in seen:
+                continue
+            seen.add((cid, e["epoch"]))
+            t = tests.get((e["run_key"], e["job_id"], e["epoch"]))
+            rows.append({"config_id": cid, **{f"config.{k}": v for k, v in sorted(config.items())},
+                         "epoch": e["epoch"], "status": e["status"], "train_loss": e["train_loss"],
+                         "val_loss": e["val_loss"], "val_miou": e["val_miou"],
+                         "test_loss": t["test_loss"] if t else None, "test_miou": t["test_miou"] if t else None,
+                         "seconds": e["seconds"]})
+        runs = store.run_provenance()
     df = pd.DataFrame(rows).sort_values(["config_id", "epoch"], kind="stable").reset_index(drop=True)
     for r in runs:
         r["versions"] = json.loads(r["versions"]) if r["versions"] else None
@@ -81,7 +76,8 @@ def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
 
 
 def export_curves(results: Path, out: Path) -> Path:
-    df, meta = curves_from_store(Path(results) / "results.db")
+    """Write the curves of a results directory's store (``results.db``, or a packed ``results.db.xz``)."""
+    df, meta = curves_from_store(store_file(results))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":
