@@ -240,3 +240,17 @@ def test_export_curves_reads_a_packed_store(tmp_path, monkeypatch):
     assert main(["export-curves", str(db.parent), "--out", str(tmp_path / "b.csv")]) == 0
     assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
     assert len((tmp_path / "a.csv").read_text().splitlines()) > 10
+
+
+def test_paper_seconds_clock_follows_the_simulated_workers(four_workers):
+    from paper.data import best_so_far, load
+    db, _ = four_workers
+    res = load(db.parent)
+    got = best_so_far(res, "seconds")
+    for key, g in got.groupby("run_key"):
+        jobs = [j for j in _jobs(db, key) if j["status"] == "ok"]
+        tuner = float(res.runs.set_index("run_key").at[key, "tuner_seconds"])
+        # the last evaluation lands at the last job's finish (plus the tuner's time), not at the sum of all jobs
+        assert g["x"].max() == pytest.approx(max(j["finished"] for j in jobs) + tuner, rel=1e-9)
+        assert g["x"].max() < sum(j["sim_seconds"] for j in jobs)
+        assert (g["x"].diff().dropna() >= 0).all() and (g["best"].diff().dropna() >= 0).all()
