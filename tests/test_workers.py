@@ -254,3 +254,19 @@ def test_paper_seconds_clock_follows_the_simulated_workers(four_workers):
         assert g["x"].max() == pytest.approx(max(j["finished"] for j in jobs) + tuner, rel=1e-9)
         assert g["x"].max() < sum(j["sim_seconds"] for j in jobs)
         assert (g["x"].diff().dropna() >= 0).all() and (g["best"].diff().dropna() >= 0).all()
+
+
+def test_dask_workers_record_real_start_finish_and_worker(tmp_path):
+    """Under Dask (--workers N) replayed jobs run for real in parallel: Unix start and finish times and the
+    worker's address are recorded; the asks are those of one simulated worker."""
+    text = WORKERS.replace("workers = 4\n", "").replace('method = "logged-hyperband"', 'method = "hyperband"') \
+        .replace("seeds = [0, 1]", "seeds = [0]")
+    (tmp_path / "d.toml").write_text(text)
+    assert Runner(load_suite(tmp_path / "d.toml"), tmp_path / "dask", workers=2, progress=False).run() == 0
+    one = _decided(_run(tmp_path, text, "o.toml", "one"))
+    con = sqlite3.connect(tmp_path / "dask" / "results.db")
+    rows = con.execute("SELECT started, finished, worker FROM jobs WHERE status = 'ok'").fetchall()
+    assert rows and all(s > 1e9 and f >= s and w.startswith("tcp://") for s, f, w in rows)
+    assert len({w for _, _, w in rows}) <= 2
+    got = _decided(tmp_path / "dask" / "results.db")
+    assert [j[:6] for j in got["jobs"]] == [j[:6] for j in one["jobs"]]  # same asks, same resources
