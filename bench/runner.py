@@ -301,8 +301,8 @@ class Runner:
 
 def _library_threads(backend: str):
     """Replay: numerical libraries (the GP's and the forest's BLAS and OpenMP) on one thread.
-    Their thread start-up cost more than it bought at these sizes (skopt's GP: 864 ms per
-    ask and tell on the default threads, 120 ms on one)."""
+    Their thread start-up cost more than it bought at these sizes (skopt's GP, profiled in
+    issue 12: 864 ms per ask and tell on the default threads, 120 ms on one)."""
     if backend != "replay":
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
