@@ -75,6 +75,10 @@ def cmd_run(args) -> int:
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if suite.workers > 1 and (args.workers or args.scheduler):
+        print(f"error: {suite.path}: key 'workers': simulated workers ({suite.workers}) cannot be combined with "
+              "--workers/--scheduler (a Dask cluster); drop one of them", file=sys.stderr)
+        return 2
     results = Path(args.results) if args.results else Path("results") / suite.name
     if args.fresh:
         moved = fresh_start(results)
@@ -110,7 +114,7 @@ def cmd_status(args) -> int:
 def cmd_speed(args) -> int:
     from bench.report import speed_table
     try:
-        print(speed_table(args.results).to_string(index=False))
+        print(speed_table(args.results, total=True).to_string(index=False))
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -258,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("results")
     st.set_defaults(func=cmd_status)
 
-    sp = sub.add_parser("speed", help="per method: wall and training (or simulated) seconds, epochs per second")
+    sp = sub.add_parser("speed", help="per method family and in all: wall and training (or simulated) seconds, "
+                                      "epochs and jobs per wall second")
     sp.add_argument("results")
     sp.set_defaults(func=cmd_speed)
 

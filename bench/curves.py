@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sqlite3
 import zlib
 from functools import lru_cache
 from pathlib import Path
@@ -43,7 +42,8 @@ import pandas as pd
 
 from methods.base import config_to_dict
 
-from .store import dumps
+from .packing import store_file
+from .store import dumps, read_store
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("train_loss", "val_loss", "val_miou", "test_loss", "test_miou", "seconds")
@@ -64,33 +64,27 @@ def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
     """Curves of every (configuration, training seed) in a store (first occurrence of each
     (config, seed, epoch) wins). The training seed is the job's ``train_seed`` (``bench record
     --train-seeds``), else the run's seed."""
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
-    tests = {(r["run_key"], r["job_id"], r["epoch"]): r for r in db.execute("SELECT * FROM curve_tests")}
-    run_seed = {r["run_key"]: r["seed"] for r in db.execute("SELECT run_key, seed FROM runs")}
-    job_seed = {(r["run_key"], r["job_id"]): json.loads(r["info"]).get("train_seed", run_seed.get(r["run_key"], 0))
-                for r in db.execute("SELECT run_key, job_id, info FROM jobs")}
-    rows, seen = [], set()
-    # only jobs that ended: a configuration still being recorded (or in flight) has no whole curve yet
-    for e in db.execute("SELECT e.* FROM evaluations e JOIN jobs j ON e.run_key = j.run_key AND "
-                        "e.job_id = j.job_id WHERE j.status IN ('ok', 'failed') ORDER BY e.run_key, e.job_id, "
-                        "e.epoch"):
-        config = json.loads(e["config"])
-        cid = config_id(config)
-        tseed = int(job_seed.get((e["run_key"], e["job_id"]), 0))
-        if (cid, tseed, e["epoch"]) in seen:
-            continue
-        seen.add((cid, tseed, e["epoch"]))
-        t = tests.get((e["run_key"], e["job_id"], e["epoch"]))
-        rows.append({"config_id": cid, "train_seed": tseed, **{f"config.{k}": v for k, v in sorted(config.items())},
-                     "epoch": e["epoch"], "status": e["status"], "train_loss": e["train_loss"],
-                     "val_loss": e["val_loss"], "val_miou": e["val_miou"],
-                     "test_loss": t["test_loss"] if t else None, "test_miou": t["test_miou"] if t else None,
-                     "seconds": e["seconds"],
-                     "cpu_seconds": e["cpu_seconds"] if "cpu_seconds" in e.keys() else None})
-    runs = [dict(r) for r in db.execute("SELECT run_key, git_commit, versions, device, host, profile, seed, "
-                                        "status, started, ended, wall_seconds, epochs_spent FROM runs")]
-    db.close()
+    with read_store(db_path) as store:
+        tests = store.curve_tests()
+        seeds = store.train_seeds()
+        rows, seen = [], set()
+        # only jobs that ended: a configuration still being recorded (or in flight) has no whole curve yet
+        for e in store.ended_evaluations():
+            config = json.loads(e["config"])
+            cid = config_id(config)
+            tseed = seeds.get((e["run_key"], e["job_id"]), 0)
+            if (cid, tseed, e["epoch"]) in seen:
+                continue
+            seen.add((cid, tseed, e["epoch"]))
+            t = tests.get((e["run_key"], e["job_id"], e["epoch"]))
+            rows.append({"config_id": cid, "train_seed": tseed,
+                         **{f"config.{k}": v for k, v in sorted(config.items())},
+                         "epoch": e["epoch"], "status": e["status"], "train_loss": e["train_loss"],
+                         "val_loss": e["val_loss"], "val_miou": e["val_miou"],
+                         "test_loss": t["test_loss"] if t else None, "test_miou": t["test_miou"] if t else None,
+                         "seconds": e["seconds"],
+                         "cpu_seconds": e["cpu_seconds"] if "cpu_seconds" in e.keys() else None})
+        runs = store.run_provenance()
     df = pd.DataFrame(rows).sort_values(["config_id", "train_seed", "epoch"], kind="stable").reset_index(drop=True)
     for r in runs:
         r["versions"] = json.loads(r["versions"]) if r["versions"] else None
@@ -98,9 +92,10 @@ def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
 
 
 def export_curves(results: Path | list[Path], out: Path) -> Path:
-    """One curves table from one or several stores (e.g. the shards of a recording)."""
+    """One curves table from the stores of one or several results directories (e.g. the shards of a
+    recording; ``results.db``, or a packed ``results.db.xz``)."""
     sources = [Path(r) for r in (results if isinstance(results, (list, tuple)) else [results])]
-    parts = [curves_from_store(r / "results.db") for r in sources]
+    parts = [curves_from_store(store_file(r)) for r in sources]
     df = pd.concat([d for d, _ in parts], ignore_index=True)
     df = (df.drop_duplicates(["config_id", "train_seed", "epoch"], keep="first")
             .sort_values(["config_id", "train_seed", "epoch"], kind="stable").reset_index(drop=True))

@@ -1,23 +1,49 @@
-"""Where jobs run: in-process (serial, the default) or on a Dask cluster.
+"""Where jobs run: in-process (serial, the default) or on a Dask cluster; replay runs on
+simulated workers (``bench.simworkers``).
 
 ``--workers N`` starts a ``LocalCluster`` of N single-threaded worker processes;
 ``--scheduler tcp://HOST:8786`` uses an existing cluster. Workers that advertise a
 ``GPU`` resource (``dask worker ... --resources GPU=1``) get one job per GPU. A job
 whose worker dies is resubmitted by the scheduler up to ``allowed_failures`` times
 (Dask's ``distributed.scheduler.allowed-failures``), then comes back as failed.
+
+A job's result comes back with when and where it ran: ``started`` and ``finished``
+(Unix time, seconds) and ``worker`` (the Dask worker's address, or host:pid in-process).
 """
 from __future__ import annotations
 
 import os
+import socket
+import time
 from concurrent.futures import Future
+
+
+def _where() -> str:
+    try:
+        from distributed import get_worker
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def timed(fn, *args, **kwargs) -> dict:
+    """``fn(*args, **kwargs)`` (a dict), with ``started``, ``finished`` and ``worker`` added."""
+    t0 = time.time()
+    res = fn(*args, **kwargs)
+    return {**res, "started": t0, "finished": time.time(), "worker": _where()}
 
 
 class SerialExecutor:
     capacity = 1
     serial = True
+    simulated = False
     threads = None
 
     def submit(self, fn, *args, **kwargs) -> Future:
+        return self.submit_test(timed, fn, *args, **kwargs)
+
+    def submit_test(self, fn, *args, **kwargs) -> Future:
+        """Run now, untimed (a test job occupies no slot)."""
         fut: Future = Future()
         try:
             fut.set_result(fn(*args, **kwargs))
@@ -34,6 +60,7 @@ class SerialExecutor:
 
 class DaskExecutor:
     serial = False
+    simulated = False
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None, allowed_failures: int = 2):
         import dask
@@ -56,6 +83,9 @@ class DaskExecutor:
         self.threads = None if gpus else max(1, (os.cpu_count() or 1) // max(1, self.capacity))
 
     def submit(self, fn, *args, **kwargs):
+        return self.client.submit(timed, fn, *args, pure=False, resources=self.resources, **kwargs)
+
+    def submit_test(self, fn, *args, **kwargs):
         return self.client.submit(fn, *args, pure=False, resources=self.resources, **kwargs)
 
     def wait_any(self, futures) -> list:

@@ -17,8 +17,9 @@ import hashlib
 import lzma
 import os
 import shutil
-import sqlite3
 from pathlib import Path
+
+from .store import snapshot
 
 DB_NAME = "results.db"
 PACKED = DB_NAME + ".xz"
@@ -36,11 +37,7 @@ def pack(results: str | Path, preset: int = 6) -> Path:
         raise FileNotFoundError(f"no results store at {db}")
     snap = results / (DB_NAME + ".snapshot.tmp")
     snap.unlink(missing_ok=True)
-    con = sqlite3.connect(db)
-    try:
-        con.execute("VACUUM INTO ?", (str(snap),))
-    finally:
-        con.close()
+    snapshot(db, snap)
     out, tmp = results / PACKED, results / (PACKED + ".tmp")
     with open(snap, "rb") as src, lzma.open(tmp, "wb", preset=preset) as dst:
         shutil.copyfileobj(src, dst, 1 << 20)

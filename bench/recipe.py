@@ -25,7 +25,6 @@ Only configurations recorded under every training seed of their store count.
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ import pandas as pd
 from segmentation.metrics import scores
 
 from .packing import DB_NAME
+from .store import read_store
 
 
 def final_curves(results: Path) -> tuple[str, pd.DataFrame]:
@@ -41,21 +41,16 @@ def final_curves(results: Path) -> tuple[str, pd.DataFrame]:
     path = Path(results) / DB_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no recording store at {path}")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
-    run = db.execute("SELECT run_key, profile, identity FROM runs WHERE method = 'record'").fetchone()
+    with read_store(path) as store:
+        run, finals = store.record_finals()
     if run is None:
         raise ValueError(f"{path} holds no recording (bench record)")
-    R = json.loads(run["identity"])["max_epochs"]
     rows = []
-    for r in db.execute("SELECT j.job_id, j.trial_id, j.info, e.val_loss, e.val_miou, e.val_confusion_by_image "
-                        "FROM jobs j JOIN evaluations e ON e.run_key = j.run_key AND e.job_id = j.job_id "
-                        "WHERE j.status = 'ok' AND e.epoch = ? ORDER BY j.job_id", (R,)):
+    for r in finals:
         info = json.loads(r["info"])
         rows.append({"config": r["trial_id"], "train_seed": info.get("train_seed", 0), "val_loss": r["val_loss"],
                      "val_miou": r["val_miou"],
                      "by_image": json.loads(r["val_confusion_by_image"]) if r["val_confusion_by_image"] else None})
-    db.close()
     df = pd.DataFrame(rows)
     if len(df):  # whole seed groups only
         n_seeds = df["train_seed"].nunique()

@@ -12,14 +12,14 @@ import pandas as pd
 from segmentation.palette import CLASSES
 
 from .packing import store_file
-from .store import Store
+from .store import ReadStore, read_store
 
 STALE_SECONDS = 600
 
 
-def open_store(results: Path) -> Store:
-    """The results directory's store (``results.db``, or its packed ``results.db.xz``)."""
-    return Store(store_file(results))
+def open_store(results: Path) -> ReadStore:
+    """The results directory's store (``results.db``, or its packed ``results.db.xz``), read-only."""
+    return read_store(store_file(results))
 
 
 def _alive(row) -> bool:
@@ -72,13 +72,17 @@ def speed_summary(runs: pd.DataFrame, jobs: pd.DataFrame, by: str = "method") ->
     return g.reset_index()
 
 
-def speed_table(results: Path) -> pd.DataFrame:
-    """``speed_summary`` of a results directory, per method, rounded for printing."""
+def speed_table(results: Path, total: bool = False) -> pd.DataFrame:
+    """``speed_summary`` of a results directory per method family (wall seconds: the runs' own,
+    without the start-up of the process), rounded; ``total`` adds a last row ``all``."""
     store = open_store(results)
-    runs = pd.read_sql_query("SELECT * FROM runs ORDER BY method", store.db)
-    jobs = pd.read_sql_query("SELECT run_key FROM jobs", store.db)
+    runs = store.runs_frame(order_by="method")
+    jobs = store.jobs_frame()[["run_key"]]
     store.close()
-    return speed_summary(runs, jobs).round({"wall_s": 2, "train_s": 1, "train_s_per_wall_s": 1,
+    table = speed_summary(runs, jobs)
+    if total:
+        table = pd.concat([table, speed_summary(runs.assign(method="all"), jobs)], ignore_index=True)
+    return table.round({"wall_s": 2, "train_s": 1, "train_s_per_wall_s": 1,
                                             "epochs_per_wall_s": 1, "jobs_per_wall_s": 1, "tuner_s": 2})
 
 

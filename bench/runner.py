@@ -1,37 +1,22 @@
-"""Running a suite: tuners ask, jobs train, the store records, budgets are kept.
+"""Running a suite: the main loop. Tuners ask, a backend answers, the store records.
 
-A run is one (method label, B, seed). It asks its tuner for jobs until the tuner
-is finished or the next job would overshoot B * R epochs (that job is recorded as
-``skipped`` with the overshoot, and the run stops cleanly). Epochs are counted as
-trained: a promotion that continues a checkpoint costs ``resource - resumes_from``.
-The cost had every promotion restarted (the sum of ``resource``) is recorded too.
-
-Resume: the jobs table is the log. A run that did not finish is rebuilt by
-replaying its asks and tells, in their recorded order, into a fresh tuner (each
-replayed ask must equal the recorded one); jobs that were in flight are redone
-from their trial's last checkpoint. Finished runs are skipped.
-
-Checkpoints live in ``<checkpoints>/<run>/t<trial>-e<epoch>.pt``. One that no job
-can continue any more, and that is not the incumbent's, is deleted as soon as the
-tuner has decided its rung; the run's folder goes when the run is done, except the
-incumbent's weights (``<results>/incumbents/<run>.pt``) and its colour-mask
-predictions of the test images (``<results>/predictions/<run>/``).
-
-The incumbent is the trial with the best objective (the suite's ``objective``:
-validation loss by default, or validation mIoU) at the highest resource any trial
-reached (ties: the lower trial id); its checkpoint is evaluated on the test split
-when the run ends. Test metrics are never told to a tuner.
+A run is one (method label, B, seed). It asks its tuner for jobs whenever a worker
+is free, until the tuner is finished or the next job would overshoot B * R epochs
+(``bench.ledger``: that job is recorded as ``skipped`` with its overshoot, and the
+run stops cleanly). Its jobs are answered by its backend (``bench.backend``: real
+training, or "replay" from recorded curves), chosen once per run. Real training runs
+in-process or on Dask (``bench.executor``); replay runs on ``workers`` simulated
+workers (``bench.simworkers``). A run that did not finish is resumed by re-telling
+its log to a fresh tuner (``bench.retell``); checkpoints are kept and pruned by
+``bench.checkpoints``; the rows written are built in ``bench.rows``. When a run ends
+its incumbent (``bench.runstate``) is evaluated on the test split.
 """
 from __future__ import annotations
 
-import difflib
-import json
+import contextlib
 import logging
-import os
-import re
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -40,68 +25,21 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from methods import FINISHED, WAIT, make_tuner
 from methods.base import Job
 
-from . import meta
-from .curves import replay_job, replay_test, resolve
+from . import rows
+from .backend import make_backend
+from .checkpoints import safe_name
 from .executor import make_executor
-from .jobs import test_job, train_job, trial_seed
+from .ledger import Ledger
 from .packing import DB_NAME, PACKED, unpack
-from .store import Store, dumps, now
-from .suite import RunSpec, Suite
+from .retell import retell
+from .runstate import RunState, objective
+from .simworkers import SimulatedWorkers
+from .store import Store, now
+from .suite import RunSpec, Suite, SuiteChanged, check_unchanged
 
 log = logging.getLogger("bench.run")
 
-
-REPLAYED = "replayed"  # stands for a checkpoint in replay, where there are none
-
-
-class SuiteChanged(RuntimeError):
-    """The suite differs from the one that produced runs already in the store."""
-
-
-@dataclass
-class Best:
-    resource: int
-    loss: float                 # the objective told to the tuner (lower is better)
-    trial_id: int
-    job_id: int
-    miou: float | None
-    config: dict
-    val_loss: float | None = None
-
-    def beats(self, other: "Best | None") -> bool:
-        return other is None or (self.resource, -self.loss, -self.trial_id) > (other.resource, -other.loss,
-                                                                               -other.trial_id)
-
-
-@dataclass
-class RunState:
-    spec: RunSpec
-    tuner: object
-    ckdir: Path
-    seq: int = 0                # next ask/tell sequence number
-    spent: int = 0              # epochs trained by finished jobs
-    restart: int = 0            # epochs had every promotion restarted
-    reserved: int = 0           # epochs of jobs in flight
-    stopped: bool = False       # no more asks: tuner finished or budget reached
-    overshoot: int | None = None
-    inflight: dict = field(default_factory=dict)    # job id -> Job
-    submitted: set = field(default_factory=set)     # job ids handed to the executor
-    ckpt_in: dict = field(default_factory=dict)     # job id -> checkpoint it continues, or None
-    best: Best | None = None
-    best_miou: float = float("nan")
-    tested: dict | None = None
-    testing: bool = False
-    trials: set = field(default_factory=set)
-    reached: dict = field(default_factory=dict)     # trial id -> epochs of its newest checkpoint
-    peak_disk: int = 0
-    tuner_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    started: float = field(default_factory=time.perf_counter)
-    bar: tqdm | None = None
-
-
-def _safe(key: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
+__all__ = ["Runner", "SuiteChanged", "fresh_start"]
 
 
 class Runner:
@@ -121,148 +59,14 @@ class Runner:
         self.executor = None
         self.futures: dict = {}   # future -> (RunState, Job, or None for the incumbent's test)
 
-    # -- set-up -------------------------------------------------------------------
     def check_suite(self) -> None:
-        """Refuse when a run already in the store would now mean something else."""
-        changed = []
-        for spec in self.suite.runs():
-            row = self.store.run(spec.key)
-            if row is not None and row["identity"] != dumps(spec.identity()):
-                old, new = json.loads(row["identity"]), spec.identity()
-                fields = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-                changed.append((spec.key, fields, row["suite_text"]))
-        if changed:
-            diff = "".join(difflib.unified_diff(changed[0][2].splitlines(True), self.suite.text.splitlines(True),
-                                                "recorded suite", str(self.suite.path)))
-            runs = "\n".join(f"  {k}: {', '.join(f)} changed" for k, f, _ in changed[:10])
-            raise SuiteChanged(
-                f"{self.suite.path} changed in a way that alters {len(changed)} run(s) already in "
-                f"{self.store.path}:\n{runs}\n{diff}\nRerun with --fresh to move the old results aside "
-                f"(nothing is deleted) and start fresh, or give another --results directory.")
+        check_unchanged(self.suite, self.store)
 
-    def _start(self, spec: RunSpec) -> RunState:
-        from segmentation.profiles import get_profile
-        from segmentation.space import search_space
-
-        ckdir = self.ckroot / _safe(spec.key)
-        ckdir.mkdir(parents=True, exist_ok=True)
-        try:
-            tuner = make_tuner(spec.method, search_space(get_profile(spec.profile)), spec.seed, spec.min_budget,
-                               spec.max_budget, workdir=ckdir / "tuner", **spec.params)
-        except ValueError as exc:  # e.g. n = 81 configurations cannot fit into B = 27 epochs
-            tuner, infeasible = None, str(exc)
-        else:
-            infeasible = None
-        st = RunState(spec, tuner, ckdir)
-        run_meta = {"git_commit": meta.git_commit(), "versions": dumps(meta.versions()),
-                    "device": meta.device_string(self.device), "host": meta.host(), "pid": os.getpid(),
-                    "status": "running", "heartbeat": now()}
-        if infeasible is not None:
-            run_meta.update(status="infeasible", error=infeasible, ended=now())
-            log.warning("%s is infeasible: %s", spec.key, infeasible)
-            shutil.rmtree(ckdir, ignore_errors=True)
-        if self.store.run(spec.key) is None:
-            self.store.add_run({
-                "run_key": spec.key, "suite": self.suite.name, "suite_hash": self.suite.hash,
-                "suite_text": self.suite.text, "label": spec.label, "method": spec.method,
-                "params": dumps(spec.params), "budget": spec.budget, "budget_epochs": spec.budget_epochs,
-                "seed": spec.seed, "profile": spec.profile, "identity": dumps(spec.identity()),
-                "started": now(), **run_meta})
-        elif infeasible is not None:
-            self.store.update_run(spec.key, **run_meta)
-        else:
-            row = self.store.run(spec.key)
-            st.tuner_seconds, st.eval_seconds = row["tuner_seconds"] or 0.0, row["eval_seconds"] or 0.0
-            st.started -= row["wall_seconds"] or 0.0  # wall time adds up over sittings
-            self.store.update_run(spec.key, **run_meta)
-            self._replay(st)
-        if infeasible is not None:
-            return None
-        if self.progress:
-            st.bar = tqdm(total=spec.budget_epochs, desc=spec.key, unit="ep", dynamic_ncols=True,
-                          disable=None)  # None: only on a terminal
-            st.bar.update(st.spent)
-            self._postfix(st)
-        return st
-
-    def _replay(self, st: RunState) -> None:
-        """Tell a fresh tuner the recorded asks and tells again, in their original order."""
-        rows = self.store.jobs(st.spec.key)
-        events = sorted([(j["ask_seq"], "ask", j) for j in rows]
-                        + [(j["tell_seq"], "tell", j) for j in rows if j["tell_seq"] is not None],
-                        key=lambda e: e[0])
-        jobs: dict[int, Job] = {}
-        for seq, kind, row in events:
-            st.seq = seq + 1
-            if kind == "ask":
-                job = st.tuner.ask()
-                want = (row["job_id"], row["trial_id"], row["config"], row["resource"], row["resumes_from"])
-                got = None if job in (WAIT, FINISHED) else (job.job_id, job.trial_id, dumps(job.config),
-                                                            job.resource, job.resumes_from)
-                if got != want:
-                    raise RuntimeError(f"run {st.spec.key}: replaying the log, the tuner asked {got} where the "
-                                       f"log has {want}; the tuner is not deterministic or the code changed")
-                jobs[job.job_id] = job
-                st.trials.add(job.trial_id)
-                if row["status"] == "skipped":
-                    st.stopped = True
-                    m = re.search(r"overshoot (\d+)", row["error"] or "")
-                    st.overshoot = int(m.group(1)) if m else None
-                elif row["status"] == "asked":
-                    st.inflight[job.job_id] = job
-            else:
-                job = jobs[row["job_id"]]
-                told = self._objective(st.spec, row["status"], row["loss"], row["val_miou"])
-                st.tuner.tell(job, told)
-                st.spent += row["epochs_trained"] or 0
-                self._account(st, job, row["status"], told, row["loss"], row["val_miou"])
-        for job in st.inflight.values():  # to be redone from the trial's last checkpoint
-            self._reserve(st, job)
-        log.info("resumed %s: %d jobs replayed, %d epochs spent, %d job(s) to redo",
-                 st.spec.key, len(jobs), st.spent, len(st.inflight))
-
-    # -- accounting -----------------------------------------------------------------
-    def _ckpt(self, st: RunState, trial: int, epoch: int) -> Path:
-        return st.ckdir / f"t{trial}-e{epoch}.pt"
-
-    def _cost(self, st: RunState, job: Job) -> tuple[int, Path | str | None]:
-        """Epochs a job will train, and the checkpoint it continues (None: from scratch).
-
-        Replay has no files: a promotion there continues when the suite resumes promotions.
-        """
-        if st.spec.resume and job.resumes_from > 0:
-            if st.spec.backend == "replay":
-                return job.resource - job.resumes_from, REPLAYED
-            ck = self._ckpt(st, job.trial_id, job.resumes_from)
-            if ck.is_file():
-                return job.resource - job.resumes_from, ck
-        return job.resource, None
-
-    def _reserve(self, st: RunState, job: Job) -> None:
-        cost, ck = self._cost(st, job)
-        st.reserved += cost
-        st.ckpt_in[job.job_id] = ck
-
-    @staticmethod
-    def _objective(spec: RunSpec, status: str, val_loss, miou) -> float | None:
-        """What the tuner is told (lower is better): the suite's objective, None for a failed job."""
-        if status != "ok":
-            return None
-        return val_loss if spec.objective == "val_loss" else 1.0 - miou
-
-    def _account(self, st: RunState, job: Job, status: str, told, val_loss, miou) -> None:
-        st.restart += job.resource
-        if status == "ok":
-            st.reached[job.trial_id] = job.resource
-            cand = Best(job.resource, told, job.trial_id, job.job_id, miou, job.config, val_loss)
-            if cand.beats(st.best):
-                st.best = cand
-            if miou is not None and not st.best_miou >= miou:
-                st.best_miou = miou
-
-    def _postfix(self, st: RunState) -> None:
-        if st.bar is not None:
-            st.bar.set_postfix(trials=len(st.trials), best_val_mIoU=f"{st.best_miou:.3f}", refresh=False)
+    def _executor(self):
+        """Replay runs on the suite's simulated workers unless a Dask cluster is asked for."""
+        if self.suite.backend == "replay" and not (self.workers or self.scheduler):
+            return SimulatedWorkers(self.suite.workers)
+        return make_executor(self.workers, self.scheduler)
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> int:
@@ -272,8 +76,8 @@ class Runner:
         if len(runs) > len(todo):
             log.info("%d of %d run(s) already done in %s: skipped", len(runs) - len(todo), len(runs),
                      self.store.path)
-        self.executor = make_executor(self.workers, self.scheduler)
-        with logging_redirect_tqdm():
+        self.executor = self._executor()
+        with logging_redirect_tqdm(), _library_threads(self.suite.backend):
             self._loop([], todo)
         self.store.close()
         return 0
@@ -300,14 +104,15 @@ class Runner:
             self.executor.close()
 
     def _fill(self, active: list[RunState], todo: list[RunSpec]) -> None:
-        """Hand out work until every slot is busy or no run has work to hand out."""
+        """Hand out work until every worker is busy or no run has work to hand out."""
         moved = True
         while moved:
             moved = False
             for st in list(active):
                 if st.stopped and not st.inflight and not st.testing:
                     if st.best is not None and st.tested is None:
-                        self._submit_test(st)
+                        st.testing = True
+                        self.futures[st.backend.submit_test(self.executor, st.best)] = (st, None)
                     else:
                         self._finish(st, active)
                     moved = True
@@ -335,6 +140,73 @@ class Runner:
     def _free(self) -> int:
         return self.executor.capacity - sum(1 for _, j in self.futures.values() if j is not None)
 
+    # -- a run's start and end ---------------------------------------------------------
+    def _start(self, spec: RunSpec) -> RunState | None:
+        from segmentation.profiles import get_profile
+        from segmentation.space import search_space
+
+        backend = make_backend(spec, self.ckroot, self.results, self.data, self.device)
+        backend.prepare()
+        workdir = self.ckroot / safe_name(spec.key) / "tuner"  # for tuners that insist on writing files
+        try:
+            tuner = make_tuner(spec.method, search_space(get_profile(spec.profile)), spec.seed, spec.min_budget,
+                               spec.max_budget, workdir=workdir, **spec.params)
+        except ValueError as exc:  # e.g. n = 81 configurations cannot fit into B = 27 epochs
+            tuner, infeasible = None, str(exc)
+        else:
+            infeasible = None
+        st = RunState(spec, tuner, backend, Ledger(spec.budget_epochs))
+        prov = rows.provenance(self.device)
+        if infeasible is not None:
+            prov.update(status="infeasible", error=infeasible, ended=now())
+            log.warning("%s is infeasible: %s", spec.key, infeasible)
+            shutil.rmtree(workdir.parent, ignore_errors=True)
+        row = self.store.run(spec.key)
+        if row is None:
+            self.store.add_run(rows.run_row(self.suite, spec, prov))
+        elif infeasible is not None:
+            self.store.update_run(spec.key, **prov)
+        else:
+            st.tuner_seconds, st.eval_seconds = row["tuner_seconds"] or 0.0, row["eval_seconds"] or 0.0
+            st.started -= row["wall_seconds"] or 0.0  # wall time adds up over sittings
+            self.store.update_run(spec.key, **prov)
+            retell(st, self.store.jobs(spec.key))
+        if infeasible is not None:
+            return None
+        if self.executor.simulated:
+            self.executor.reset(st.clock)
+        if self.progress:
+            st.bar = tqdm(total=spec.budget_epochs, desc=spec.key, unit="ep", dynamic_ncols=True,
+                          disable=None)  # None: only on a terminal
+            st.bar.update(st.ledger.spent)
+            self._postfix(st)
+        return st
+
+    def _tested(self, st: RunState, fut) -> None:
+        res = fut.result()
+        self.store.set_incumbent(rows.incumbent_row(st.spec, st.best, res))
+        st.eval_seconds += res["seconds"]
+        st.tested, st.testing = res, False
+
+    def _finish(self, st: RunState, active: list[RunState]) -> None:
+        if st.best is None:
+            log.warning("%s: no trial succeeded, so there is no incumbent", st.spec.key)
+        st.backend.checkpoints.finish(st.best, self.results / "incumbents")  # its weights stay (see .gitignore)
+        shutil.rmtree(self.ckroot / safe_name(st.spec.key), ignore_errors=True)
+        wall = time.perf_counter() - st.started
+        self.store.update_run(st.spec.key, **dict(rows.totals(st), status="done", ended=now(),
+                                                  overshoot=st.ledger.overshoot, wall_seconds=wall))
+        if st.bar is not None:
+            st.bar.close()
+        active.remove(st)
+        test = f"{st.tested['miou']:.4f}" if st.tested else "n/a"
+        log.info("done %s: %d/%d epochs (%d had promotions restarted), %d trials, overshoot %s, "
+                 "best val mIoU %.4f, incumbent test mIoU %s, peak checkpoint disk %.1f MB, tuner %.2f s, "
+                 "wall %.1f s", st.spec.key, st.ledger.spent, st.spec.budget_epochs, st.ledger.restart,
+                 len(st.trials), st.ledger.overshoot, st.best_miou, test,
+                 st.backend.checkpoints.peak_disk / 1e6, st.tuner_seconds, wall)
+
+    # -- one job: ask, submit, done ------------------------------------------------------
     def _ask(self, st: RunState) -> Job | None:
         t0 = time.perf_counter()
         job = st.tuner.ask()
@@ -346,49 +218,39 @@ class Runner:
         if job is FINISHED:
             st.stopped = True
             return None
-        seq, st.seq = st.seq, st.seq + 1
-        self.store.add_job(st.spec.key, job, seq)
+        seq = st.next_seq()
         st.trials.add(job.trial_id)
-        cost, _ = self._cost(st, job)
-        left = st.spec.budget_epochs - st.spent - st.reserved
-        if cost > left:
-            st.stopped, st.overshoot = True, cost - left
-            self.store.finish_job(st.spec.key, job.job_id, "skipped", None, None, 0,
-                                  f"budget: needs {cost} epochs, {left} left; overshoot {st.overshoot}")
+        ck = st.backend.checkpoints.continues(job)
+        if not st.ledger.admit(job, ck is not None):
+            st.stopped = True
+            cost, left = st.ledger.cost(job, ck is not None), st.ledger.left
+            with self.store.batch():
+                self.store.add_job(st.spec.key, job, seq)
+                self.store.finish_job(st.spec.key, job.job_id, "skipped", None, None, 0,
+                                      f"budget: needs {cost} epochs, {left} left; overshoot {st.ledger.overshoot}",
+                                      overshoot=st.ledger.overshoot)
             return None
+        worker, started = self.executor.slot() if self.executor.simulated else (None, None)
+        self.store.add_job(st.spec.key, job, seq, started=started, worker=None if worker is None else str(worker))
         st.inflight[job.job_id] = job
-        self._reserve(st, job)
+        st.ckpt_in[job.job_id] = ck
+        st.placed[job.job_id] = (worker, started, seq)
         return job
 
     def _submit(self, st: RunState, job: Job) -> None:
         ck = st.ckpt_in.get(job.job_id)
-        spec = {"profile": st.spec.profile, "data": self.data, "device": self.device,
-                "threads": self.executor.threads, "config": job.config, "resource": job.resource,
-                "resumes_from": job.resumes_from, "seed": trial_seed(st.spec.seed, job.config),
-                "ckpt_in": str(ck) if ck else None, "ckpt_out": str(self._ckpt(st, job.trial_id, job.resource))}
         st.submitted.add(job.job_id)
-        if st.spec.backend == "replay":  # a job's rows exist together: written together on completion
-            spec.update(curves=str(resolve(st.spec.curves)))
-            self.futures[self.executor.submit(replay_job, spec)] = (st, job)
-            return
-        if self.executor.serial:  # rows go to the store as each epoch ends
-            start = job.resumes_from if ck else 0
-            fut = self.executor.submit(train_job, spec, on_epoch=lambda e: self._write_epoch(st, job, e, start))
-        else:  # only the driver writes the store: rows arrive with the result
-            fut = self.executor.submit(train_job, spec)
-        self.futures[fut] = (st, job)
-
-    def _epoch_row(self, st: RunState, job: Job, e: dict, start: int) -> dict:
-        k = e["epoch"] - start
-        js = lambda v: None if v is None else dumps(v)  # noqa: E731
-        return {"run_key": st.spec.key, "job_id": job.job_id, "trial_id": job.trial_id, "epoch": e["epoch"],
-                "config": dumps(job.config), "resource": job.resource, "epochs_trained": k,
-                "cum_epochs": st.spent + k, "train_loss": e["train_loss"], "val_loss": e["val_loss"],
-                "val_miou": e["val_miou"], "val_iou": js(e["val_iou"]), "val_precision": js(e["val_precision"]),
-                "val_recall": js(e["val_recall"]), "seconds": e["seconds"], "status": "ok", "error": None}
-
-    def _write_epoch(self, st: RunState, job: Job, e: dict, start: int) -> None:
-        self.store.add_evaluation(self._epoch_row(st, job, e, start))
+        where = {}
+        if self.executor.simulated:
+            worker, started, order = st.placed[job.job_id]
+            if started is None or not str(worker).isdigit():  # asked under Dask, redone here: start now
+                worker, started = self.executor.slot()
+            where = {"worker": int(worker), "started": float(started), "order": order}
+        on_epoch = None
+        if self.executor.serial and st.backend.checkpoints.keeps_files:  # rows go to the store as epochs end
+            start, spent = (job.resumes_from if ck else 0), st.ledger.spent
+            on_epoch = lambda e: self.store.add_evaluation(rows.epoch_row(st.spec, job, e, start, spent))  # noqa
+        self.futures[st.backend.submit(self.executor, job, ck, on_epoch, **where)] = (st, job)
 
     def _done(self, st: RunState, job: Job, fut) -> None:
         try:
@@ -396,107 +258,55 @@ class Runner:
         except Exception as exc:  # the worker died more often than allowed, or the job could not start
             res = {"status": "failed", "epochs": [], "error": f"{type(exc).__name__}: {exc}",
                    "epochs_trained": 0, "start": 0, "seconds": 0.0}
-        # rows already written (serial training) are ignored; the others go in one transaction
-        self.store.add_evaluations([self._epoch_row(st, job, e, res["start"]) for e in res["epochs"]])
         if res["status"] == "ok" and not res["epochs"]:
             res["status"], res["error"] = "failed", "no epoch trained: the checkpoint was already at the resource"
-        trained = res["epochs_trained"]
-        if res["status"] != "ok":
-            self.store.add_evaluation({
-                "run_key": st.spec.key, "job_id": job.job_id, "trial_id": job.trial_id,
-                "epoch": res["start"] + len(res["epochs"]) + 1, "config": dumps(job.config),
-                "resource": job.resource, "epochs_trained": trained, "cum_epochs": st.spent + trained,
-                "seconds": res["seconds"], "status": "failed", "error": res["error"]})
-            log.warning("%s trial %d failed: %s", st.spec.key, job.trial_id, (res["error"] or "").splitlines()[0])
         ok = res["status"] == "ok"
         loss = res["epochs"][-1]["val_loss"] if ok else None
         miou = res["epochs"][-1]["val_miou"] if ok else None
-        seq, st.seq = st.seq, st.seq + 1
-        self.store.finish_job(st.spec.key, job.job_id, res["status"], loss, seq, trained, res["error"], miou)
-        ck = st.ckpt_in.pop(job.job_id, None)
-        st.reserved -= job.resource - job.resumes_from if ck is not None else job.resource
-        st.spent += trained
+        # rows already written (serial training) are ignored by the store
+        evals = [rows.epoch_row(st.spec, job, e, res["start"], st.ledger.spent) for e in res["epochs"]]
+        failed = None if ok else rows.failure_row(st.spec, job, res, st.ledger.spent)
+        if not ok:
+            log.warning("%s trial %d failed: %s", st.spec.key, job.trial_id, (res["error"] or "").splitlines()[0])
+        seq = st.next_seq()
+        st.ledger.settle(job, res["epochs_trained"])
         st.eval_seconds += res["seconds"]
         del st.inflight[job.job_id]
-        told = self._objective(st.spec, res["status"], loss, miou)
+        st.ckpt_in.pop(job.job_id, None)
+        st.placed.pop(job.job_id, None)
+        told = objective(st.spec, res["status"], loss, miou)
         t0 = time.perf_counter()
         st.tuner.tell(job, told)
         st.tuner_seconds += time.perf_counter() - t0
-        self._account(st, job, res["status"], told, loss, miou)
-        self._cleanup(st)
-        self.store.update_run(st.spec.key, epochs_spent=st.spent, epochs_restart=st.restart, heartbeat=now(),
-                              peak_disk_bytes=st.peak_disk, tuner_seconds=st.tuner_seconds,
-                              eval_seconds=st.eval_seconds, wall_seconds=time.perf_counter() - st.started)
+        st.account(job, res["status"], told, loss, miou)
+        with self.store.batch():  # the job's epochs, its outcome and the run's totals: all or none
+            self.store.add_evaluations(evals)
+            if failed is not None:
+                self.store.add_evaluation(failed)
+            self.store.finish_job(st.spec.key, job.job_id, res["status"], loss, seq, res["epochs_trained"],
+                                  res["error"], miou, started=res.get("started"), finished=res.get("finished"),
+                                  worker=res.get("worker"))
+            self.store.update_run(st.spec.key, **rows.totals(st))
+        if st.backend.checkpoints.keeps_files:
+            st.backend.checkpoints.prune(st.inflight.values(), st.ckpt_in.values(), st.best, st.reached,
+                                         st.tuner.alive_trials())
         if st.bar is not None:
-            st.bar.update(trained)
+            st.bar.update(res["epochs_trained"])
             self._postfix(st)
 
-    def _cleanup(self, st: RunState) -> None:
-        """Delete checkpoints that no job can continue any more; track the peak disk use."""
-        sizes = {p: p.stat().st_size for p in st.ckdir.glob("*.pt")}
-        st.peak_disk = max(st.peak_disk, sum(sizes.values()))
-        keep = {p for p in st.ckpt_in.values() if isinstance(p, Path)}
-        keep |= {self._ckpt(st, j.trial_id, j.resource) for j in st.inflight.values()}
-        if st.best is not None:
-            keep.add(self._ckpt(st, st.best.trial_id, st.best.resource))
-        if st.spec.resume:
-            alive = st.tuner.alive_trials()
-            for trial, epoch in st.reached.items():
-                if (trial in alive) if alive is not None else epoch < st.spec.max_budget:
-                    keep.add(self._ckpt(st, trial, epoch))
-        for p in sizes:
-            if p not in keep:
-                p.unlink(missing_ok=True)
-
-    # -- the end of a run ------------------------------------------------------------
-    def _submit_test(self, st: RunState) -> None:
-        st.testing = True
-        if st.spec.backend == "replay":
-            spec = {"profile": st.spec.profile, "curves": str(resolve(st.spec.curves)), "config": st.best.config,
-                    "resource": st.best.resource}
-            self.futures[self.executor.submit(replay_test, spec)] = (st, None)
-            return
-        spec = {"profile": st.spec.profile, "data": self.data, "device": self.device,
-                "threads": self.executor.threads,
-                "checkpoint": str(self._ckpt(st, st.best.trial_id, st.best.resource)),
-                "predict_dir": str(self.results / "predictions" / _safe(st.spec.key))}
-        self.futures[self.executor.submit(test_job, spec)] = (st, None)
-
-    def _tested(self, st: RunState, fut) -> None:
-        res = fut.result()
-        b = st.best
-        self.store.set_incumbent({
-            "run_key": st.spec.key, "trial_id": b.trial_id, "job_id": b.job_id, "config": dumps(b.config),
-            "resource": b.resource, "val_loss": b.val_loss, "val_miou": b.miou, "test_loss": res["loss"],
-            "test_miou": res["miou"], "test_iou": res["iou"] and dumps(res["iou"]),
-            "test_precision": res["precision"] and dumps(res["precision"]),
-            "test_recall": res["recall"] and dumps(res["recall"]), "test_pixel_accuracy": res["pixel_accuracy"],
-            "seconds": res["seconds"]})
-        st.eval_seconds += res["seconds"]
-        st.tested, st.testing = res, False
-
-    def _finish(self, st: RunState, active: list[RunState]) -> None:
-        if st.best is None:
-            log.warning("%s: no trial succeeded, so there is no incumbent", st.spec.key)
-        else:  # the incumbent's weights stay (not committed: see .gitignore)
-            ck = self._ckpt(st, st.best.trial_id, st.best.resource)
-            if ck.is_file():
-                dest = self.results / "incumbents" / f"{_safe(st.spec.key)}.pt"
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(ck), dest)
-        shutil.rmtree(st.ckdir, ignore_errors=True)
-        wall = time.perf_counter() - st.started
-        self.store.update_run(st.spec.key, status="done", ended=now(), epochs_spent=st.spent,
-                              epochs_restart=st.restart, overshoot=st.overshoot, peak_disk_bytes=st.peak_disk,
-                              tuner_seconds=st.tuner_seconds, eval_seconds=st.eval_seconds, wall_seconds=wall)
+    def _postfix(self, st: RunState) -> None:
         if st.bar is not None:
-            st.bar.close()
-        active.remove(st)
-        test = f"{st.tested['miou']:.4f}" if st.tested else "n/a"
-        log.info("done %s: %d/%d epochs (%d had promotions restarted), %d trials, overshoot %s, "
-                 "best val mIoU %.4f, incumbent test mIoU %s, peak checkpoint disk %.1f MB, tuner %.2f s, "
-                 "wall %.1f s", st.spec.key, st.spent, st.spec.budget_epochs, st.restart, len(st.trials),
-                 st.overshoot, st.best_miou, test, st.peak_disk / 1e6, st.tuner_seconds, wall)
+            st.bar.set_postfix(trials=len(st.trials), best_val_mIoU=f"{st.best_miou:.3f}", refresh=False)
+
+
+def _library_threads(backend: str):
+    """Replay: numerical libraries (the GP's and the forest's BLAS and OpenMP) on one thread.
+    Their thread start-up cost more than it bought at these sizes (skopt's GP, profiled in
+    issue 12: 864 ms per ask and tell on the default threads, 120 ms on one)."""
+    if backend != "replay":
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=1)
 
 
 def fresh_start(results: Path) -> Path | None:

@@ -8,16 +8,23 @@ Tables (``PRAGMA user_version`` = schema version):
   every promotion restarted, overshoot, peak checkpoint disk use.
 * ``jobs`` — every job a tuner asked: configuration, resource, the resource it
   resumes from, bookkeeping, the sequence numbers of its ask and tell (the log a
-  resumed run replays), status (``asked``, ``ok``, ``failed``, ``skipped``) and loss.
+  resumed run re-tells), status (``asked``, ``ok``, ``failed``, ``skipped``), loss, the
+  overshoot in epochs of a job ``skipped`` for the budget, and when and where it ran:
+  ``started`` / ``finished`` in seconds (replay: simulated seconds since the run began;
+  real training: Unix time) and ``worker`` (replay: the simulated worker's index; real
+  training: the host and process that trained it).
 * ``evaluations`` — one row per trained epoch of every job, with metrics (recordings add
   the validation confusion counts of each validation image at the last epoch, for a
-  bootstrap over validation images).
+  bootstrap over validation images, and each epoch's CPU seconds).
 * ``incumbents`` — the incumbent's test-split (Tile 5) metrics, kept apart.
 * ``curve_tests`` — per-epoch test metrics of recorded learning curves (``bench record``),
   kept apart from what any tuner sees.
 
-Every write is its own transaction and every insert is keyed, so repeating one is
-harmless (``INSERT OR IGNORE``); nothing is held only in memory.
+Every write is its own transaction unless the caller groups writes that belong together
+into one (``with store.batch():``, e.g. a finished job's epochs, its tell and the run's
+totals); every insert is keyed, so repeating one is harmless (``INSERT OR IGNORE``).
+Readers (``bench status``/``speed``/``export``, ``export-curves``, the paper) open a store
+read-only (``read_store``) and use the reading functions below; no SQL lives elsewhere.
 """
 from __future__ import annotations
 
@@ -27,6 +34,7 @@ import re
 import signal
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 SCHEMA_VERSION = 1
@@ -46,6 +54,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     resource INTEGER NOT NULL, resumes_from INTEGER NOT NULL, info TEXT NOT NULL,
     ask_seq INTEGER NOT NULL, tell_seq INTEGER, status TEXT NOT NULL, loss REAL, val_miou REAL,
     epochs_trained INTEGER, error TEXT, attempts INTEGER DEFAULT 0,
+    overshoot INTEGER, started REAL, finished REAL, worker TEXT,
     PRIMARY KEY (run_key, job_id)
 );
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -72,7 +81,138 @@ def dumps(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-class Store:
+class _Reads:
+    """Reading a store; ``self.db`` is an open connection (read-only for ``read_store``)."""
+
+    db: sqlite3.Connection
+
+    def run(self, run_key: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM runs WHERE run_key = ?", (run_key,)).fetchone()
+
+    def runs(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM runs ORDER BY rowid").fetchall()
+
+    def jobs(self, run_key: str) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM jobs WHERE run_key = ? ORDER BY ask_seq", (run_key,)).fetchall()
+
+    def evaluations(self, run_key: str | None = None) -> list[sqlite3.Row]:
+        if run_key is None:
+            return self.db.execute("SELECT * FROM evaluations ORDER BY run_key, job_id, epoch").fetchall()
+        return self.db.execute("SELECT * FROM evaluations WHERE run_key = ? ORDER BY job_id, epoch",
+                               (run_key,)).fetchall()
+
+    def incumbent(self, run_key: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM incumbents WHERE run_key = ?", (run_key,)).fetchone()
+
+    def integrity(self) -> str:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    # -- whole tables as pandas frames (report and paper) ----------------------------
+    def runs_frame(self, order_by: str = "rowid", skip_method: str | None = None):
+        """The runs table; ``order_by`` is ``rowid`` (recorded order) or ``method``; ``skip_method``
+        leaves out one method's rows (the curve recorder's ``record``)."""
+        import pandas as pd
+        if order_by not in ("rowid", "method"):
+            raise ValueError(f"runs are ordered by rowid or method, not {order_by!r}")
+        where, params = ("WHERE method != ?", (skip_method,)) if skip_method else ("", ())
+        return pd.read_sql_query(f"SELECT * FROM runs {where} ORDER BY {order_by}", self.db, params=params)
+
+    def jobs_frame(self):
+        """Every job, ordered by run and ask sequence."""
+        import pandas as pd
+        return pd.read_sql_query("SELECT * FROM jobs ORDER BY run_key, ask_seq", self.db)
+
+    def evaluations_frame(self, columns: tuple[str, ...] | None = None):
+        """The evaluations table (all columns, or ``columns``), ordered by run, job and epoch."""
+        import pandas as pd
+        cols = "*" if columns is None else ", ".join(_column(c) for c in columns)
+        return pd.read_sql_query(f"SELECT {cols} FROM evaluations ORDER BY run_key, job_id, epoch", self.db)
+
+    def incumbents_frame(self):
+        import pandas as pd
+        return pd.read_sql_query("SELECT * FROM incumbents ORDER BY run_key", self.db)
+
+    # -- learning curves (bench export-curves) ---------------------------------------
+    def ended_evaluations(self) -> list[sqlite3.Row]:
+        """Evaluations of jobs that ended (``ok`` or ``failed``): a job still in flight has no whole
+        curve yet. Ordered by run, job and epoch."""
+        return self.db.execute(
+            "SELECT e.* FROM evaluations e JOIN jobs j ON e.run_key = j.run_key AND e.job_id = j.job_id "
+            "WHERE j.status IN ('ok', 'failed') ORDER BY e.run_key, e.job_id, e.epoch").fetchall()
+
+    def curve_tests(self) -> dict[tuple, sqlite3.Row]:
+        """Recorded per-epoch test metrics, keyed by (run key, job id, epoch)."""
+        return {(r["run_key"], r["job_id"], r["epoch"]): r for r in self.db.execute("SELECT * FROM curve_tests")}
+
+    def train_seeds(self) -> dict[tuple, int]:
+        """Each job's training seed, keyed by (run key, job id): its ``train_seed`` (``bench record
+        --train-seeds``), else its run's seed."""
+        seeds = {r["run_key"]: r["seed"] for r in self.db.execute("SELECT run_key, seed FROM runs")}
+        return {(r["run_key"], r["job_id"]): int(json.loads(r["info"]).get("train_seed", seeds.get(r["run_key"], 0)))
+                for r in self.db.execute("SELECT run_key, job_id, info FROM jobs")}
+
+    def record_finals(self) -> tuple[sqlite3.Row | None, list[sqlite3.Row]]:
+        """A recording store's run row and, per finished job, its last epoch's row (``max_epochs`` of
+        the record's identity) with the job's trial id and info (bench recipe-report)."""
+        run = self.db.execute("SELECT run_key, profile, identity FROM runs WHERE method = 'record'").fetchone()
+        if run is None:
+            return None, []
+        R = json.loads(run["identity"])["max_epochs"]
+        return run, self.db.execute(
+            "SELECT j.job_id, j.trial_id, j.info, e.val_loss, e.val_miou, e.val_confusion_by_image "
+            "FROM jobs j JOIN evaluations e ON e.run_key = j.run_key AND e.job_id = j.job_id "
+            "WHERE j.status = 'ok' AND e.epoch = ? ORDER BY j.job_id", (R,)).fetchall()
+
+    def run_provenance(self) -> list[dict]:
+        """Per run: where and with what it ran (commit, versions, device, host, ...)."""
+        return [dict(r) for r in self.db.execute(
+            "SELECT run_key, git_commit, versions, device, host, profile, seed, status, started, ended, "
+            "wall_seconds, epochs_spent FROM runs")]
+
+
+def _column(name: str) -> str:
+    if not name.isidentifier():
+        raise ValueError(f"not a column name: {name!r}")
+    return name
+
+
+class ReadStore(_Reads):
+    """A store opened read-only (never written, never migrated): what readers use."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no results store at {self.path}")
+        self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        self.db.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "ReadStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_store(path: str | Path) -> ReadStore:
+    """Open a store file read-only."""
+    return ReadStore(path)
+
+
+def snapshot(db: str | Path, dest: str | Path) -> None:
+    """A consistent copy of a store (what sits in its write-ahead log included) at ``dest``."""
+    con = sqlite3.connect(db)
+    try:
+        con.execute("VACUUM INTO ?", (str(dest),))
+    finally:
+        con.close()
+
+
+
+
+class Store(_Reads):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,6 +227,7 @@ class Store:
         self._add_missing_columns()
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._writes = 0
+        self._batched = False
         self._kill_at = int(os.environ.get("AERIAL_HPO_KILL_AT_WRITE", "0") or 0)
 
     def _add_missing_columns(self) -> None:
@@ -109,10 +250,16 @@ class Store:
 
     # -- writing ----------------------------------------------------------------
     def _write(self, sql: str, params=(), many: bool = False) -> None:
-        """One statement (or one statement over many rows) in its own transaction.
-        ``AERIAL_HPO_KILL_AT_WRITE=N`` (fault injection for the kill-and-resume test)
-        SIGKILLs this process inside the N-th write, before COMMIT."""
+        """One statement (or one statement over many rows) in its own transaction, or in the
+        enclosing ``batch()``. ``AERIAL_HPO_KILL_AT_WRITE=N`` (fault injection for the
+        kill-and-resume tests) SIGKILLs this process inside the N-th write statement, before
+        the COMMIT of its transaction."""
         self._writes += 1
+        if self._batched:
+            (self.db.executemany if many else self.db.execute)(sql, params)
+            if self._writes == self._kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             (self.db.executemany if many else self.db.execute)(sql, params)
@@ -123,6 +270,24 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
 
+    @contextmanager
+    def batch(self):
+        """Writes that belong together, in one transaction: all of them or none survive a crash.
+        Nested batches join the outer one."""
+        if self._batched:
+            yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        self._batched = True
+        try:
+            yield
+        except BaseException:
+            self._batched = False
+            self.db.execute("ROLLBACK")
+            raise
+        self._batched = False
+        self.db.execute("COMMIT")
+
     def add_run(self, row: dict) -> None:
         cols = ", ".join(row)
         self._write(f"INSERT OR IGNORE INTO runs ({cols}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
@@ -131,17 +296,23 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in values)
         self._write(f"UPDATE runs SET {sets} WHERE run_key = ?", (*values.values(), run_key))
 
-    def add_job(self, run_key: str, job, ask_seq: int) -> None:
+    def add_job(self, run_key: str, job, ask_seq: int, started: float | None = None,
+                worker: str | None = None) -> None:
         self._write("INSERT OR IGNORE INTO jobs (run_key, job_id, trial_id, config, resource, resumes_from, info, "
-                    "ask_seq, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'asked')",
+                    "ask_seq, status, started, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'asked', ?, ?)",
                     (run_key, job.job_id, job.trial_id, dumps(job.config), job.resource, job.resumes_from,
-                     dumps(job.info), ask_seq))
+                     dumps(job.info), ask_seq, started, worker))
 
     def finish_job(self, run_key: str, job_id: int, status: str, loss, tell_seq: int | None,
-                   epochs_trained: int, error: str | None = None, val_miou=None) -> None:
+                   epochs_trained: int, error: str | None = None, val_miou=None, *, overshoot: int | None = None,
+                   started: float | None = None, finished: float | None = None, worker: str | None = None) -> None:
+        """A job's outcome. ``started`` and ``worker`` replace the ones recorded with the ask only
+        when given (a job redone after a resume ran again, maybe elsewhere)."""
         self._write("UPDATE jobs SET status = ?, loss = ?, val_miou = ?, tell_seq = ?, epochs_trained = ?, "
-                    "error = ? WHERE run_key = ? AND job_id = ?",
-                    (status, loss, val_miou, tell_seq, epochs_trained, error, run_key, job_id))
+                    "error = ?, overshoot = ?, started = COALESCE(?, started), finished = ?, "
+                    "worker = COALESCE(?, worker) WHERE run_key = ? AND job_id = ?",
+                    (status, loss, val_miou, tell_seq, epochs_trained, error, overshoot, started, finished, worker,
+                     run_key, job_id))
 
     def add_evaluation(self, row: dict) -> None:
         cols = ", ".join(row)
@@ -164,28 +335,6 @@ class Store:
         cols = ", ".join(row)
         self._write(f"INSERT OR REPLACE INTO incumbents ({cols}) VALUES ({', '.join('?' * len(row))})",
                     tuple(row.values()))
-
-    # -- reading ----------------------------------------------------------------
-    def run(self, run_key: str) -> sqlite3.Row | None:
-        return self.db.execute("SELECT * FROM runs WHERE run_key = ?", (run_key,)).fetchone()
-
-    def runs(self) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM runs ORDER BY rowid").fetchall()
-
-    def jobs(self, run_key: str) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM jobs WHERE run_key = ? ORDER BY ask_seq", (run_key,)).fetchall()
-
-    def evaluations(self, run_key: str | None = None) -> list[sqlite3.Row]:
-        if run_key is None:
-            return self.db.execute("SELECT * FROM evaluations ORDER BY run_key, job_id, epoch").fetchall()
-        return self.db.execute("SELECT * FROM evaluations WHERE run_key = ? ORDER BY job_id, epoch",
-                               (run_key,)).fetchall()
-
-    def incumbent(self, run_key: str) -> sqlite3.Row | None:
-        return self.db.execute("SELECT * FROM incumbents WHERE run_key = ?", (run_key,)).fetchone()
-
-    def integrity(self) -> str:
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
 
 
 def now() -> float:

@@ -17,7 +17,9 @@ Optional top-level keys: ``name`` (default: the file's stem), ``min_budget`` and
 "replay" with ``curves = "results/curves/<table>.csv"`` to answer every job from
 recorded learning curves instead of training), ``objective`` (what every tuner
 minimises and what picks the incumbent: "val_loss", the validation cross-entropy, the
-default; or "val_miou", told to tuners as 1 - validation mIoU). A parameter whose value is the
+default; or "val_miou", told to tuners as 1 - validation mIoU), ``workers`` (replay only: the
+number of simulated parallel workers each run has, default 1; see ``bench.simworkers``;
+real training in parallel uses ``--workers N`` or ``--scheduler``). A parameter whose value is the
 string ``"$B"`` gets the run's budget B * R in epochs (e.g. successive halving's
 ``bracket_budget``); a run whose parameters cannot be met at its budget (n = 81
 configurations in 27 epochs) is recorded as infeasible, not run.
@@ -26,6 +28,7 @@ what was expected.
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -36,7 +39,7 @@ from pathlib import Path
 from methods import REGISTRY
 
 TOP_KEYS = {"name", "profile", "budgets", "seeds", "resume_promotions", "methods", "min_budget", "max_budget",
-            "backend", "curves", "description", "objective"}
+            "backend", "curves", "description", "objective", "workers"}
 METHOD_KEYS = {"label", "method", "params"}
 BACKENDS = ("train", "replay")
 OBJECTIVES = ("val_loss", "val_miou")
@@ -45,6 +48,10 @@ BUDGET_PLACEHOLDER = "$B"  # a parameter value replaced by the run's budget in e
 
 class SuiteError(ValueError):
     """A malformed suite; the message names the file, the key and what was expected."""
+
+
+class SuiteChanged(RuntimeError):
+    """The suite differs from the one that produced runs already in the store."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class RunSpec:
     curves: str | None = None
     curves_hash: str | None = None
     objective: str = "val_loss"
+    workers: int = 1       # simulated workers (replay)
 
     @property
     def key(self) -> str:
@@ -84,7 +92,8 @@ class RunSpec:
                 "min_budget": self.min_budget, "max_budget": self.max_budget, "resume": self.resume,
                 "backend": self.backend, **({"curves": self.curves, "curves_hash": self.curves_hash}
                                             if self.backend == "replay" else {}),
-                **({"objective": self.objective} if self.objective != "val_loss" else {})}
+                **({"objective": self.objective} if self.objective != "val_loss" else {}),
+                **({"workers": self.workers} if self.workers != 1 else {})}
 
 
 @dataclass
@@ -103,6 +112,7 @@ class Suite:
     curves: str | None = None
     curves_hash: str | None = None
     objective: str = "val_loss"
+    workers: int = 1
 
     @property
     def hash(self) -> str:
@@ -119,7 +129,7 @@ class Suite:
                     params = {k: (epochs if v == BUDGET_PLACEHOLDER else v) for k, v in m.params.items()}
                     out.append(RunSpec(m.label, m.method, params, b, epochs, s, self.profile, self.min_budget,
                                        self.max_budget, self.resume, self.backend, self.curves, self.curves_hash,
-                                       self.objective))
+                                       self.objective, self.workers))
         return out
 
 
@@ -158,6 +168,12 @@ def load_suite(path: str | Path) -> Suite:
     objective = data.get("objective", "val_loss")
     if objective not in OBJECTIVES:
         raise _fail(path, "objective", f"one of {list(OBJECTIVES)}", objective)
+    workers = data.get("workers", 1)
+    if not _is_int(workers) or workers < 1:
+        raise _fail(path, "workers", "a positive integer (simulated workers per run)", workers)
+    if workers > 1 and backend != "replay":
+        raise _fail(path, "workers", 'to be 1 unless backend = "replay" (simulated workers); train in parallel '
+                                     "with --workers N or --scheduler", workers)
     min_budget = data.get("min_budget", 1)
     max_budget = data.get("max_budget", PROFILES[profile].max_epochs)
     for key, v in (("min_budget", min_budget), ("max_budget", max_budget)):
@@ -212,7 +228,7 @@ def load_suite(path: str | Path) -> Suite:
     elif "curves" in data:
         raise _fail(path, "curves", 'to be set only with backend = "replay"')
     suite = Suite(data.get("name", path.stem), path, text, profile, [float(b) for b in budgets], list(seeds),
-                  resume, methods, min_budget, max_budget, backend, curves, curves_hash, objective)
+                  resume, methods, min_budget, max_budget, backend, curves, curves_hash, objective, workers)
     _check_methods(suite)
     return suite
 
@@ -257,3 +273,22 @@ def _check_methods(suite: Suite) -> None:
 
 def canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def check_unchanged(suite: Suite, store) -> None:
+    """Refuse (``SuiteChanged``, with a diff) when a run already in ``store`` would now mean something else."""
+    changed = []
+    for spec in suite.runs():
+        row = store.run(spec.key)
+        if row is not None and row["identity"] != canonical(spec.identity()):
+            old, new = json.loads(row["identity"]), spec.identity()
+            fields = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            changed.append((spec.key, fields, row["suite_text"]))
+    if changed:
+        diff = "".join(difflib.unified_diff(changed[0][2].splitlines(True), suite.text.splitlines(True),
+                                            "recorded suite", str(suite.path)))
+        runs = "\n".join(f"  {k}: {', '.join(f)} changed" for k, f, _ in changed[:10])
+        raise SuiteChanged(
+            f"{suite.path} changed in a way that alters {len(changed)} run(s) already in "
+            f"{store.path}:\n{runs}\n{diff}\nRerun with --fresh to move the old results aside "
+            f"(nothing is deleted) and start fresh, or give another --results directory.")

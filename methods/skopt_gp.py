@@ -8,6 +8,9 @@ Its GP crashes on NaN/inf, so a failed trial is told a large finite loss:
 ``failure_loss`` if given, else the worst finite loss seen so far plus the
 spread of the losses seen (at least 1). The GP is sequential: while one job is
 outstanding, ``ask()`` returns WAIT.
+
+``n_restarts_optimizer``: extra L-BFGS starts when the GP's kernel is fitted (None: skopt's
+own GP setting, 2). Fitting the kernel is nearly all of skopt's time at our sizes.
 """
 from __future__ import annotations
 
@@ -51,12 +54,16 @@ class SkoptGP(Tuner):
 
     def __init__(self, space, seed, min_budget, max_budget, *, n_initial: int = 10, acq_func: str = "EI",
                  n_points: int = 1000, failure_loss: float | None = None, max_configs: int | None = None,
-                 workdir=None):
+                 n_restarts_optimizer: int | None = None, workdir=None):
         super().__init__(space, seed, min_budget, max_budget, max_configs, workdir)
         self.dims = to_skopt(self.space)
         self.opt = Optimizer(self.dims, base_estimator="GP", n_initial_points=int(n_initial), acq_func=acq_func,
                              acq_optimizer="sampling", acq_optimizer_kwargs={"n_points": int(n_points)},
                              random_state=self.seed)
+        if n_restarts_optimizer is not None:
+            if int(n_restarts_optimizer) != n_restarts_optimizer or n_restarts_optimizer < 0:
+                raise ValueError(f"n_restarts_optimizer must be a non-negative integer, got {n_restarts_optimizer!r}")
+            self.opt.base_estimator_.set_params(n_restarts_optimizer=int(n_restarts_optimizer))
         self.failure_loss = failure_loss
         self._x: dict[int, list] = {}
         self._seen: list[float] = []
@@ -104,5 +111,6 @@ class SkoptGP(Tuner):
 
 
 def make(space, seed, min_budget, max_budget, **params) -> SkoptGP:
-    """Factory for ``skopt-gp``; params: n_initial, acq_func, n_points, failure_loss, max_configs."""
+    """Factory for ``skopt-gp``; params: n_initial, acq_func, n_points, failure_loss, n_restarts_optimizer,
+    max_configs."""
     return SkoptGP(space, seed, min_budget, max_budget, **params)

@@ -11,7 +11,8 @@ caller must give. Failed trials are told as ``CRASHED`` and SMAC charges them
 ``crash_cost``. Overhead knobs (SMAC's defaults in brackets): ``n_initial``
 initial-design size [50 for BO, far too many for our budgets], ``retrain_after``
 random-forest refit every k asks [8], ``challengers`` random candidates per
-acquisition search [10000]; and the random forest runs on one thread
+acquisition search [10000], ``local_search_iterations`` local searches per acquisition
+search [10] (they are most of SMAC's time at our sizes); and the random forest runs on one thread
 (SMAC's joblib default ``n_jobs=-1`` spent most of each refit starting threads).
 """
 from __future__ import annotations
@@ -40,7 +41,7 @@ class SmacTuner(Tuner):
 
     def __init__(self, space, seed, min_budget, max_budget, *, workdir, multi_fidelity: bool, eta: int = 3,
                  n_initial: int = 10, retrain_after: int = 4, challengers: int = 1000,
-                 crash_cost: float = 1e3, max_configs: int | None = None):
+                 local_search_iterations: int = 10, crash_cost: float = 1e3, max_configs: int | None = None):
         super().__init__(space, seed, min_budget, max_budget, max_configs, workdir)
         if workdir is None:
             raise ValueError("SMAC writes files: pass workdir=<directory> for its output")
@@ -57,7 +58,8 @@ class SmacTuner(Tuner):
                                seed=scenario.seed, n_jobs=1),
             initial_design=facade.get_initial_design(scenario, n_configs=int(n_initial)),
             config_selector=facade.get_config_selector(scenario, retrain_after=int(retrain_after)),
-            acquisition_maximizer=facade.get_acquisition_maximizer(scenario, challengers=int(challengers)),
+            acquisition_maximizer=facade.get_acquisition_maximizer(
+                scenario, challengers=int(challengers), local_search_iterations=int(local_search_iterations)),
         )
         if multi_fidelity:
             kwargs["intensifier"] = facade.get_intensifier(scenario, eta=int(eta))
@@ -105,7 +107,8 @@ class SmacTuner(Tuner):
 
 
 def make_bo(space, seed, min_budget, max_budget, **params) -> SmacTuner:
-    """Factory for ``smac-bo``; params: workdir (required), n_initial, retrain_after, challengers, crash_cost."""
+    """Factory for ``smac-bo``; params: workdir (required), n_initial, retrain_after, challengers,
+    local_search_iterations, crash_cost."""
     return SmacTuner(space, seed, min_budget, max_budget, multi_fidelity=False, **params)
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +9,10 @@ import numpy as np
 import pandas as pd
 
 from bench.packing import store_file
+from bench.store import read_store
+
+EVAL_COLUMNS = ("run_key", "job_id", "trial_id", "epoch", "resource", "epochs_trained", "cum_epochs", "train_loss",
+                "val_loss", "val_miou", "seconds", "status")
 
 
 @dataclass
@@ -43,15 +46,11 @@ class Results:
 
 def load(path: str | Path) -> Results:
     path = Path(path)
-    db_path = store_file(path)  # results.db, or the packed results.db.xz
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    runs = pd.read_sql_query("SELECT * FROM runs WHERE method != 'record' ORDER BY rowid", db)
-    jobs = pd.read_sql_query("SELECT * FROM jobs ORDER BY run_key, ask_seq", db)
-    evals = pd.read_sql_query("SELECT run_key, job_id, trial_id, epoch, resource, epochs_trained, cum_epochs, "
-                              "train_loss, val_loss, val_miou, seconds, status FROM evaluations "
-                              "ORDER BY run_key, job_id, epoch", db)
-    inc = pd.read_sql_query("SELECT * FROM incumbents ORDER BY run_key", db)
-    db.close()
+    with read_store(store_file(path)) as store:  # results.db, or the packed results.db.xz
+        runs = store.runs_frame(skip_method="record")
+        jobs = store.jobs_frame()
+        evals = store.evaluations_frame(EVAL_COLUMNS)
+        inc = store.incumbents_frame()
     keep = set(runs["run_key"])
     jobs, evals, inc = (df[df["run_key"].isin(keep)].reset_index(drop=True) for df in (jobs, evals, inc))
     return Results(path.name, path, runs, jobs, evals, inc)
@@ -61,17 +60,27 @@ def best_so_far(res: Results, clock: str = "epochs") -> pd.DataFrame:
     """Per run, the best validation mIoU seen so far against cumulative epochs or seconds.
 
     Only finished runs count. Rows are in the order the runs recorded them; ``x`` is the
-    cumulative epochs trained, or cumulative seconds of training (simulated in replay)
-    plus the tuner's decision time spread evenly over the run's evaluations.
+    cumulative epochs trained, or seconds of training (simulated in replay) plus the tuner's
+    decision time spread evenly over the run's evaluations. With one worker the seconds add
+    up; a replayed run on several simulated workers (the suite's ``workers``) puts each epoch
+    at its job's simulated start plus the job's seconds up to that epoch (its jobs overlap).
     """
     done = set(res.runs.loc[res.runs["status"] == "done", "run_key"])  # interrupted runs are partial
     ev = res.evals[(res.evals["status"] == "ok") & res.evals["run_key"].isin(done)].copy()
     runs = res.runs.set_index("run_key")
+    parallel = {k for k, i in runs["identity"].items() if json.loads(i).get("workers", 1) > 1}
+    started = (res.jobs.set_index(["run_key", "job_id"])["started"] if parallel and "started" in res.jobs
+               else None)
     out = []
     for key, g in ev.groupby("run_key", sort=False):
         g = g.sort_values(["cum_epochs", "job_id", "epoch"], kind="stable")
         if clock == "epochs":
             x = g["cum_epochs"].to_numpy(dtype=float)
+        elif key in parallel:
+            g = g.assign(x=[started[(key, j)] for j in g["job_id"]] + g.groupby("job_id")["seconds"].cumsum())
+            g = g.sort_values(["x", "job_id", "epoch"], kind="stable")
+            tuner = float(runs.at[key, "tuner_seconds"] or 0.0)
+            x = g["x"].to_numpy(dtype=float) + tuner / max(1, len(g)) * np.arange(1, len(g) + 1)
         else:
             tuner = float(runs.at[key, "tuner_seconds"] or 0.0)
             x = np.cumsum(g["seconds"].to_numpy(dtype=float) + tuner / max(1, len(g)))
