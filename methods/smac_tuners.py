@@ -11,7 +11,8 @@ caller must give. Failed trials are told as ``CRASHED`` and SMAC charges them
 ``crash_cost``. Overhead knobs (SMAC's defaults in brackets): ``n_initial``
 initial-design size [50 for BO, far too many for our budgets], ``retrain_after``
 random-forest refit every k asks [8], ``challengers`` random candidates per
-acquisition search [10000]; and the random forest runs on one thread
+acquisition search [10000], ``local_search_iterations`` local searches per acquisition
+search, started from the best configurations so far [10]; and the random forest runs on one thread
 (SMAC's joblib default ``n_jobs=-1`` spent most of each refit starting threads).
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from smac import HyperparameterOptimizationFacade, MultiFidelityFacade, Scenario
+from smac.acquisition.maximizer.local_search import LocalSearch
 from smac.model.random_forest.random_forest import RandomForest
 from smac.runhistory import StatusType, TrialInfo, TrialValue
 
@@ -31,6 +33,21 @@ from .base import FINISHED, Job, Tuner, config_to_dict, is_failure
 MAX_LEAVES = 2 ** 12
 
 
+class _OrderedLocalSearch(LocalSearch):
+    """SMAC's local search with its start points in an order that depends only on the seed.
+
+    SMAC (2.4) de-duplicates the start points through a ``set`` of ``Configuration``
+    objects, whose hash is that of their ``repr`` string, so their order (and with it
+    which random draws each local search gets, hence the next ask) followed Python's
+    per-process string-hash seed (``PYTHONHASHSEED``): the same seed asked different
+    configurations in different processes, and a killed run could not be retold.
+    Here they are sorted by their vector representation instead."""
+
+    def _get_init_points_from_previous_configs(self, *args, **kwargs):
+        points = super()._get_init_points_from_previous_configs(*args, **kwargs)
+        return sorted(points, key=lambda c: c.get_array().tobytes())
+
+
 def _key(config: dict) -> tuple:
     return tuple(sorted(config.items()))
 
@@ -38,7 +55,7 @@ def _key(config: dict) -> tuple:
 class SmacTuner(Tuner):
     def __init__(self, space, seed, min_budget, max_budget, *, workdir, multi_fidelity: bool, eta: int = 3,
                  n_initial: int = 10, retrain_after: int = 4, challengers: int = 1000,
-                 crash_cost: float = 1e3, max_configs: int | None = None):
+                 crash_cost: float = 1e3, max_configs: int | None = None, local_search_iterations: int = 10):
         super().__init__(space, seed, min_budget, max_budget, max_configs, workdir)
         if workdir is None:
             raise ValueError("SMAC writes files: pass workdir=<directory> for its output")
@@ -46,6 +63,9 @@ class SmacTuner(Tuner):
         budgets = dict(min_budget=self.min_budget, max_budget=self.max_budget) if multi_fidelity else {}
         scenario = Scenario(self.space, name="smac", output_directory=Path(workdir) / "smac", deterministic=True,
                             n_trials=10 ** 9, seed=self.seed, crash_cost=float(crash_cost), **budgets)
+        maximizer = facade.get_acquisition_maximizer(scenario, challengers=int(challengers),
+                                                     local_search_iterations=int(local_search_iterations))
+        maximizer._local_search.__class__ = _OrderedLocalSearch  # see _OrderedLocalSearch
         kwargs = dict(
             # The facade's own random forest (same settings as its get_model), but on one
             # thread: with n_jobs=-1 joblib's thread start-up dominated every refit here.
@@ -55,7 +75,7 @@ class SmacTuner(Tuner):
                                seed=scenario.seed, n_jobs=1),
             initial_design=facade.get_initial_design(scenario, n_configs=int(n_initial)),
             config_selector=facade.get_config_selector(scenario, retrain_after=int(retrain_after)),
-            acquisition_maximizer=facade.get_acquisition_maximizer(scenario, challengers=int(challengers)),
+            acquisition_maximizer=maximizer,
         )
         if multi_fidelity:
             kwargs["intensifier"] = facade.get_intensifier(scenario, eta=int(eta))
@@ -103,7 +123,8 @@ class SmacTuner(Tuner):
 
 
 def make_bo(space, seed, min_budget, max_budget, **params) -> SmacTuner:
-    """Factory for ``smac-bo``; params: workdir (required), n_initial, retrain_after, challengers, crash_cost."""
+    """Factory for ``smac-bo``; params: workdir (required), n_initial, retrain_after, challengers,
+    local_search_iterations, crash_cost."""
     return SmacTuner(space, seed, min_budget, max_budget, multi_fidelity=False, **params)
 
 
