@@ -18,8 +18,9 @@ STALE_SECONDS = 600
 
 
 def open_store(results: Path) -> Store:
-    """The results directory's store (``results.db``, or its packed ``results.db.xz``)."""
-    return Store(store_file(results))
+    """The results directory's store (``results.db``, or its packed ``results.db.xz``), read-only:
+    reading never modifies it."""
+    return Store(store_file(results), readonly=True)
 
 
 def _alive(row) -> bool:

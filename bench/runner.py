@@ -39,6 +39,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from methods import FINISHED, WAIT, make_tuner
 from methods.base import Job
+from segmentation.data import DatasetError
 
 from . import meta
 from .curves import replay_job, replay_test, resolve
@@ -56,6 +57,10 @@ REPLAYED = "replayed"  # stands for a checkpoint in replay, where there are none
 
 class SuiteChanged(RuntimeError):
     """The suite differs from the one that produced runs already in the store."""
+
+
+class ResumeError(RuntimeError):
+    """A fresh tuner, told the recorded log again, does not ask what the log holds."""
 
 
 @dataclass
@@ -113,7 +118,7 @@ class Runner:
         if not (self.results / DB_NAME).exists() and (self.results / PACKED).is_file():
             log.info("unpacking %s to resume from it", self.results / PACKED)
             unpack(self.results)
-        self.store = Store(self.results / DB_NAME)
+        self.store = Store(self.results / DB_NAME, lock=True)  # one driver per store (StoreLocked)
         self.ckroot = Path(checkpoints) if checkpoints else self.results / "checkpoints"
         self.workers, self.scheduler = workers, scheduler
         self.data, self.device = data, device
@@ -200,8 +205,10 @@ class Runner:
                 got = None if job in (WAIT, FINISHED) else (job.job_id, job.trial_id, dumps(job.config),
                                                             job.resource, job.resumes_from)
                 if got != want:
-                    raise RuntimeError(f"run {st.spec.key}: replaying the log, the tuner asked {got} where the "
-                                       f"log has {want}; the tuner is not deterministic or the code changed")
+                    raise ResumeError(f"run {st.spec.key} cannot resume: retelling its log, the tuner asked {got} "
+                                      f"where the log has {want} (the tuner is not deterministic, or the code "
+                                      f"changed since); rerun with --fresh to move the old results aside, or give "
+                                      f"another --results directory")
                 jobs[job.job_id] = job
                 st.trials.add(job.trial_id)
                 if row["status"] == "skipped":
@@ -216,8 +223,18 @@ class Runner:
                 st.tuner.tell(job, told)
                 st.spent += row["epochs_trained"] or 0
                 self._account(st, job, row["status"], told, row["loss"], row["val_miou"])
+        # The log's last event may be an ask whose budget decision was never recorded: the process
+        # died between writing the job as "asked" (add_job) and the "skipped" write of _ask. Every
+        # other job still "asked" passed that decision and was in flight. That one is decided now,
+        # on the same state as then (spent: every tell before it; reserved: the jobs in flight
+        # before it), so a resume never trains a job the budget refused.
+        undecided = None
+        if events and events[-1][1] == "ask" and events[-1][2]["status"] == "asked":
+            undecided = st.inflight.pop(events[-1][2]["job_id"])
         for job in st.inflight.values():  # to be redone from the trial's last checkpoint
             self._reserve(st, job)
+        if undecided is not None:
+            self._admit(st, undecided)
         log.info("resumed %s: %d jobs replayed, %d epochs spent, %d job(s) to redo",
                  st.spec.key, len(jobs), st.spent, len(st.inflight))
 
@@ -266,16 +283,19 @@ class Runner:
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> int:
-        self.check_suite()
-        runs = self.suite.runs()
-        todo = [s for s in runs if (r := self.store.run(s.key)) is None or r["status"] not in ("done", "infeasible")]
-        if len(runs) > len(todo):
-            log.info("%d of %d run(s) already done in %s: skipped", len(runs) - len(todo), len(runs),
-                     self.store.path)
-        self.executor = make_executor(self.workers, self.scheduler)
-        with logging_redirect_tqdm():
-            self._loop([], todo)
-        self.store.close()
+        try:
+            self.check_suite()
+            runs = self.suite.runs()
+            todo = [s for s in runs
+                    if (r := self.store.run(s.key)) is None or r["status"] not in ("done", "infeasible")]
+            if len(runs) > len(todo):
+                log.info("%d of %d run(s) already done in %s: skipped", len(runs) - len(todo), len(runs),
+                         self.store.path)
+            self.executor = make_executor(self.workers, self.scheduler)
+            with logging_redirect_tqdm():
+                self._loop([], todo)
+        finally:  # also on an error: the store is folded and its driver lock let go
+            self.store.close()
         return 0
 
     def _loop(self, active: list[RunState], todo: list[RunSpec]) -> None:
@@ -349,16 +369,21 @@ class Runner:
         seq, st.seq = st.seq, st.seq + 1
         self.store.add_job(st.spec.key, job, seq)
         st.trials.add(job.trial_id)
+        return job if self._admit(st, job) else None
+
+    def _admit(self, st: RunState, job: Job) -> bool:
+        """The budget decision on a job just asked (and recorded as asked): in flight if its cost
+        fits what is left of B * R, else recorded as skipped with the overshoot and the run stops."""
         cost, _ = self._cost(st, job)
         left = st.spec.budget_epochs - st.spent - st.reserved
         if cost > left:
             st.stopped, st.overshoot = True, cost - left
             self.store.finish_job(st.spec.key, job.job_id, "skipped", None, None, 0,
                                   f"budget: needs {cost} epochs, {left} left; overshoot {st.overshoot}")
-            return None
+            return False
         st.inflight[job.job_id] = job
         self._reserve(st, job)
-        return job
+        return True
 
     def _submit(self, st: RunState, job: Job) -> None:
         ck = st.ckpt_in.get(job.job_id)
@@ -393,6 +418,8 @@ class Runner:
     def _done(self, st: RunState, job: Job, fut) -> None:
         try:
             res = fut.result()
+        except DatasetError:  # the data, not the trial: stop the suite with nothing marked done
+            raise
         except Exception as exc:  # the worker died more often than allowed, or the job could not start
             res = {"status": "failed", "epochs": [], "error": f"{type(exc).__name__}: {exc}",
                    "epochs_trained": 0, "start": 0, "seconds": 0.0}
