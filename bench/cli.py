@@ -90,11 +90,12 @@ def cmd_run(args) -> int:
         runner = Runner(suite, results, workers=args.workers, scheduler=args.scheduler, data=args.data,
                         device=args.device, checkpoints=args.checkpoints, progress=not args.no_progress)
         return runner.run()
-    except (SuiteChanged, ResumeError, DatasetError) as exc:
+    except (SuiteChanged, ResumeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        if isinstance(exc, DatasetError):
-            print(f"error: stopped; nothing was marked done. Fix the dataset and run the same command to resume "
-                  f"({results})", file=sys.stderr)
+        return 2
+    except DatasetError as exc:
+        print(f"error: {exc} (the suite stopped with nothing marked done: fix the dataset and run the same "
+              f"command again to resume {results})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         log.warning("interrupted: everything recorded so far is in %s; run the same command again to resume",
