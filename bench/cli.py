@@ -66,7 +66,9 @@ def cmd_brackets(args) -> int:
 def cmd_run(args) -> int:
     from pathlib import Path
 
-    from bench.runner import Runner, SuiteChanged, fresh_start
+    from bench.packing import DB_NAME
+    from bench.runner import ResumeError, Runner, SuiteChanged, fresh_start
+    from bench.store import acquire_lock, release_lock
     from bench.suite import SuiteError, load_suite
     from segmentation.data import DatasetError
 
@@ -80,16 +82,25 @@ def cmd_run(args) -> int:
               "--workers/--scheduler (a Dask cluster); drop one of them", file=sys.stderr)
         return 2
     results = Path(args.results) if args.results else Path("results") / suite.name
-    if args.fresh:
-        moved = fresh_start(results)
-        if moved:
-            log.info("moved the earlier results to %s", moved)
-    runner = Runner(suite, results, workers=args.workers, scheduler=args.scheduler, data=args.data,
-                    device=args.device, checkpoints=args.checkpoints, progress=not args.no_progress)
     try:
+        if args.fresh:  # not while another driver writes the store being moved
+            results.mkdir(parents=True, exist_ok=True)
+            lock = acquire_lock(results / DB_NAME)
+            try:
+                moved = fresh_start(results)
+            finally:
+                release_lock(lock)
+            if moved:
+                log.info("moved the earlier results to %s", moved)
+        runner = Runner(suite, results, workers=args.workers, scheduler=args.scheduler, data=args.data,
+                        device=args.device, checkpoints=args.checkpoints, progress=not args.no_progress)
         return runner.run()
-    except (SuiteChanged, DatasetError) as exc:
+    except (SuiteChanged, ResumeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DatasetError as exc:
+        print(f"error: {exc} (the suite stopped with nothing marked done: fix the dataset and run the same "
+              f"command again to resume {results})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         log.warning("interrupted: everything recorded so far is in %s; run the same command again to resume",
@@ -122,11 +133,20 @@ def cmd_speed(args) -> int:
 
 
 def cmd_export(args) -> int:
+    from pathlib import Path
+
     from bench.report import export
+    if args.out and not Path(args.out).parent.is_dir():
+        print(f"error: --out: cannot write {args.out}: folder {Path(args.out).parent} does not exist",
+              file=sys.stderr)
+        return 2
     try:
         print(export(args.results, args.format, args.out))
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # --out in a missing folder, a read-only place, a directory
+        print(f"error: --out: cannot write {args.out or args.results}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0
 
@@ -166,10 +186,11 @@ def cmd_export_curves(args) -> int:
     from pathlib import Path
 
     from bench.curves import export_curves
+    from bench.store import StoreError
     out = Path(args.out) if args.out else Path("results") / "curves" / f"{Path(args.results[0]).name}.csv"
     try:
         print(export_curves([Path(r) for r in args.results], out))
-    except (FileNotFoundError, sqlite3.OperationalError) as exc:
+    except (FileNotFoundError, sqlite3.DatabaseError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -184,6 +205,24 @@ def cmd_pack(args) -> int:
         return 2
     print(out)
     return 0
+
+
+def cmd_crash_test(args) -> int:
+    from pathlib import Path
+
+    from bench.crashtest import crash_test
+    failed = 0
+    for suite in args.suites:
+        report = crash_test(Path(suite), Path(args.work) / Path(suite).stem, jobs=args.jobs,
+                            stop_after=args.stop_after,
+                            progress=(lambda k, line: log.info("k=%d: %s", k, line)) if args.verbose else None)
+        print(report.line())
+        for k, err in report.errors[:5]:
+            print(f"  k={k}: {err}")
+        for ex in report.examples[:5]:
+            print(f"  {ex}")
+        failed += not report.ok
+    return 1 if failed else 0
 
 
 def cmd_perf_task(args) -> int:
@@ -309,6 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--force", action="store_true", help="replace an existing results.db")
     up.set_defaults(func=cmd_pack)
 
+    ct = sub.add_parser("crash-test", help="kill each suite's run at every store write, resume, compare with an "
+                                           "uninterrupted run (prints kills, rows compared, lost, doubled, differing)")
+    ct.add_argument("suites", nargs="+", help="suite TOML files (small ones: every store write costs two runs)")
+    ct.add_argument("--work", default="runs/crash-test", help="scratch folder (emptied per suite)")
+    ct.add_argument("--jobs", type=int, default=2, help="kills run side by side")
+    ct.add_argument("--stop-after", type=int, default=None, help="only k = 1 ... this (default: every write)")
+    ct.set_defaults(func=cmd_crash_test)
+
     pt = sub.add_parser("perf-task", help="seconds per epoch of the default and the costliest configurations")
     pt.add_argument("--profile", default="cpu")
     pt.add_argument("--epochs", type=int, default=2)
@@ -356,4 +403,13 @@ def main(argv: list[str] | None = None) -> int:
         # printing commands end quietly when piped into `head`; never for run/record, whose
         # sockets (Dask) must see EPIPE as an error rather than die of the signal
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    return int(args.func(args) or 0)
+    from bench.store import StoreError
+    try:
+        return int(args.func(args) or 0)
+    except StoreError as exc:  # damaged, locked by another driver, full: one line says what to do
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # damage that the opening check did not see
+        print(f"error: the results store is unreadable ({exc}); restore it from a copy (git checkout, or "
+              f"python -m bench unpack DIR --force) or move it aside (bench run --fresh)", file=sys.stderr)
+        return 2

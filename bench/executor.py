@@ -9,6 +9,11 @@ whose worker dies is resubmitted by the scheduler up to ``allowed_failures`` tim
 
 A job's result comes back with when and where it ran: ``started`` and ``finished``
 (Unix time, seconds) and ``worker`` (the Dask worker's address, or host:pid in-process).
+
+Fault hook (for the worker-death test): with ``AERIAL_HPO_WORKER_EXIT=<folder>:<n>`` in the
+environment, the first ``n`` jobs started on Dask workers (all workers together; one marker
+file per death in ``<folder>`` counts them) end their worker process with ``os._exit(1)``
+once the job has started.
 """
 from __future__ import annotations
 
@@ -58,6 +63,21 @@ class SerialExecutor:
         pass
 
 
+def _on_worker(fn, *args, **kwargs):
+    """What a Dask worker runs: ``fn(*args, **kwargs)``, after the worker-death fault hook."""
+    hook = os.environ.get("AERIAL_HPO_WORKER_EXIT")
+    if hook:
+        folder, _, n = hook.rpartition(":")
+        for i in range(int(n)):
+            try:
+                fd = os.open(os.path.join(folder, f"worker-exit-{i}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                continue
+            os.close(fd)
+            os._exit(1)  # the worker process dies with the job in hand
+    return fn(*args, **kwargs)
+
+
 class DaskExecutor:
     serial = False
     simulated = False
@@ -83,10 +103,10 @@ class DaskExecutor:
         self.threads = None if gpus else max(1, (os.cpu_count() or 1) // max(1, self.capacity))
 
     def submit(self, fn, *args, **kwargs):
-        return self.client.submit(timed, fn, *args, pure=False, resources=self.resources, **kwargs)
+        return self.client.submit(_on_worker, timed, fn, *args, pure=False, resources=self.resources, **kwargs)
 
     def submit_test(self, fn, *args, **kwargs):
-        return self.client.submit(fn, *args, pure=False, resources=self.resources, **kwargs)
+        return self.client.submit(_on_worker, fn, *args, pure=False, resources=self.resources, **kwargs)
 
     def wait_any(self, futures) -> list:
         from distributed import wait

@@ -2,7 +2,9 @@
 
 These functions take and return plain data (dicts), so Dask can ship them; they
 never touch the store. Failures (NaN loss, out-of-memory, any exception in
-training) come back as ``status="failed"`` with the error text.
+training) come back as ``status="failed"`` with the error text; a broken dataset
+(``DatasetError``) is not a trial's failure and is raised, so that the driver stops
+the suite before anything is marked done.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ def train_job(spec: dict, on_epoch=None) -> dict:
     """
     import torch
 
+    from segmentation.data import DatasetError
     from segmentation.train import load_task, train
 
     t0 = time.perf_counter()
@@ -47,6 +50,8 @@ def train_job(spec: dict, on_epoch=None) -> dict:
         result = train(spec["config"], spec["resource"], spec["seed"], task, checkpoint=spec.get("ckpt_in"),
                        save_to=spec["ckpt_out"], on_epoch=record)
         status, error = result.status, result.error
+    except DatasetError:  # every trial would fail the same way: not this trial's result
+        raise
     except Exception as exc:  # out-of-memory, a crash in a library: the trial fails, the run goes on
         status = "failed"
         error = f"{type(exc).__name__}: {exc}".strip() + "\n" + traceback.format_exc(limit=3)

@@ -94,7 +94,7 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
     task = load_task(profile, data, None, device)
     R = int(epochs or task.profile.max_epochs)
     results = Path(results) if results else default_results(profile, seed, shard)
-    store = Store(results / DB_NAME)
+    store = Store(results / DB_NAME, lock=True)  # one driver per store
     run_key = f"record/{profile}/seed{seed}"
     identity = {"kind": "record", "profile": profile, "seed": seed, "max_epochs": R}
     if seeds != (seed,):

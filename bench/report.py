@@ -18,7 +18,8 @@ STALE_SECONDS = 600
 
 
 def open_store(results: Path) -> ReadStore:
-    """The results directory's store (``results.db``, or its packed ``results.db.xz``), read-only."""
+    """The results directory's store (``results.db``, or its packed ``results.db.xz``), read-only
+    and integrity-checked: reading never modifies it."""
     return read_store(store_file(results))
 
 

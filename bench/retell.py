@@ -20,6 +20,10 @@ from .store import dumps
 log = logging.getLogger("bench.run")
 
 
+class ResumeError(RuntimeError):
+    """A fresh tuner, told the recorded log again, does not ask what the log holds."""
+
+
 def retell(st: RunState, rows) -> None:
     """Tell ``st.tuner`` the log ``rows`` (the run's jobs table) again; fills ``st`` in place."""
     events = sorted([(j["ask_seq"], "ask", j) for j in rows]
@@ -34,8 +38,10 @@ def retell(st: RunState, rows) -> None:
             got = None if job in (WAIT, FINISHED) else (job.job_id, job.trial_id, dumps(job.config),
                                                         job.resource, job.resumes_from)
             if got != want:
-                raise RuntimeError(f"run {st.spec.key}: re-telling the log, the tuner asked {got} where the "
-                                   f"log has {want}; the tuner is not deterministic or the code changed")
+                raise ResumeError(f"run {st.spec.key} cannot resume: re-telling its log, the tuner asked {got} "
+                                  f"where the log has {want} (the tuner is not deterministic, or the code "
+                                  f"changed since); rerun with --fresh to move the old results aside, or give "
+                                  f"another --results directory")
             jobs[job.job_id] = job
             st.trials.add(job.trial_id)
             if row["status"] == "skipped":
@@ -52,6 +58,9 @@ def retell(st: RunState, rows) -> None:
             st.account(job, row["status"], told, row["loss"], row["val_miou"])
             if row["finished"] is not None:
                 st.clock = max(st.clock, row["finished"])
+    # Every job still "asked" passed the budget decision before it was written (a job the budget
+    # refuses is written together with its "skipped" outcome, in one transaction), so it is held
+    # again without a second check: a kill anywhere cannot make a resume spend past B.
     for job in st.inflight.values():  # to be redone from the trial's last checkpoint
         ck = st.backend.checkpoints.continues(job)
         st.ledger.reserve(job, ck is not None)

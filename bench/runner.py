@@ -24,6 +24,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from methods import FINISHED, WAIT, make_tuner
 from methods.base import Job
+from segmentation.data import DatasetError
 
 from . import rows
 from .backend import make_backend
@@ -31,7 +32,7 @@ from .checkpoints import safe_name
 from .executor import make_executor
 from .ledger import Ledger
 from .packing import DB_NAME, PACKED, unpack
-from .retell import retell
+from .retell import ResumeError, retell
 from .runstate import RunState, objective
 from .simworkers import SimulatedWorkers
 from .store import Store, now
@@ -39,7 +40,7 @@ from .suite import RunSpec, Suite, SuiteChanged, check_unchanged
 
 log = logging.getLogger("bench.run")
 
-__all__ = ["Runner", "SuiteChanged", "fresh_start"]
+__all__ = ["Runner", "SuiteChanged", "ResumeError", "fresh_start"]
 
 
 class Runner:
@@ -51,7 +52,7 @@ class Runner:
         if not (self.results / DB_NAME).exists() and (self.results / PACKED).is_file():
             log.info("unpacking %s to resume from it", self.results / PACKED)
             unpack(self.results)
-        self.store = Store(self.results / DB_NAME)
+        self.store = Store(self.results / DB_NAME, lock=True)  # one driver per store (StoreLocked)
         self.ckroot = Path(checkpoints) if checkpoints else self.results / "checkpoints"
         self.workers, self.scheduler = workers, scheduler
         self.data, self.device = data, device
@@ -70,16 +71,19 @@ class Runner:
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> int:
-        self.check_suite()
-        runs = self.suite.runs()
-        todo = [s for s in runs if (r := self.store.run(s.key)) is None or r["status"] not in ("done", "infeasible")]
-        if len(runs) > len(todo):
-            log.info("%d of %d run(s) already done in %s: skipped", len(runs) - len(todo), len(runs),
-                     self.store.path)
-        self.executor = self._executor()
-        with logging_redirect_tqdm(), _library_threads(self.suite.backend):
-            self._loop([], todo)
-        self.store.close()
+        try:
+            self.check_suite()
+            runs = self.suite.runs()
+            todo = [s for s in runs
+                    if (r := self.store.run(s.key)) is None or r["status"] not in ("done", "infeasible")]
+            if len(runs) > len(todo):
+                log.info("%d of %d run(s) already done in %s: skipped", len(runs) - len(todo), len(runs),
+                         self.store.path)
+            self.executor = self._executor()
+            with logging_redirect_tqdm(), _library_threads(self.suite.backend):
+                self._loop([], todo)
+        finally:  # also on an error: the store is folded and its driver lock let go
+            self.store.close()
         return 0
 
     def _loop(self, active: list[RunState], todo: list[RunSpec]) -> None:
@@ -255,6 +259,8 @@ class Runner:
     def _done(self, st: RunState, job: Job, fut) -> None:
         try:
             res = fut.result()
+        except DatasetError:  # the data, not the trial: stop the suite with nothing marked done
+            raise
         except Exception as exc:  # the worker died more often than allowed, or the job could not start
             res = {"status": "failed", "epochs": [], "error": f"{type(exc).__name__}: {exc}",
                    "epochs_trained": 0, "start": 0, "seconds": 0.0}

@@ -43,6 +43,7 @@ TOP_KEYS = {"name", "profile", "budgets", "seeds", "resume_promotions", "methods
 METHOD_KEYS = {"label", "method", "params"}
 BACKENDS = ("train", "replay")
 OBJECTIVES = ("val_loss", "val_miou")
+MAX_SEED = 2 ** 32 - 1   # the largest seed numpy's RandomState (so every tuner's library) accepts
 BUDGET_PLACEHOLDER = "$B"  # a parameter value replaced by the run's budget in epochs
 
 
@@ -191,8 +192,11 @@ def load_suite(path: str | Path) -> Suite:
             raise _fail(path, f"budgets[{i}]", f"B * R of at least one epoch (R = {max_budget} epochs, so B >= "
                                                f"{1 / max_budget:.4g})", b)
     seeds = data["seeds"]
-    if not isinstance(seeds, list) or not seeds or not all(_is_int(s) and s >= 0 for s in seeds):
+    if not isinstance(seeds, list) or not seeds:
         raise _fail(path, "seeds", "a non-empty list of non-negative integers", seeds)
+    for i, s in enumerate(seeds):  # numpy's RandomState (ConfigSpace, SMAC, skopt) takes 0 ... 2**32 - 1
+        if not _is_int(s) or not 0 <= s <= MAX_SEED:
+            raise _fail(path, f"seeds[{i}]", f"an integer from 0 to 2**32 - 1 = {MAX_SEED}", s)
     resume = data.get("resume_promotions", True)
     if not isinstance(resume, bool):
         raise _fail(path, "resume_promotions", "true or false", resume)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 
 from bench.meta import device_string
 from segmentation.data import DatasetError
 from segmentation.palette import CLASSES
+from segmentation.profiles import get_profile
 from segmentation.space import default_config, search_space
 from segmentation.train import load_task, majority_baseline, model_from_checkpoint, train
 
@@ -19,13 +21,14 @@ def validated_config(profile, overrides: dict) -> dict:
     config = default_config(profile)
     unknown = sorted(set(overrides) - set(config))
     if unknown:
-        raise ValueError(f"unknown hyperparameter(s) {unknown}; the space has {sorted(config)}")
+        raise ValueError(f"--set: unknown hyperparameter(s) {unknown}; the space has {sorted(config)}")
     config.update(overrides)
     from ConfigSpace import Configuration
     try:
         Configuration(space, values=config).check_valid_configuration()
     except Exception as exc:  # ConfigSpace raises several types; name the values
-        raise ValueError(f"configuration {config} is not in the {profile.name!r} space: {exc}") from None
+        raise ValueError(f"--set: configuration {config} is not in the {profile.name!r} space: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     return config
 
 
@@ -35,12 +38,20 @@ def _fmt(values) -> str:
 
 def train_once(profile: str, epochs: int, seed: int, overrides: dict, data=None, device=None,
                with_test: bool = False, predict_dir=None) -> int:
-    try:
+    """Train the profile's default configuration (with ``overrides``) for ``epochs`` epochs and
+    print its metrics. A bad argument or dataset: one line on stderr, returns 2, nothing trained."""
+    try:  # the arguments first, before any data is read
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"--epochs: expected a positive whole number of epochs, got {epochs!r}")
+        try:
+            prof = get_profile(profile)
+        except ValueError as exc:
+            raise ValueError(f"--profile: {exc}") from None
+        config = validated_config(prof, overrides)
         task = load_task(profile, data, None, device)
-    except DatasetError as exc:
-        log.error("%s", exc)
+    except (ValueError, DatasetError) as exc:  # DatasetError is a ValueError too
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    config = validated_config(task.profile, overrides)
     counts = task.data.counts()
     log.info("profile %s on %s; patches train=%d val=%d test=%d (%s)", profile, device_string(str(task.device)),
              counts["train"], counts["val"], counts["test"],

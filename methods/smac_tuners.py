@@ -12,7 +12,8 @@ caller must give. Failed trials are told as ``CRASHED`` and SMAC charges them
 initial-design size [50 for BO, far too many for our budgets], ``retrain_after``
 random-forest refit every k asks [8], ``challengers`` random candidates per
 acquisition search [10000], ``local_search_iterations`` local searches per acquisition
-search [10] (they are most of SMAC's time at our sizes); and the random forest runs on one thread
+search, started from the best configurations so far [10] (they are most of SMAC's time at our
+sizes); and the random forest runs on one thread
 (SMAC's joblib default ``n_jobs=-1`` spent most of each refit starting threads).
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from smac import HyperparameterOptimizationFacade, MultiFidelityFacade, Scenario
+from smac.acquisition.maximizer.local_search import LocalSearch
 from smac.model.random_forest.random_forest import RandomForest
 from smac.runhistory import StatusType, TrialInfo, TrialValue
 
@@ -30,6 +32,21 @@ from .base import FINISHED, Job, Tuner, config_to_dict, is_failure
 # bookkeeping sized by it. With one sample per leaf at most, a tree on fewer than
 # MAX_LEAVES observations is the same tree under this cap.
 MAX_LEAVES = 2 ** 12
+
+
+class _OrderedLocalSearch(LocalSearch):
+    """SMAC's local search with its start points in an order that depends only on the seed.
+
+    SMAC (2.4) de-duplicates the start points through a ``set`` of ``Configuration``
+    objects, whose hash is that of their ``repr`` string, so their order (and with it
+    which random draws each local search gets, hence the next ask) followed Python's
+    per-process string-hash seed (``PYTHONHASHSEED``): the same seed asked different
+    configurations in different processes, and a killed run could not be retold.
+    Here they are sorted by their vector representation instead."""
+
+    def _get_init_points_from_previous_configs(self, *args, **kwargs):
+        points = super()._get_init_points_from_previous_configs(*args, **kwargs)
+        return sorted(points, key=lambda c: c.get_array().tobytes())
 
 
 def _key(config: dict) -> tuple:
@@ -49,6 +66,9 @@ class SmacTuner(Tuner):
         budgets = dict(min_budget=self.min_budget, max_budget=self.max_budget) if multi_fidelity else {}
         scenario = Scenario(self.space, name="smac", output_directory=Path(workdir) / "smac", deterministic=True,
                             n_trials=10 ** 9, seed=self.seed, crash_cost=float(crash_cost), **budgets)
+        maximizer = facade.get_acquisition_maximizer(scenario, challengers=int(challengers),
+                                                     local_search_iterations=int(local_search_iterations))
+        maximizer._local_search.__class__ = _OrderedLocalSearch  # see _OrderedLocalSearch
         kwargs = dict(
             # The facade's own random forest (same settings as its get_model), but on one
             # thread: with n_jobs=-1 joblib's thread start-up dominated every refit here.
@@ -58,8 +78,7 @@ class SmacTuner(Tuner):
                                seed=scenario.seed, n_jobs=1),
             initial_design=facade.get_initial_design(scenario, n_configs=int(n_initial)),
             config_selector=facade.get_config_selector(scenario, retrain_after=int(retrain_after)),
-            acquisition_maximizer=facade.get_acquisition_maximizer(
-                scenario, challengers=int(challengers), local_search_iterations=int(local_search_iterations)),
+            acquisition_maximizer=maximizer,
         )
         if multi_fidelity:
             kwargs["intensifier"] = facade.get_intensifier(scenario, eta=int(eta))

@@ -7,12 +7,17 @@ Layout as published: ``<root>/Tile N/images/image_part_00K.jpg`` and
 
 Prepared arrays are cached on disk (``.npz``) under a key made of every profile
 setting that changes them and the size and modification time of every file read.
+When the dataset has a ``SHA256SUMS`` file, the files are checked against it on a
+cache hit too (a file damaged in place can keep its size and time); a cache file that
+cannot be read (truncated, not a zip) is rebuilt.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +36,7 @@ KAGGLE_HINT = (
     "AERIAL_HPO_DATA (or --data) at that folder."
 )
 SPLITS = ("train", "val", "test")
+log = logging.getLogger("segmentation.data")
 
 
 class DatasetError(ValueError):
@@ -142,6 +148,9 @@ def verify_checksums(root: Path, paths: list[Path]) -> None:
         rel = path.relative_to(root).as_posix()
         if rel not in table:
             raise DatasetError(f"{path} is not listed in {Path(root) / 'SHA256SUMS'}")
+        if not path.is_file():
+            raise DatasetError(f"{path} is missing (listed in {Path(root) / 'SHA256SUMS'}); restore the dataset. "
+                               f"{KAGGLE_HINT}")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != table[rel]:
             raise DatasetError(f"checksum mismatch for {path}: sha256 {digest}, "
@@ -179,6 +188,21 @@ def _fingerprint(root: Path, profile: Profile) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _read_cache(cache_file: Path, root: Path, paths: list[Path]) -> tuple[dict, dict] | None:
+    """The cached arrays and patch origins, after checking the data files against SHA256SUMS when it exists
+    (measured: 0.09 s for the cpu profile's 144 files, 33.5 MB, most of a 0.10 s cache hit;
+    once per process); None (and the file removed) when the cache file cannot be read, so
+    that it is rebuilt."""
+    verify_checksums(root, paths)
+    try:
+        with np.load(cache_file) as z:
+            return {s: (z[f"x_{s}"], z[f"y_{s}"]) for s in SPLITS}, {s: z[f"o_{s}"] for s in SPLITS}
+    except (zipfile.BadZipFile, EOFError, KeyError, ValueError, OSError) as exc:
+        log.warning("cache file %s is unreadable (%s: %s); rebuilding it", cache_file, type(exc).__name__, exc)
+        cache_file.unlink(missing_ok=True)
+        return None
+
+
 def prepare(profile: Profile, root: Path | None = None, cache_dir: Path | None = None,
             use_cache: bool = True) -> PreparedData:
     """Read, check, resize and patch the profile's images; cache the result.
@@ -189,13 +213,12 @@ def prepare(profile: Profile, root: Path | None = None, cache_dir: Path | None =
     root = check_root(Path(root) if root is not None else default_data_root())
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_file = cache_dir / f"{profile.name}-{_fingerprint(root, profile)}.npz"
-    if use_cache and cache_file.is_file():
-        with np.load(cache_file) as z:
-            arrays = {s: (z[f"x_{s}"], z[f"y_{s}"]) for s in SPLITS}
-            origins = {s: z[f"o_{s}"] for s in SPLITS}
-        return PreparedData(arrays, cache_file, True, origins)
-
     pairs = profile.selected()
+    if use_cache and cache_file.is_file():
+        cached = _read_cache(cache_file, root, [p for t, i in pairs for p in pair_paths(root, t, i)])
+        if cached is not None:
+            return PreparedData(cached[0], cache_file, True, cached[1])
+
     verify_checksums(root, [p for t, i in pairs for p in pair_paths(root, t, i)])
     parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in SPLITS}
     origin_parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}

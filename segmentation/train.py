@@ -239,11 +239,17 @@ def _zero_unused(model: torch.nn.Module, config: dict, profile: Profile) -> None
 
 
 def save_checkpoint(path: Path, state: dict) -> Path:
+    """Write ``state`` to ``path`` atomically (a temporary file, then a rename); a failed write
+    (a full disk) leaves neither a partial checkpoint nor the temporary file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    try:
+        torch.save(state, tmp)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
