@@ -39,6 +39,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from methods import FINISHED, WAIT, make_tuner
 from methods.base import Job
+from methods.roles import role
 
 from . import meta
 from .curves import replay_job, replay_test, resolve
@@ -167,7 +168,7 @@ class Runner:
                 "suite_text": self.suite.text, "label": spec.label, "method": spec.method,
                 "params": dumps(spec.params), "budget": spec.budget, "budget_epochs": spec.budget_epochs,
                 "seed": spec.seed, "profile": spec.profile, "identity": dumps(spec.identity()),
-                "started": now(), **run_meta})
+                "started": now(), **run_meta, **role(spec.method, spec.params, spec.min_budget, spec.max_budget)})
         elif infeasible is not None:
             self.store.update_run(spec.key, **run_meta)
         else:

@@ -188,3 +188,20 @@ def plan_summary(brackets: list[Bracket]) -> dict:
         "cost_resume": sum(b.cost_resume for b in brackets),
         "n_configs": sum(b.n_configs for b in brackets),
     }
+
+
+def planned_use(brackets: list[Bracket], budget: int, cost: str = "resume") -> dict:
+    """How a tuner cycling through ``brackets`` (one after another, as Hyperband and a repeated
+    bracket do) spends ``budget`` epochs, each bracket charged ``cost`` ("resume" or "restart").
+
+    Returns ``complete`` (brackets that finish, i.e. reach their last rung at R), ``used``
+    (epochs in them) and ``left`` (epochs after the last complete bracket: a bracket cut off
+    before R, plus what no job fits into), all exact integers."""
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
+    charges = [getattr(b, f"cost_{cost}") for b in brackets]
+    complete = used = 0
+    while used + charges[complete % len(charges)] <= budget:
+        used += charges[complete % len(charges)]
+        complete += 1
+    return {"complete": complete, "used": used, "left": budget - used}
