@@ -95,6 +95,8 @@ def with_roles(runs: pd.DataFrame) -> pd.DataFrame:
                        ident["max_budget"])
         for c in ROLE_COLUMNS:
             runs.at[i, c] = derived[c]
+    for c in ("eta", "r_max", "bracket_s", "bracket_n"):  # stored or derived: the same nullable integers
+        runs[c] = pd.to_numeric(runs[c]).astype("Int64")
     return runs
 
 
