@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ class Results:
     jobs: pd.DataFrame
     evals: pd.DataFrame
     incumbents: pd.DataFrame
+    cache: dict = field(default_factory=dict, repr=False)  # derived tables computed once per load
 
     @property
     def backend(self) -> str:
@@ -116,23 +117,26 @@ def incumbent_trace(res: Results) -> pd.DataFrame:
     tuner's own seconds spread evenly over its jobs), ``resource`` (epochs of the incumbent),
     ``value`` (its objective, lower is better). Rows start at the first successful job.
     """
+    if "trace" in res.cache:
+        return res.cache["trace"].copy()
     done = set(res.runs.loc[res.runs["status"] == "done", "run_key"])
     jobs = res.jobs[res.jobs["run_key"].isin(done) & res.jobs["tell_seq"].notna()]
-    secs = res.evals.groupby(["run_key", "job_id"])["seconds"].sum()
+    secs = res.evals.groupby(["run_key", "job_id"], as_index=False)["seconds"].sum()
+    jobs = jobs.merge(secs, on=["run_key", "job_id"], how="left").sort_values(["run_key", "tell_seq"], kind="stable")
     runs = res.runs.set_index("run_key")
     obj = res.objective
     out = []
     for key, g in jobs.groupby("run_key", sort=False):
-        g = g.sort_values("tell_seq")
         tuner = float(runs.at[key, "tuner_seconds"] or 0.0) / max(1, len(g))
-        s = np.array([secs.get((key, j), 0.0) for j in g["job_id"]], dtype=float) + tuner
         epochs = np.cumsum(g["epochs_trained"].fillna(0).to_numpy(dtype=float))
-        seconds = np.cumsum(s)
-        best, rows = None, []
+        seconds = np.cumsum(g["seconds"].fillna(0).to_numpy(dtype=float) + tuner)
         val = (g["loss"] if obj == "val_loss" else 1.0 - g["val_miou"]).to_numpy(dtype=float)
-        for k, (res_k, tid, st) in enumerate(zip(g["resource"], g["trial_id"], g["status"])):
-            if st == "ok" and np.isfinite(val[k]):
-                cand = (int(res_k), -val[k], -int(tid))
+        resource, tid = g["resource"].to_numpy(), g["trial_id"].to_numpy()
+        ok = (g["status"] == "ok").to_numpy() & np.isfinite(val)
+        best, rows = None, []
+        for k in range(len(g)):
+            if ok[k]:
+                cand = (int(resource[k]), -val[k], -int(tid[k]))
                 if best is None or cand > best:
                     best = cand
             if best is not None:
@@ -145,8 +149,9 @@ def incumbent_trace(res: Results) -> pd.DataFrame:
             d.insert(2, "budget", r["budget"])
             d.insert(3, "seed", r["seed"])
             out.append(d)
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(
+    res.cache["trace"] = pd.concat(out, ignore_index=True) if out else pd.DataFrame(
         columns=["run_key", "label", "budget", "seed", "epochs", "seconds", "resource", "value"])
+    return res.cache["trace"].copy()
 
 
 def best_so_far(res: Results, clock: str = "epochs") -> pd.DataFrame:
@@ -176,9 +181,11 @@ def best_so_far(res: Results, clock: str = "epochs") -> pd.DataFrame:
 
 
 def final_table(res: Results) -> pd.DataFrame:
-    """One row per run: status, incumbent test and validation mIoU, epochs spent, the incumbent's
+    """One row per run (computed once per load): status, incumbent test and validation mIoU, epochs spent, the incumbent's
     resource (epochs) and its objective on validation and test (``val_obj``, ``test_obj``: the
     suite's objective, lower is better: the loss, or 1 - mIoU)."""
+    if "final" in res.cache:
+        return res.cache["final"].copy()
     inc = res.incumbents.set_index("run_key")
     rows = []
     for _, r in res.runs.iterrows():
@@ -195,4 +202,5 @@ def final_table(res: Results) -> pd.DataFrame:
     if len(df):
         df["val_obj"] = objective_values(df, res.objective, "val").astype(float)
         df["test_obj"] = objective_values(df, res.objective, "test").astype(float)
-    return df
+    res.cache["final"] = df
+    return df.copy()

@@ -231,12 +231,17 @@ def plot_anytime_bands(long: pd.DataFrame, ax, order: list[str], ylabel: str, xl
     if log_x:
         ax.set_xscale("log")
     # first-rung incumbents (one epoch) can be orders of magnitude worse than final ones
+    # the first rungs' bands can reach orders of magnitude above every median: clip them there
+    from matplotlib.ticker import LogLocator, NullLocator
+    top = float(np.nanmax(d["median"]))
     if len(d) and float(np.nanmin(d["lo"])) > 0:
         ax.set_yscale("log")
-        # the first rungs' bands can reach orders of magnitude above every median: clip them there
-        ax.set_ylim(float(np.nanmin(d["lo"])) / 1.5, float(np.nanmax(d["median"])) * 3)
-    else:
-        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_ylim(float(np.nanmin(d["lo"])) / 1.5, top * 3)
+        ax.yaxis.set_major_locator(LogLocator(numticks=6))
+    else:  # a regret below zero (an incumbent from a low rung beats every value at R): linear axis
+        bottom = float(np.nanmin(d["lo"]))
+        ax.set_ylim(bottom - 0.05 * (top - bottom), top + 0.3 * (top - bottom))
+    ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
 
