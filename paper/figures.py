@@ -232,12 +232,13 @@ def plot_anytime_bands(long: pd.DataFrame, ax, order: list[str], ylabel: str, xl
         ax.set_xscale("log")
     # first-rung incumbents (one epoch) can be orders of magnitude worse than final ones
     # the first rungs' bands can reach orders of magnitude above every median: clip them there
-    from matplotlib.ticker import LogLocator, NullLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
     top = float(np.nanmax(d["median"]))
     if len(d) and float(np.nanmin(d["lo"])) > 0:
         ax.set_yscale("log")
         ax.set_ylim(float(np.nanmin(d["lo"])) / 1.5, top * 3)
-        ax.yaxis.set_major_locator(LogLocator(numticks=6))
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0), numticks=8))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     else:  # a regret below zero (an incumbent from a low rung beats every value at R): linear axis
         bottom = float(np.nanmin(d["lo"]))
         ax.set_ylim(bottom - 0.05 * (top - bottom), top + 0.3 * (top - bottom))
