@@ -208,7 +208,7 @@ def test_speedup_equals_a_hand_computation(built, sweep):
     sp = pd.read_csv(out / f"speedup_{sweep.name}.csv", dtype=str).set_index("method")
     for b in (4, 8):
         rs = runs[(runs["label"] == "rs") & (runs["budget"] == b)]
-        target = float(np.quantile(rs["inc_val_loss"], 0.5, method="lower"))
+        target = float(np.quantile(rs["inc_val_loss"], 0.75, method="lower"))  # reached by >= 3/4 of its runs
         t_ref = [_time_to_target(jobs[jobs["run_key"] == k], target) for k in rs["run_key"]]
         for label in ("hyperband", "bracket-aggressive"):
             keys = runs[(runs["label"] == label) & (runs["budget"] == b)]["run_key"]
