@@ -8,6 +8,8 @@ import os
 import time
 
 from . import meta
+from methods.roles import role
+
 from .store import dumps, now
 
 
@@ -19,11 +21,13 @@ def provenance(device: str | None) -> dict:
 
 
 def run_row(suite, spec, prov: dict) -> dict:
-    """The runs-table row of a new run (``spec``: a RunSpec of ``suite``)."""
+    """The runs-table row of a new run (``spec``: a RunSpec of ``suite``), with what the method is
+    (``methods.roles.role``: family, eta, R, bracket s and n, the algorithm it runs)."""
     return {"run_key": spec.key, "suite": suite.name, "suite_hash": suite.hash, "suite_text": suite.text,
             "label": spec.label, "method": spec.method, "params": dumps(spec.params), "budget": spec.budget,
             "budget_epochs": spec.budget_epochs, "seed": spec.seed, "profile": spec.profile,
-            "identity": dumps(spec.identity()), "started": now(), **prov}
+            "identity": dumps(spec.identity()), "started": now(), **prov,
+            **role(spec.method, spec.params, spec.min_budget, spec.max_budget)}
 
 
 def epoch_row(spec, job, e: dict, start: int, spent: int) -> dict:

@@ -5,7 +5,10 @@ Tables (``PRAGMA user_version`` = schema version):
 * ``runs`` — one row per run (method label, B, seed): suite text and hash, the run's
   identity (what must not change on resume), git commit, package versions, device,
   status (``running`` / ``done``), start and end times, epochs spent, the cost had
-  every promotion restarted, overshoot, peak checkpoint disk use.
+  every promotion restarted, overshoot, peak checkpoint disk use; and the method's role
+  (``methods.roles``: family, eta, R, bracket s and n, the brackets' rungs, and ``algorithm``,
+  equal for two labels that are the same algorithm in a cell). Stores made before the role
+  columns existed have them NULL; readers derive them with ``methods.roles.role``.
 * ``jobs`` — every job a tuner asked: configuration, resource, the resource it
   resumes from, bookkeeping, the sequence numbers of its ask and tell (the log a
   resumed run re-tells), status (``asked``, ``ok``, ``failed``, ``skipped``), loss, the
@@ -62,7 +65,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL, started REAL, ended REAL, heartbeat REAL,
     epochs_spent INTEGER DEFAULT 0, epochs_restart INTEGER DEFAULT 0, overshoot INTEGER,
     peak_disk_bytes INTEGER DEFAULT 0, tuner_seconds REAL DEFAULT 0, eval_seconds REAL DEFAULT 0,
-    wall_seconds REAL DEFAULT 0, error TEXT
+    wall_seconds REAL DEFAULT 0, error TEXT,
+    family TEXT, eta INTEGER, r_max INTEGER, bracket_s INTEGER, bracket_n INTEGER, brackets TEXT, algorithm TEXT
 );
 CREATE TABLE IF NOT EXISTS jobs (
     run_key TEXT NOT NULL, job_id INTEGER NOT NULL, trial_id INTEGER NOT NULL, config TEXT NOT NULL,
@@ -130,6 +134,13 @@ class _Reads:
 
     def integrity(self) -> str:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def table_rows(self, table: str, columns: tuple[str, ...]) -> list[tuple]:
+        """Every row of ``table`` (one of the schema's), as tuples of ``columns`` (crash testing)."""
+        if table not in ("runs", "jobs", "evaluations", "curve_tests", "incumbents"):
+            raise ValueError(f"not a table of the store: {table!r}")
+        return [tuple(r) for r in self.db.execute(
+            f"SELECT {', '.join(_column(c) for c in columns)} FROM {table}").fetchall()]
 
     # -- whole tables as pandas frames (report and paper) ----------------------------
     def runs_frame(self, order_by: str = "rowid", skip_method: str | None = None):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from numbers import Integral
 
 CONVENTIONS = ("algorithm1", "table1")
+COSTS = ("restart", "resume")  # how a bracket is charged: promotions retrain, or continue a checkpoint
 
 
 @dataclass(frozen=True)
@@ -117,27 +118,42 @@ def hyperband_brackets(max_budget: int, eta: int = 3, min_budget: int = 1, conve
 
 
 def _sh_rungs(n: int, eta: int, r_min: int, max_budget: int) -> tuple[Rung, ...]:
-    rungs, i = [], 0
-    while True:
-        n_i, r_i = n // eta ** i, min(max_budget, r_min * eta ** i)
-        if n_i < 1:
-            break
-        rungs.append(Rung(n_i, r_i))
-        if r_i == max_budget:
-            break
-        i += 1
-    return tuple(rungs)
+    """Rungs of one bracket: the first at ``r_min`` epochs, the last always at ``max_budget``.
+
+    While r_min * eta^i is below max_budget and at least one configuration is left, rung i
+    has floor(n / eta^i) configurations at r_min * eta^i epochs. When the configurations run
+    out of halvings first (s = floor(log_eta n) halvings with r_min * eta^s < max_budget),
+    rungs 1..s follow Hyperband's geometry r_i = floor(max_budget / eta^(s-i)) instead, so the
+    bracket still ends at max_budget (R = 27, eta = 2, n = 16: 16@1, 8@3, 4@6, 2@13, 1@27).
+    Fewer than eta configurations cannot be halved: one rung, all of them at max_budget.
+    """
+    halvings = 0
+    while n // eta ** (halvings + 1) >= 1:
+        halvings += 1
+    steps = 0  # halvings until r_min * eta^steps reaches max_budget
+    while r_min * eta ** steps < max_budget:
+        steps += 1
+    s = min(halvings, steps)
+    if s == 0:  # fewer than eta configurations: no halving, all of them at max_budget
+        rs = [max_budget]
+    elif r_min * eta ** s >= max_budget:
+        rs = [min(max_budget, r_min * eta ** i) for i in range(s + 1)]
+    else:  # n runs out first: r_min <= floor(max_budget / eta^s), so the rungs still increase
+        rs = [r_min] + [max_budget // eta ** (s - i) for i in range(1, s + 1)]
+    return tuple(Rung(n // eta ** i, r) for i, r in enumerate(rs))
 
 
 def successive_halving_bracket(n: int, eta: int, max_budget: int, min_budget: int = 1, *,
-                               r_min: int | None = None, budget: int | None = None) -> Bracket:
+                               r_min: int | None = None, budget: int | None = None,
+                               cost: str = "restart") -> Bracket:
     """One synchronous successive-halving bracket of ``n`` configurations.
 
     Give either ``r_min`` (epochs at the first rung) or ``budget`` (epochs the bracket
-    may cost when every promotion restarts, sum n_i r_i), from which ``r_min`` follows
-    as the largest value that fits. Rung i has floor(n/eta^i) configurations at
-    min(max_budget, r_min eta^i) epochs; the bracket ends at the rung that reaches
-    max_budget or the last rung with at least one configuration.
+    may cost), from which ``r_min`` follows as the largest value that fits; ``cost`` says
+    how a bracket is charged: ``"restart"`` (every promotion retrains, sum n_i r_i) or
+    ``"resume"`` (promotions continue their checkpoint, sum n_i (r_i - r_{i-1})). Rung i has
+    floor(n/eta^i) configurations; the bracket always ends at a rung at max_budget (see
+    ``_sh_rungs`` for the epochs of each rung).
     """
     lo, hi = check_budgets(min_budget, max_budget)
     eta = check_eta(eta)
@@ -152,11 +168,13 @@ def successive_halving_bracket(n: int, eta: int, max_budget: int, min_budget: in
             raise ValueError(f"r_min must lie in [min_budget, max_budget] = [{lo}, {hi}], got {r_min!r}")
     else:
         b = _as_int("budget", budget, "epochs per bracket")
-        fits = [r for r in range(lo, hi + 1) if Bracket(0, _sh_rungs(n, eta, r, hi)).cost_restart <= b]
+        if cost not in COSTS:
+            raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
+        charge = (lambda r: getattr(Bracket(0, _sh_rungs(n, eta, r, hi)), f"cost_{cost}"))
+        fits = [r for r in range(lo, hi + 1) if charge(r) <= b]
         if not fits:
-            cheapest = Bracket(0, _sh_rungs(n, eta, lo, hi)).cost_restart
             raise ValueError(f"budget={budget!r} epochs is less than the cheapest bracket of n={n} "
-                             f"(r_min={lo} costs {cheapest} epochs)")
+                             f"(r_min={lo} costs {charge(lo)} epochs when promotions {cost})")
         r0 = max(fits)
     rungs = _sh_rungs(n, eta, r0, hi)
     return Bracket(len(rungs) - 1, rungs)
@@ -170,3 +188,20 @@ def plan_summary(brackets: list[Bracket]) -> dict:
         "cost_resume": sum(b.cost_resume for b in brackets),
         "n_configs": sum(b.n_configs for b in brackets),
     }
+
+
+def planned_use(brackets: list[Bracket], budget: int, cost: str = "resume") -> dict:
+    """How a tuner cycling through ``brackets`` (one after another, as Hyperband and a repeated
+    bracket do) spends ``budget`` epochs, each bracket charged ``cost`` ("resume" or "restart").
+
+    Returns ``complete`` (brackets that finish, i.e. reach their last rung at R), ``used``
+    (epochs in them) and ``left`` (epochs after the last complete bracket: a bracket cut off
+    before R, plus what no job fits into), all exact integers."""
+    if cost not in COSTS:
+        raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
+    charges = [getattr(b, f"cost_{cost}") for b in brackets]
+    complete = used = 0
+    while used + charges[complete % len(charges)] <= budget:
+        used += charges[complete % len(charges)]
+        complete += 1
+    return {"complete": complete, "used": used, "left": budget - used}

@@ -2,30 +2,39 @@
 
 One bracket, repeated: ``n`` configurations, halving rate ``eta``, and either
 ``r_min`` (epochs at the first rung) or ``bracket_budget`` (epochs one bracket may
-cost when every promotion restarts), from which ``r_min`` follows. This is the
-"n vs B/n" knob the benchmark sweeps.
+cost), from which ``r_min`` follows. ``cost`` says how the bracket is charged, and
+must match how the run charges it: ``"restart"`` (every promotion retrains) or
+``"resume"`` (promotions continue their checkpoint; suites with
+``resume_promotions = true``). This is the "n vs B/n" knob the benchmark sweeps.
+Every bracket ends at a rung at ``max_budget`` (see ``methods.brackets._sh_rungs``).
 """
 from __future__ import annotations
 
-from .brackets import check_eta, s_max, successive_halving_bracket
+from .brackets import hyperband_brackets, successive_halving_bracket
 from .hyperband import BracketTuner
 
 
 class SuccessiveHalving(BracketTuner):
-    """Defaults: ``n = eta**s_max`` and ``r_min = min_budget``, i.e. Hyperband's most aggressive bracket."""
+    """Defaults: with none of ``n``, ``r_min``, ``bracket_budget``, Hyperband's most aggressive
+    bracket (s = s_max, convention algorithm1 with one bracket: n = eta^s_max); with only ``n``,
+    ``r_min = min_budget``."""
 
     def __init__(self, space, seed, min_budget, max_budget, *, n: int | None = None, eta: int = 3,
-                 r_min: int | None = None, bracket_budget: int | None = None, max_configs: int | None = None,
-                 workdir=None):
-        if n is None:
-            n = check_eta(eta) ** s_max(max_budget, eta, min_budget)
-        if r_min is None and bracket_budget is None:
-            r_min = min_budget
-        bracket = successive_halving_bracket(n, eta, max_budget, min_budget, r_min=r_min, budget=bracket_budget)
+                 r_min: int | None = None, bracket_budget: int | None = None, cost: str = "restart",
+                 max_configs: int | None = None, workdir=None):
+        if n is None and r_min is None and bracket_budget is None:
+            bracket = hyperband_brackets(max_budget, eta, min_budget, max_brackets=None)[0]
+        else:
+            if n is None:
+                n = hyperband_brackets(max_budget, eta, min_budget)[0].n_configs
+            if r_min is None and bracket_budget is None:
+                r_min = min_budget
+            bracket = successive_halving_bracket(n, eta, max_budget, min_budget, r_min=r_min, budget=bracket_budget,
+                                                 cost=cost)
         self.eta = eta
         super().__init__(space, seed, min_budget, max_budget, [bracket], max_configs, workdir)
 
 
 def make(space, seed, min_budget, max_budget, **params) -> SuccessiveHalving:
-    """Factory for ``successive-halving``; params: n, eta, r_min or bracket_budget, max_configs."""
+    """Factory for ``successive-halving``; params: n, eta, r_min or bracket_budget, cost, max_configs."""
     return SuccessiveHalving(space, seed, min_budget, max_budget, **params)

@@ -23,6 +23,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("fontTools").setLevel(logging.WARNING)
+    logging.getLogger("matplotlib.category").setLevel(logging.WARNING)
     try:
         numbers = build([Path(r) for r in args.results], Path(args.out), [Path(c) for c in args.curves], args.data,
                         Path(args.gpu_check))

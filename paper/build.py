@@ -1,6 +1,8 @@
 """Build every figure and table, and the report, from stored results (nothing is trained)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 from pathlib import Path
@@ -12,8 +14,8 @@ from scipy import stats
 
 from methods.brackets import hyperband_brackets
 
-from . import figures, gpu, tables
-from .data import Results, best_so_far, final_table, load
+from . import figures, gpu, stats as st, tables
+from .data import Results, final_table, incumbent_trace, load
 from .style import setup
 
 log = logging.getLogger("paper")
@@ -30,43 +32,210 @@ def save(fig, out: Path, stem: str) -> list[Path]:
 
 
 def _main_methods(res: Results) -> list[str]:
-    """Methods for the anytime figure: all but the n vs B/n grid and the single brackets."""
+    """Methods for the anytime figure: all but the n vs B/n grid and the single brackets (by the
+    registered method the store names, never by label)."""
     keep = res.runs.drop_duplicates("label")
     return [r["label"] for _, r in keep.iterrows()
             if r["method"] not in ("successive-halving", "hyperband-bracket")] or res.methods()
 
 
-def anytime(res: Results, out: Path, clock: str) -> list[Path]:
-    df = best_so_far(res, clock)
+def _objective_name(res: Results) -> str:
+    return "validation cross-entropy" if res.objective == "val_loss" else "1 - validation mIoU"
+
+
+def _kind(res: Results) -> str:
+    return "replayed curves" if res.backend == "replay" else "real training"
+
+
+def anytime(res: Results, out: Path, clock: str, best: dict | None = None) -> list[Path]:
+    """The incumbent as the runner defines it (best objective at the highest resource reached so
+    far) against cumulative epochs or seconds, in the tuner's objective and, with a curves table,
+    as validation regret; median over seeds with a 95 % bootstrap band (seaborn)."""
+    trace = incumbent_trace(res)
     order = _main_methods(res)
     budgets = res.budgets()
-    cols = min(3, len(budgets))
-    rows = int(np.ceil(len(budgets) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False, sharey=True,
-                             layout="constrained")
-    for ax, b in zip(axes.flat, budgets):
-        d = df[(df["budget"] == b) & df["label"].isin(order)]
-        xmax = b * res.max_budget if clock == "epochs" else max(float(d["x"].max()) if len(d) else 1.0, 1.0)
-        xmin = 1.0 if clock == "epochs" else max(float(d["x"].min()) if len(d) else xmax / 100, xmax / 1e4)
+    measures = [("value", f"incumbent's {_objective_name(res)}")]
+    if best is not None:
+        trace["regret"] = trace["value"] - best["val"]
+        measures.append(("regret", "incumbent's validation regret"))
+    fig, axes = plt.subplots(len(measures), len(budgets), figsize=(4.3 * len(budgets), 3.4 * len(measures)),
+                             squeeze=False, layout="constrained")
+    for j, b in enumerate(budgets):
+        d = trace[(trace["budget"] == b) & trace["label"].isin(order)]
+        xmax = b * res.max_budget if clock == "epochs" else max(float(d[clock].max()) if len(d) else 1.0, 1.0)
+        xmin = 1.0 if clock == "epochs" else max(float(d[clock].min()) if len(d) else xmax / 100, xmax / 1e4)
         log_x = xmax / xmin > 10  # a log axis only where it spans more than a decade
+        grid = np.geomspace(xmin, xmax, 120) if log_x else np.linspace(xmin, xmax, 120)
         scale = "; log scale" if log_x else ""
-        figures.plot_anytime(d, ax, order, xmax, f"epochs trained (cumulative{scale})" if clock == "epochs"
-                             else "seconds (cumulative; " + ("simulated" if res.backend == "replay" else "wall")
-                             + f"{scale})", xmin=xmin if log_x else None)
-        ax.set_title(f"B = {b:g} R ({b * res.max_budget:g} epochs)")
-    for ax in list(axes.flat)[len(budgets):]:
-        ax.axis("off")
-    axes.flat[0].legend(loc="lower right")
-    fig.suptitle(f"Anytime performance, median over seeds and interquartile band ({res.name}, "
-                 f"{'replayed curves' if res.backend == 'replay' else 'real training'})")
+        xlabel = (f"epochs trained (cumulative{scale})" if clock == "epochs" else "seconds (cumulative; "
+                  + ("simulated" if res.backend == "replay" else "wall") + f"{scale})")
+        for i, (col, ylabel) in enumerate(measures):
+            ax = axes[i][j]
+            long = figures.step_grid(d.assign(value=d[col]), clock, grid)
+            figures.plot_anytime_bands(long, ax, order, ylabel, xlabel, log_x)
+            ax.set_xlim(xmin, xmax)
+            if i == 0:
+                ax.set_title(f"B = {b:g} R ({int(b * res.max_budget + 1e-9)} epochs)")
+            if ax.get_legend() is not None:
+                if (i, j) == (0, 0):
+                    ax.legend(loc="upper right", fontsize=7, title=None)
+                else:
+                    ax.get_legend().remove()
+    fig.suptitle(f"Anytime: the incumbent (best {_objective_name(res)} at the highest resource reached so far; "
+                 f"lower is better), median over seeds and 95% bootstrap CI of the median (clipped at the top)\n"
+                 f"({res.name}, {_kind(res)}; "
+                 "a line starts once every seed has an incumbent)")
     return save(fig, out, f"anytime_{clock}_{res.name}")
+
+
+def _merged(fin: pd.DataFrame, order: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """``fin`` with one label per distinct algorithm in each budget (named together, e.g.
+    "random = sh-n1"), and the names in suite order."""
+    parts, names = [], []
+    for b, g in fin.groupby("budget"):
+        for name, labels in st.columns(g, order).items():
+            parts.append(g[g["label"] == labels[0]].assign(label=name))
+            names.append(name)
+    if not parts:
+        return fin.iloc[0:0], []
+    return pd.concat(parts, ignore_index=True), list(dict.fromkeys(names))
+
+
+def statistics(res: Results, out: Path, best: dict) -> dict:
+    """Regret, IQM with bootstrap CIs, critical differences, wasted budget, speed-up: tables,
+    figures and the numbers the report quotes."""
+    order = res.methods()
+    fin = st.final_regret(res, best)
+    budgets = res.budgets()
+    nums: dict = {"table_best": best}
+    tables.write_table(st.iqm_table(fin, order, budgets, "val_regret"), out, f"iqm_{res.name}", (
+        f"Validation regret of the incumbent ({res.name}, {_kind(res)}; {_objective_name(res)} minus the best "
+        f"value at R = {best['R']} in the recorded table, {best['val']:.4f}): interquartile mean over seeds "
+        "[95% stratified bootstrap CI, percentile, 2000 resamples]; last column pooled over budgets, stratified "
+        "by budget. Labels that are the same algorithm in a cell are one row, named together."))
+    rows = []
+    for name in _merged(fin, order)[1]:
+        for b in budgets:
+            cols = st.columns(fin[fin["budget"] == b], order)
+            if name not in cols:
+                continue
+            g = fin[(fin["budget"] == b) & (fin["label"] == cols[name][0])]
+            v, t = g["val_regret"].dropna(), g["test_regret"].dropna()
+            rows.append({"method": name, "B": f"{b:g}", "runs": f"{len(v)}/{len(g)}",
+                         "validation regret, median [IQR]": _quartiles(v),
+                         "test regret, median [IQR]": _quartiles(t),
+                         "test regret, IQM [95% CI]": st._ci_cell(*st.iqm_ci([t.to_numpy()]), len(t))})
+    tables.write_table(pd.DataFrame(rows), out, f"regret_{res.name}", (
+        f"Regret of the incumbent at the end of the run ({res.name}, {_kind(res)}): its {_objective_name(res)} "
+        f"minus the best in the recorded table at R (validation {best['val']:.4f}; test split, the same objective "
+        f"on Tile 5, {best['test']:.4f}). runs: with an incumbent / asked."))
+    tables.write_table(st.wasted_table(res), out, f"wasted_{res.name}", (
+        f"Budget that fits ({res.name}): per method and B, the mean share of B spent in brackets that never "
+        "reached R + the mean share of B left unspent because the next job did not fit; (k/N): runs whose "
+        "incumbent was trained to R. After the last bracket that reached R the incumbent cannot change (later "
+        "jobs are at lower rungs), so the results at B are the results at the last completed bracket."))
+    w = st.wasted(res)
+    nums["wasted_max"] = {f"{b:g}": float((g["wasted"] / g["budget_epochs"]).groupby(g["label"]).mean().max())
+                          for b, g in w.groupby("budget")}
+    nums["wasted_worst"] = {f"{b:g}": str((g["wasted"] / g["budget_epochs"]).groupby(g["label"]).mean().idxmax())
+                            for b, g in w.groupby("budget")}
+    nums["incumbents_below_R"] = int((~w["incumbent_at_R"]).sum())
+    tables.write_table(st.speedup(res), out, f"speedup_{res.name}", (
+        f"Speed-up over random search ({res.name}, {_kind(res)}): target = the upper quartile (0.75 quantile, lower) over seeds of random search's "
+        f"final incumbent {_objective_name(res)} (incumbents trained to R); a run reaches it when its incumbent is "
+        "trained to R and at least as good. Ratio of random search's median epochs to the target to the method's "
+        "[95% percentile bootstrap CI over both sets of runs] (runs reaching it / runs). 'not reached (k/N)': fewer "
+        "than half of the runs reach it; a lower bound 'never': over 2.5% of the resamples have a median of never; "
+        "an upper bound ∞: the same for random search's own runs."))
+    merged, names = _merged(fin, order)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+    figures.plot_iqm(st.iqm_points(merged, "val_regret"), axes[0], names, "validation regret (IQM over seeds)")
+    figures.plot_iqm(st.iqm_points(merged, "test_regret"), axes[1], names, "test regret (IQM over seeds)")
+    del fig.legends[1:]  # seaborn.objects adds one legend per axes; one is enough
+    fig.suptitle(f"Interquartile mean of the incumbent's regret and 95% bootstrap CI over seeds ({res.name}, "
+                 f"{_kind(res)}; {_objective_name(res)}, lower is better)")
+    save(fig, out, f"iqm_{res.name}")
+    fig, axes = plt.subplots(1, len(budgets), figsize=(4.6 * len(budgets), 0.28 * len(names) + 1.6),
+                             squeeze=False, layout="constrained", sharex=True)
+    for ax, b in zip(axes[0], budgets):
+        figures.plot_regret_distribution(merged[merged["budget"] == b], ax, names, "val_regret",
+                                         "validation regret")
+        ax.set_title(f"B = {b:g} R")
+    fig.suptitle(f"Final validation regret of every run ({res.name}, {_kind(res)}): points are seeds, boxes quartiles")
+    save(fig, out, f"regret_dist_{res.name}")
+    nums["critical_difference"] = _cd_figure(fin, order, budgets, out, res)
+    nums["findings"] = _findings(fin, order, budgets)
+    return nums
+
+
+def _quartiles(v: pd.Series) -> str:
+    if v.empty:
+        return "—"
+    q1, m, q3 = np.quantile(v, [0.25, 0.5, 0.75])
+    return f"{m:.4f} [{q1:.4f}, {q3:.4f}]"
+
+
+def _cd_figure(fin: pd.DataFrame, order: list[str], budgets: list[float], out: Path, res: Results) -> dict:
+    """One critical-difference diagram per B (Friedman + Nemenyi over the distinct columns, the
+    seeds of that B as blocks)."""
+    from autorank import plot_stats
+    results = {}
+    for b in budgets:
+        w = st.wide(fin[fin["budget"] == b], order, "val_regret")
+        r = st.critical_difference(w)
+        if r is not None:
+            results[b] = (r, w.dropna().shape)
+    nums = {}
+    if not results:
+        return nums
+    fig, axes = plt.subplots(len(results), 1, figsize=(9, 2.6 * len(results)), squeeze=False)
+    for ax, (b, (r, shape)) in zip(axes[:, 0], results.items()):
+        if r.posthoc == "nemenyi":
+            with contextlib.redirect_stdout(io.StringIO()):  # autorank prints its tables
+                plot_stats(r, allow_insignificant=True, ax=ax)
+        ax.set_title(f"B = {b:g} R: Friedman p = {r.pvalue:.3g}, {shape[1]} distinct methods, {shape[0]} seeds, "
+                     f"CD = {r.cd:.2f}" if r.cd is not None else f"B = {b:g} R: p = {r.pvalue:.3g}", fontsize=9)
+        nums[f"{b:g}"] = {"pvalue": float(r.pvalue), "cd": None if r.cd is None else float(r.cd),
+                          "methods": list(r.rankdf.index), "mean_ranks": {k: float(v) for k, v in
+                                                                          r.rankdf["meanrank"].items()},
+                          "blocks": int(shape[0])}
+    fig.suptitle(f"Critical differences of validation regret ({res.name}; Friedman + Nemenyi, alpha = 0.05; rank 1 = "
+                 "lowest regret; methods joined by a bar are not significantly different)", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))  # room for the suptitle
+    save(fig, out, f"cd_{res.name}")
+    return nums
+
+
+def _findings(fin: pd.DataFrame, order: list[str], budgets: list[float]) -> dict:
+    """Per B: the column with the lowest IQM validation regret, and its IQM difference to random
+    search on validation and test regret with 95% bootstrap CIs."""
+    out = {}
+    for b in budgets:
+        fb = fin[fin["budget"] == b]
+        cols = st.columns(fb, order)
+        if not cols:
+            continue
+        vals = {n: fb[fb["label"] == labels[0]] for n, labels in cols.items()}
+        ref = next((n for n, labels in cols.items()
+                    if str(fb[fb["label"] == labels[0]]["algorithm"].iloc[0]).startswith("random-search R=")), None)
+        best = min(vals, key=lambda n: st.iqm(vals[n]["val_regret"].dropna().to_numpy()))
+        f = {"best": best, "best_iqm": float(st.iqm(vals[best]["val_regret"].dropna().to_numpy())),
+             "random": ref, "columns": len(cols)}
+        if ref is not None:
+            for split in ("val", "test"):
+                d, lo, hi = st.iqm_difference_ci(vals[best][f"{split}_regret"].to_numpy(),
+                                                 vals[ref][f"{split}_regret"].to_numpy())
+                f[f"{split}_diff"], f[f"{split}_lo"], f[f"{split}_hi"] = d, lo, hi
+        out[f"{b:g}"] = f
+    return out
 
 
 def nvsbn(res: Results, out: Path) -> tuple[list[Path], pd.DataFrame]:
     cells = tables.nvsbn_cells(res)
     if cells.empty or cells["val_miou"].isna().all():  # no successive-halving run had an incumbent
         return [], cells
-    eta = 3
+    hb = res.runs[res.runs["family"] == "hyperband"]
+    eta = int(hb["eta"].iloc[0]) if len(hb) else int(res.runs.loc[res.runs["method"] == "successive-halving", "eta"].iloc[0])
     brackets = {b.s: b.n_configs for b in hyperband_brackets(res.max_budget, eta)}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     lo = np.nanmin(cells[["test_miou", "val_miou"]].to_numpy())
@@ -85,21 +254,23 @@ def nvsbn(res: Results, out: Path) -> tuple[list[Path], pd.DataFrame]:
 
 def brackets(res: Results, out: Path) -> list[Path]:
     fin = final_table(res)
-    labels = [lab for lab in res.methods() if lab.startswith("hb-s")]
-    hb = [lab for lab in res.methods() if res.runs[res.runs["label"] == lab]["method"].iloc[0] == "hyperband"]
-    if not labels or "random" not in res.methods():
+    first = res.runs.drop_duplicates("label")
+    labels = list(first.loc[first["method"] == "hyperband-bracket", "label"])
+    hb = list(first.loc[first["family"] == "hyperband", "label"])
+    rs = list(first.loc[first["method"] == "random-search", "label"])
+    if not labels or not rs:
         return []
-    rs2 = fin[fin["label"] == "random"].copy()
+    rs2 = fin[fin["label"] == rs[0]].copy()
     rs2["budget"] = rs2["budget"] / 2  # random search with twice the budget, plotted at B
-    rs2["label"] = "random (2x budget)"
+    rs2["label"] = f"{rs[0]} (2x budget)"
     df = pd.concat([fin, rs2[rs2["budget"].isin(res.budgets())]])
-    order = labels + hb + ["random", "random (2x budget)"]
+    order = labels + hb + [rs[0], f"{rs[0]} (2x budget)"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     for ax, value, name in ((axes[0], "test_miou", "incumbent test mIoU (Tile 5)"),
                             (axes[1], "val_miou", "incumbent validation mIoU")):
         figures.plot_versus_budget(df, ax, order, value, name)
     axes[0].legend(loc="lower right")
-    fig.suptitle(f"Each Hyperband bracket alone, full Hyperband and random search ({res.name}); "
+    fig.suptitle(f"Each Hyperband bracket alone ({', '.join(labels)}), full Hyperband and random search ({res.name}); "
                  "median and interquartile range over seeds")
     return save(fig, out, f"brackets_{res.name}")
 
@@ -264,7 +435,10 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
         numbers["curves"][Path(path).stem] = nums
     for path in results_dirs:
         res = load(path)
+        hb = res.runs[res.runs["family"] == "hyperband"]
         n: dict = {"backend": res.backend, "runs": int(len(res.runs)), "methods": res.methods(),
+                   "profile": str(res.runs["profile"].iloc[0]), "objective": res.objective,
+                   "hyperband_eta": int(hb["eta"].iloc[0]) if len(hb) else None,
                    "budgets": res.budgets(), "R": res.max_budget, "seeds": tables.expected_seeds(res),
                    "wall_seconds": float(res.runs["wall_seconds"].fillna(0).sum()),
                    "eval_seconds": float(res.runs["eval_seconds"].fillna(0).sum()),
@@ -272,18 +446,17 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
                    "devices": sorted(res.runs["device"].dropna().unique()),
                    "commits": sorted(res.runs["git_commit"].dropna().unique()),
                    "versions": json.loads(res.runs["versions"].dropna().iloc[0]) if res.runs["versions"].notna().any() else {}}
-        anytime(res, out, "epochs")
-        anytime(res, out, "seconds")
-        final, info = tables.final_results(res)
+        best = st.table_best(res.curves, res.objective) if res.curves else None
+        anytime(res, out, "epochs", best)
+        anytime(res, out, "seconds", best)
+        if best is not None:
+            n["statistics"] = statistics(res, out, best)
+            n["neighbour_share"] = tables.neighbour_share(res, best["path"])
+        final = tables.final_results(res)
         tables.write_table(final, out, f"final_{res.name}", (
-            f"Test mIoU (Tile 5) of the incumbent, mean ± std over seeds ({res.name}, "
-            f"{'replayed curves' if res.backend == 'replay' else 'real training'}); (k/N): runs with an incumbent "
-            "out of N asked. Mean rank over the (B, seed) blocks complete for every method (B = "
-            + ", ".join(f"{b:g}" for b in info["rank_budgets"]) + "). p: Wilcoxon signed-rank "
-            "test against random search, paired by (B, seed), Holm-corrected."
-            + (f" Friedman test over {len(info['friedman_methods'])} methods and {info['friedman_blocks']} blocks: "
-               f"chi2 = {info['friedman_statistic']:.2f}, p = {info['friedman_p']:.3g}." if "friedman_p" in info else "")))
-        n["friedman"] = info
+            f"Test mIoU (Tile 5) of the incumbent, mean ± std over seeds ({res.name}, {_kind(res)}); (k/N): runs "
+            "with an incumbent out of N asked. Comparisons between methods: the IQM, regret and critical-difference "
+            "results."))
         cov = tables.coverage(res)
         tables.write_table(cov, out, f"coverage_{res.name}",
                            f"Runs per method and budget ({res.name}): with an incumbent, failed, infeasible, missing.")
@@ -293,15 +466,12 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
             f"{' (simulated from the recorded epoch seconds)' if res.backend == 'replay' else ''}, their ratio, "
             "epochs evaluated and jobs (one ask and tell each) per wall second, and the tuner's own decision "
             "seconds (inside the wall time)."))
-        n["best_by_budget"] = tables.best_by_budget(res)
-        if "random" in res.methods():
-            sp = tables.speedup(res)
-            tables.write_table(sp, out, f"speedup_{res.name}", (
-                f"Speed-up over random search ({res.name}): epochs random search needs to reach its own final "
-                "validation mIoU (the lower median over seeds) divided by the epochs the method needs to reach "
-                "it, medians over seeds, 95% bootstrap CI over the method's seeds; 'not reached (k/N)' when "
-                "fewer than half of its runs reach it. smac-hb is SMAC's own Hyperband, next to the hand-written "
-                "hyperband."))
+        if best is None and (res.runs["family"] == "random-search").any():  # real training: no table, no regret
+            tables.write_table(st.speedup(res), out, f"speedup_{res.name}", (
+                f"Speed-up over random search ({res.name}, {_kind(res)}): target = the upper quartile (0.75 quantile, lower) over seeds of random "
+                f"search's final incumbent {_objective_name(res)}; ratio of random search's median epochs to the "
+                "target to the method's [95% bootstrap CI] (runs reaching it / runs); 'not reached (k/N)' when fewer "
+                "than half of the runs reach it."))
         paths, cells = nvsbn(res, out)
         if len(cells):
             tables.write_table(cells.round(4), out, f"nvsbn_{res.name}",

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +10,8 @@ import pandas as pd
 
 from bench.packing import store_file
 from bench.store import read_store
+from methods.roles import COLUMNS as ROLE_COLUMNS
+from methods.roles import role
 
 EVAL_COLUMNS = ("run_key", "job_id", "trial_id", "epoch", "resource", "epochs_trained", "cum_epochs", "train_loss",
                 "val_loss", "val_miou", "seconds", "status")
@@ -25,6 +27,7 @@ class Results:
     jobs: pd.DataFrame
     evals: pd.DataFrame
     incumbents: pd.DataFrame
+    cache: dict = field(default_factory=dict, repr=False)  # derived tables computed once per load
 
     @property
     def backend(self) -> str:
@@ -35,6 +38,27 @@ class Results:
     @property
     def max_budget(self) -> int:
         return int(max(json.loads(i)["max_budget"] for i in self.runs["identity"]))
+
+    @property
+    def objective(self) -> str:
+        """The suite's objective: ``val_loss`` (default) or ``val_miou`` (told as 1 - mIoU)."""
+        kinds = {json.loads(i).get("objective", "val_loss") for i in self.runs["identity"]}
+        if len(kinds) > 1:
+            raise ValueError(f"{self.path}: runs with different objectives {sorted(kinds)}")
+        return kinds.pop() if kinds else "val_loss"
+
+    @property
+    def curves(self) -> str | None:
+        """The recorded curves table the runs replayed (as the suite named it), None for real training."""
+        names = {json.loads(i).get("curves") for i in self.runs["identity"]} - {None}
+        return sorted(names)[0] if names else None
+
+    def role(self, label: str, budget: float | None = None) -> pd.Series:
+        """The role columns (``methods.roles``) of a label, at one budget or its first run."""
+        r = self.runs[self.runs["label"] == label]
+        if budget is not None and (r["budget"] == budget).any():
+            r = r[r["budget"] == budget]
+        return r.iloc[0][list(ROLE_COLUMNS)]
 
     def methods(self) -> list[str]:
         """Method labels in the order the suite lists them."""
@@ -51,9 +75,82 @@ def load(path: str | Path) -> Results:
         jobs = store.jobs_frame()
         evals = store.evaluations_frame(EVAL_COLUMNS)
         inc = store.incumbents_frame()
+    runs = with_roles(runs)
     keep = set(runs["run_key"])
     jobs, evals, inc = (df[df["run_key"].isin(keep)].reset_index(drop=True) for df in (jobs, evals, inc))
     return Results(path.name, path, runs, jobs, evals, inc)
+
+
+def with_roles(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with the role columns filled: as stored, or (stores made before the columns
+    existed) derived from each run's method and parameters with ``methods.roles.role``."""
+    runs = runs.copy()
+    for c in ROLE_COLUMNS:
+        if c not in runs:
+            runs[c] = None
+    missing = runs["algorithm"].isna()
+    for i in runs.index[missing]:
+        ident = json.loads(runs.at[i, "identity"])
+        derived = role(runs.at[i, "method"], json.loads(runs.at[i, "params"]), ident.get("min_budget", 1),
+                       ident["max_budget"])
+        for c in ROLE_COLUMNS:
+            runs.at[i, c] = derived[c]
+    for c in ("eta", "r_max", "bracket_s", "bracket_n"):  # stored or derived: the same nullable integers
+        runs[c] = pd.to_numeric(runs[c]).astype("Int64")
+    return runs
+
+
+def objective_values(df: pd.DataFrame, objective: str, split: str = "val") -> pd.Series:
+    """The tuner's objective (lower is better) of rows with ``<split>_loss`` / ``<split>_miou``
+    columns: the loss itself, or 1 - mIoU for ``objective = "val_miou"``."""
+    return df[f"{split}_loss"] if objective == "val_loss" else 1.0 - df[f"{split}_miou"]
+
+
+def incumbent_trace(res: Results) -> pd.DataFrame:
+    """Per finished run, the incumbent after every tell, as the runner defines it.
+
+    The incumbent is the trial with the best objective at the highest resource any trial has
+    reached so far (ties: the lower trial id), so it can get worse when a trial reaches a higher
+    rung. Columns: run_key, label, budget, seed, ``epochs`` (cumulative epochs trained, inclusive
+    of the told job), ``seconds`` (cumulative training seconds, simulated in replay, plus the
+    tuner's own seconds spread evenly over its jobs), ``resource`` (epochs of the incumbent),
+    ``value`` (its objective, lower is better). Rows start at the first successful job.
+    """
+    if "trace" in res.cache:
+        return res.cache["trace"].copy()
+    done = set(res.runs.loc[res.runs["status"] == "done", "run_key"])
+    jobs = res.jobs[res.jobs["run_key"].isin(done) & res.jobs["tell_seq"].notna()]
+    secs = res.evals.groupby(["run_key", "job_id"], as_index=False)["seconds"].sum()
+    jobs = jobs.merge(secs, on=["run_key", "job_id"], how="left").sort_values(["run_key", "tell_seq"], kind="stable")
+    runs = res.runs.set_index("run_key")
+    obj = res.objective
+    out = []
+    for key, g in jobs.groupby("run_key", sort=False):
+        tuner = float(runs.at[key, "tuner_seconds"] or 0.0) / max(1, len(g))
+        epochs = np.cumsum(g["epochs_trained"].fillna(0).to_numpy(dtype=float))
+        seconds = np.cumsum(g["seconds"].fillna(0).to_numpy(dtype=float) + tuner)
+        val = (g["loss"] if obj == "val_loss" else 1.0 - g["val_miou"]).to_numpy(dtype=float)
+        resource, tid = g["resource"].to_numpy(), g["trial_id"].to_numpy()
+        ok = (g["status"] == "ok").to_numpy() & np.isfinite(val)
+        best, rows = None, []
+        for k in range(len(g)):
+            if ok[k]:
+                cand = (int(resource[k]), -val[k], -int(tid[k]))
+                if best is None or cand > best:
+                    best = cand
+            if best is not None:
+                rows.append((epochs[k], seconds[k], best[0], -best[1]))
+        if rows:
+            r = runs.loc[key]
+            d = pd.DataFrame(rows, columns=["epochs", "seconds", "resource", "value"])
+            d.insert(0, "run_key", key)
+            d.insert(1, "label", r["label"])
+            d.insert(2, "budget", r["budget"])
+            d.insert(3, "seed", r["seed"])
+            out.append(d)
+    res.cache["trace"] = pd.concat(out, ignore_index=True) if out else pd.DataFrame(
+        columns=["run_key", "label", "budget", "seed", "epochs", "seconds", "resource", "value"])
+    return res.cache["trace"].copy()
 
 
 def best_so_far(res: Results, clock: str = "epochs") -> pd.DataFrame:
@@ -93,7 +190,11 @@ def best_so_far(res: Results, clock: str = "epochs") -> pd.DataFrame:
 
 
 def final_table(res: Results) -> pd.DataFrame:
-    """One row per run: status, incumbent test and validation mIoU, epochs spent."""
+    """One row per run (computed once per load): status, incumbent test and validation mIoU, epochs spent, the incumbent's
+    resource (epochs) and its objective on validation and test (``val_obj``, ``test_obj``: the
+    suite's objective, lower is better: the loss, or 1 - mIoU)."""
+    if "final" in res.cache:
+        return res.cache["final"].copy()
     inc = res.incumbents.set_index("run_key")
     rows = []
     for _, r in res.runs.iterrows():
@@ -102,5 +203,13 @@ def final_table(res: Results) -> pd.DataFrame:
                      "seed": r["seed"], "status": r["status"] if (has or r["status"] != "done") else "no incumbent",
                      "test_miou": inc.at[r["run_key"], "test_miou"] if has else np.nan,
                      "val_miou": inc.at[r["run_key"], "val_miou"] if has else np.nan,
-                     "epochs": r["epochs_spent"], "params": r["params"]})
-    return pd.DataFrame(rows)
+                     "val_loss": inc.at[r["run_key"], "val_loss"] if has else np.nan,
+                     "test_loss": inc.at[r["run_key"], "test_loss"] if has else np.nan,
+                     "resource": inc.at[r["run_key"], "resource"] if has else np.nan,
+                     "epochs": r["epochs_spent"], "params": r["params"], "algorithm": r["algorithm"]})
+    df = pd.DataFrame(rows)
+    if len(df):
+        df["val_obj"] = objective_values(df, res.objective, "val").astype(float)
+        df["test_obj"] = objective_values(df, res.objective, "test").astype(float)
+    res.cache["final"] = df
+    return df.copy()

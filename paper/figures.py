@@ -171,3 +171,116 @@ def plot_per_class(table: pd.DataFrame, ax, title: str) -> None:
     ax.set_ylabel("score on the test split (Tile 5)")
     ax.set_title(title)
     ax.legend(ncol=3, loc="upper center", frameon=False)
+
+
+# -- statistical figures (seaborn) -----------------------------------------------------------
+def step_grid(trace: pd.DataFrame, clock: str, grid: np.ndarray, value: str = "value") -> pd.DataFrame:
+    """Each run's incumbent value as a step function of ``clock`` sampled at ``grid``: long rows
+    (run_key, label, x, value); NaN before the run's first incumbent."""
+    out = []
+    for key, g in trace.groupby("run_key", sort=False):
+        x, y = g[clock].to_numpy(dtype=float), g[value].to_numpy(dtype=float)
+        idx = np.searchsorted(x, grid, side="right") - 1
+        v = np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
+        out.append(pd.DataFrame({"run_key": key, "label": g["label"].iloc[0], "x": grid, value: v}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["run_key", "label", "x", value])
+
+
+def median_band(long: pd.DataFrame, boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per label and x: the median over runs and its 95 % percentile bootstrap CI (runs resampled
+    with replacement, all x at once), kept only where every run of the label has a value (earlier,
+    the median would be over the runs that happen to have an incumbent)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for label, g in long.groupby("label", sort=False):
+        arr = g.pivot(index="run_key", columns="x", values="value")
+        keep = arr.notna().all(axis=0).to_numpy()
+        if not keep.any():
+            continue
+        a = arr.to_numpy()[:, keep]
+        idx = rng.integers(0, len(a), (boot, len(a)))
+        meds = np.median(a[idx], axis=1)
+        lo, hi = np.quantile(meds, [0.025, 0.975], axis=0)
+        out.append(pd.DataFrame({"label": label, "x": arr.columns.to_numpy()[keep], "median": np.median(a, axis=0),
+                                 "lo": lo, "hi": hi}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["label", "x", "median", "lo", "hi"])
+
+
+def plot_anytime_bands(long: pd.DataFrame, ax, order: list[str], ylabel: str, xlabel: str, log_x: bool) -> None:
+    """Incumbent value against cumulative epochs or seconds: median over seeds (seaborn lines) and
+    its 95 % bootstrap CI over seeds (band). A method is drawn from the first x at which every one
+    of its runs has an incumbent."""
+    import seaborn as sns
+    d = median_band(long)
+    present = [lab for lab in order if lab in set(d["label"])]
+    if not present:
+        return
+    styles = {lab: method_style(lab, order) for lab in present}
+    dashes = {lab: {"-": "", "--": (4, 2), ":": (1, 2), "-.": (4, 2, 1, 2)}[styles[lab]["linestyle"]]
+              for lab in present}
+    n = long.groupby("label")["run_key"].nunique()
+    d = d.assign(method=[f"{lab} (n={n[lab]})" for lab in d["label"]])
+    names = {lab: f"{lab} (n={n[lab]})" for lab in present}
+    sns.lineplot(data=d, x="x", y="median", hue="method", style="method", hue_order=[names[x] for x in present],
+                 style_order=[names[x] for x in present], palette={names[x]: styles[x]["color"] for x in present},
+                 dashes={names[x]: dashes[x] for x in present}, errorbar=None, ax=ax, legend="brief",
+                 drawstyle="steps-post")
+    for lab in present:
+        g = d[d["label"] == lab]
+        ax.fill_between(g["x"], g["lo"], g["hi"], color=styles[lab]["color"], alpha=0.15, linewidth=0, step="post")
+    if log_x:
+        ax.set_xscale("log")
+    # first-rung incumbents (one epoch) can be orders of magnitude worse than final ones
+    # the first rungs' bands can reach orders of magnitude above every median: clip them there
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+    top = float(np.nanmax(d["median"]))
+    if len(d) and float(np.nanmin(d["lo"])) > 0:
+        ax.set_yscale("log")
+        ax.set_ylim(float(np.nanmin(d["lo"])) / 1.5, top * 3)
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0), numticks=8))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    else:  # a regret below zero (an incumbent from a low rung beats every value at R): linear axis
+        bottom = float(np.nanmin(d["lo"]))
+        ax.set_ylim(bottom - 0.05 * (top - bottom), top + 0.3 * (top - bottom))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+
+
+def plot_iqm(points: pd.DataFrame, ax, order: list[str], ylabel: str) -> None:
+    """IQM over seeds per method and B with its 95 % bootstrap CI, as computed for the IQM table
+    (``points``: label, budget, iqm, lo, hi), drawn with seaborn's objects interface, methods
+    dodged side by side within each B."""
+    import seaborn.objects as so
+    d = points.dropna(subset=["iqm"])
+    present = [lab for lab in order if lab in set(d["label"])]
+    if not present:
+        return
+    d = d.assign(B=d["budget"].map(lambda b: f"{b:g}"), lo=d["lo"].fillna(d["iqm"]), hi=d["hi"].fillna(d["iqm"]))
+    colours = {lab: method_style(lab, order)["color"] for lab in present}
+    (so.Plot(d, x="B", y="iqm", ymin="lo", ymax="hi", color="label")
+     .add(so.Range(linewidth=1.2), so.Dodge(empty="drop"))
+     .add(so.Dot(pointsize=4), so.Dodge(empty="drop"))
+     .scale(color=so.Nominal(colours, order=present), x=so.Nominal(order=[f"{b:g}" for b in
+                                                                          sorted(d["budget"].unique())]))
+     .label(x="total budget B (multiples of R epochs)", y=ylabel, color="")
+     .on(ax).plot())
+
+
+def plot_regret_distribution(fin: pd.DataFrame, ax, order: list[str], value: str, ylabel: str) -> None:
+    """Every run's final ``value`` (points) over a box of its quartiles, per method, for one B."""
+    import seaborn as sns
+    d = fin.dropna(subset=[value])
+    present = [lab for lab in order if lab in set(d["label"])]
+    if not present:
+        return
+    pal = {lab: method_style(lab, order)["color"] for lab in present}
+    import warnings
+    with warnings.catch_warnings():  # seaborn 0.13 passes matplotlib 3.11 a deprecated keyword (vert)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sns.boxplot(data=d, y="label", x=value, order=present, hue="label", hue_order=present, palette=pal,
+                    fliersize=0, width=0.6, boxprops={"alpha": 0.35}, ax=ax, legend=False)
+    sns.stripplot(data=d, y="label", x=value, order=present, hue="label", hue_order=present, palette=pal,
+                  size=2.5, jitter=0.2, ax=ax, legend=False)
+    ax.set_ylabel("")
+    ax.set_xlabel(ylabel)

@@ -37,10 +37,81 @@ def _brackets_table(R: int, eta: int) -> str:
             f"{p['cost_restart']} epochs if every promotion restarts, {p['cost_resume']} with checkpoint reuse.\n")
 
 
+def _ci(d: float, lo: float, hi: float) -> str:
+    return f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" if lo == lo else f"{d:+.4f} (too few runs for a CI)"
+
+
+def _finding(b: str, f: dict) -> str:
+    """One per-budget bullet: the effect size against random search with its CI, and what it says."""
+    if f.get("random") is None:
+        return f"- B = {b}: lowest IQM validation regret `{f['best']}` ({f['best_iqm']:.4f}); no random-search column."
+    if f["best"] == f["random"]:
+        return (f"- B = {b}: random search (`{f['random']}`) has the lowest IQM validation regret ({f['best_iqm']:.4f}) "
+                f"of {f['columns']} distinct methods.")
+    parts = []
+    for split, name in (("val", "validation"), ("test", "test")):
+        lo, hi = f[f"{split}_lo"], f[f"{split}_hi"]
+        verdict = ("indistinguishable from random search" if not (lo == lo) or lo <= 0 <= hi
+                   else "better than random search" if hi < 0 else "worse than random search")
+        parts.append(f"{name} regret {_ci(f[f'{split}_diff'], lo, hi)}: {verdict}")
+    return (f"- B = {b}: lowest IQM validation regret of {f['columns']} distinct methods: `{f['best']}` "
+            f"({f['best_iqm']:.4f}). IQM difference to random search (`{f['random']}`), 95% bootstrap CI: "
+            + "; ".join(parts) + ".")
+
+
+def _threats(name: str, r: dict, curves: dict) -> str:
+    """The threats-to-validity bullets of one sweep, from its numbers."""
+    s = r.get("statistics", {})
+    best = s.get("table_best", {})
+    lines = []
+    if best:
+        lines.append(f"- **Table size.** Every tuner of `{name}` is answered from {best['configs']} recorded "
+                     f"configurations (`{best['path']}`); regret is measured against the best of them at R, "
+                     "not against the best configuration of the search space.")
+    if "neighbour_share" in r:
+        lines.append(f"- **Neighbours.** {r['neighbour_share']:.0%} of the configurations the tuners sampled are not "
+                     "in the table and were answered with the curve of their nearest recorded neighbour, so "
+                     "model-based tuners are answered at the neighbour, not at the point they chose.")
+    f = s.get("findings", {})
+    if f:
+        widths = [x["val_hi"] - x["val_lo"] for x in f.values() if x.get("val_lo") == x.get("val_lo")
+                  and "val_lo" in x]
+        covers = [b for b, x in f.items() if "val_lo" in x and x["val_lo"] <= 0 <= x["val_hi"]]
+        lines.append(f"- **Seed noise.** {r['seeds']} seeds per cell; the 95% CI of the best method's IQM difference "
+                     f"to random search is up to {max(widths):.4f} wide" if widths else
+                     f"- **Seed noise.** {r['seeds']} seeds per cell")
+        lines[-1] += (f" and covers zero at B = {', '.join(covers)}." if covers else
+                      "; at no budget does it cover zero." if widths else ".")
+    if s.get("wasted_max"):
+        worst = ", ".join(f"B = {b}: {w:.0%} (`{s['wasted_worst'][b]}`)" for b, w in
+                          sorted(s["wasted_max"].items(), key=lambda kv: float(kv[0])))
+        lines.append(f"- **Wasted budget.** The largest mean share of B spent in brackets that never reached R: "
+                     f"{worst}; {s.get('incumbents_below_R', 0)} runs ended with an incumbent below R.")
+    cd = s.get("critical_difference", {})
+    if cd:
+        lines.append("- **Multiple comparisons.** Friedman p-values per budget over the distinct methods "
+                     "(identical algorithms merged; the seeds of one budget are the blocks, since a seed's runs at "
+                     "different budgets share its random stream): "
+                     + ", ".join(f"B = {b}: {c['pvalue']:.3g} ({len(c['methods'])} methods)" for b, c in
+                                 sorted(cd.items(), key=lambda kv: float(kv[0]))) + ".")
+    return "\n".join(lines)
+
+
+def _hyperband_plan(numbers: dict, profile: str):
+    """(R, eta) of the Hyperband runs of the first store on ``profile``, from the store's roles."""
+    for r in numbers.get("results", {}).values():
+        if r.get("profile") == profile and r.get("hyperband_eta"):
+            return r["R"], r["hyperband_eta"]
+    return None
+
+
 def values(numbers: dict, out: Path) -> _Values:
     v = _Values()
-    v["brackets_cpu"] = _brackets_table(27, 3)
-    v["brackets_gpu"] = _brackets_table(81, 3)
+    from segmentation.profiles import get_profile
+    for profile in ("cpu", "gpu"):
+        plan = _hyperband_plan(numbers, profile) or (get_profile(profile).max_epochs, _default_eta())
+        v[f"brackets_{profile}"] = _brackets_table(*plan)
+        v[f"brackets_{profile}_R"], v[f"brackets_{profile}_eta"] = str(plan[0]), str(plan[1])
     v["gpu_check"] = gpu.section(numbers.get("gpu_check"), out)
     for name, c in numbers.get("curves", {}).items():
         key = name.replace("-", "_")
@@ -78,19 +149,19 @@ def values(numbers: dict, out: Path) -> _Values:
         v[f"{key}_commits"] = ", ".join(f"`{c[:12]}`" for c in r["commits"])
         v[f"{key}_versions"] = ", ".join(f"{k} {val}" for k, val in sorted(r["versions"].items()) if val)
         v[f"{key}_missing"] = str(r["missing_or_failed"])
-        for stem in ("final", "speedup", "coverage", "nvsbn", "per_class", "speed"):
+        for stem in ("final", "speedup", "coverage", "nvsbn", "per_class", "speed", "iqm", "regret", "wasted"):
             f = out / f"{stem}_{name}.md"
             if f.is_file():
                 v[f"{key}_{stem}_table"] = f.read_text()
         for stem in ("anytime_epochs", "anytime_seconds", "nvsbn", "brackets", "tile5", "incumbent_losses",
-                     "per_class"):
+                     "per_class", "iqm", "cd", "regret_dist"):
             if (out / f"{stem}_{name}.png").is_file():
                 v[f"{key}_{stem}_figure"] = f"![{stem} ({name})]({stem}_{name}.png)"
-        if r.get("best_by_budget"):
-            v[f"{key}_findings"] = "\n".join(
-                f"- B = {b}: best mean test mIoU `{w['test']}` ({w['test_miou']:.3f}); "
-                f"best mean validation mIoU `{w['val']}` ({w['val_miou']:.3f})."
-                for b, w in sorted(r["best_by_budget"].items(), key=lambda kv: float(kv[0])))
+        f = r.get("statistics", {}).get("findings")
+        if f:
+            v[f"{key}_findings"] = "\n".join(_finding(b, x) for b, x in sorted(f.items(), key=lambda kv: float(kv[0])))
+        if r.get("statistics"):
+            v[f"{key}_threats"] = _threats(name, r, numbers.get("curves", {}))
         if "nvsbn_winners" in r:
             v[f"{key}_winners"] = "; ".join(
                 f"B = {b}: n = {', '.join(map(str, ns))}{' (tied)' if len(ns) > 1 else ''}"
@@ -98,6 +169,13 @@ def values(numbers: dict, out: Path) -> _Values:
         if "hb_test_miou" in r:
             v[f"{key}_hb_test_miou"] = f"{r['hb_test_miou']:.3f}"
     return v
+
+
+def _default_eta() -> int:
+    import inspect
+
+    from methods.hyperband import Hyperband
+    return int(inspect.signature(Hyperband).parameters["eta"].default)
 
 
 def render(numbers: dict, out: Path) -> Path:

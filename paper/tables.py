@@ -12,11 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .data import Results, best_so_far, final_table
+from .data import Results, final_table
 
-BOOT = 2000
 
 
 def expected_seeds(res: Results) -> int:
@@ -53,97 +51,36 @@ def _cell(values: pd.Series, expected: int, infeasible: int) -> str:
     return txt + (f" ({len(v)}/{expected})" if len(v) < expected else "")
 
 
-def final_results(res: Results) -> tuple[pd.DataFrame, dict]:
-    """Test mIoU of the incumbent, mean ± std over seeds per method and B, the mean rank, and
-    Wilcoxon signed-rank tests against random search (Holm-corrected), plus a Friedman test."""
+def final_results(res: Results) -> pd.DataFrame:
+    """Test mIoU of the incumbent, mean ± std over seeds per method label and B, with (k/N) where
+    runs lack an incumbent. Comparisons across methods (which must not count one algorithm twice
+    nor pool budgets whose seeds share streams) are in ``paper.stats``."""
     fin = final_table(res)
     cov = coverage(res).set_index(["label", "budget"])
-    labels, budgets = res.methods(), res.budgets()
-    wide = fin.pivot_table(index=["budget", "seed"], columns="label", values="test_miou", aggfunc="first")
-    complete = wide.dropna(axis=1, how="all").dropna(axis=0, how="any")
-    ranks = complete.rank(axis=1, ascending=False).mean() if len(complete) else pd.Series(dtype=float)
-    rows, pvals = [], {}
-    ref = "random" if "random" in wide.columns else None
-    for label in labels:
-        row = {"method": label}
-        for b in budgets:
-            g = fin[(fin["label"] == label) & (fin["budget"] == b)]
-            c = cov.loc[(label, b)]
-            row[f"B={b:g}"] = _cell(g["test_miou"], int(c["expected"]), int(c["infeasible"]))
-        row["mean rank"] = f"{ranks[label]:.2f}" if label in ranks.index else "—"
-        if ref and label != ref and label in wide.columns:
-            pair = wide[[label, ref]].dropna()
-            diff = pair[label] - pair[ref]
-            if len(pair) >= 5 and (diff != 0).any():
-                pvals[label] = float(stats.wilcoxon(pair[label], pair[ref]).pvalue)
-            elif len(pair) and (diff == 0).all():
-                pvals[label] = "same as random"  # the same incumbents in every (B, seed): nothing to test
-        rows.append(row)
-    holm = _holm({k: p for k, p in pvals.items() if not isinstance(p, str)})
-    for row in rows:
-        m = row["method"]
-        row["p vs random (Wilcoxon, Holm)"] = (f"{holm[m]:.3g}" if m in holm else pvals.get(m, "—"))
-    info = {"friedman_methods": list(complete.columns), "friedman_blocks": int(len(complete)),
-            "rank_budgets": sorted({float(b) for b, _ in complete.index})}
-    if complete.shape[1] >= 3 and len(complete) >= 3:
-        f = stats.friedmanchisquare(*[complete[c] for c in complete.columns])
-        info.update(friedman_statistic=float(f.statistic), friedman_p=float(f.pvalue))
-    return pd.DataFrame(rows), info
-
-
-def _holm(pvals: dict) -> dict:
-    items = sorted(pvals.items(), key=lambda kv: kv[1])
-    out, running = {}, 0.0
-    for i, (k, p) in enumerate(items):
-        running = max(running, min(1.0, (len(items) - i) * p))
-        out[k] = running
-    return out
-
-
-def speedup(res: Results, reference: str = "random", seed: int = 0) -> pd.DataFrame:
-    """How much sooner each method reaches random search's final validation mIoU, per B.
-
-    Target: the (lower) median over seeds of random search's final best validation mIoU
-    at B, so at least half of random search's runs reach it. Ratio: random search's
-    median epochs to reach the target divided by the method's (a run that never reaches
-    it counts as never); 95% bootstrap CI over the method's seeds.
-    """
-    curves = best_so_far(res, "epochs")
-    rng = np.random.default_rng(seed)
     rows = []
     for label in res.methods():
         row = {"method": label}
         for b in res.budgets():
-            cb = curves[curves["budget"] == b]
-            refc = cb[cb["label"] == reference]
-            mine = cb[cb["label"] == label]
-            if refc.empty or mine.empty:
-                row[f"B={b:g}"] = "—"
-                continue
-            target = float(np.quantile(refc.groupby("run_key")["best"].max(), 0.5, method="lower"))
-            t_ref = float(np.median(_first_reach(refc, target)))
-            row[f"B={b:g}"] = _ratio_cell(t_ref, _first_reach(mine, target), rng)
+            g = fin[(fin["label"] == label) & (fin["budget"] == b)]
+            c = cov.loc[(label, b)]
+            row[f"B={b:g}"] = _cell(g["test_miou"], int(c["expected"]), int(c["infeasible"]))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _first_reach(df: pd.DataFrame, target: float) -> np.ndarray:
-    out = []
-    for _, g in df.groupby("run_key"):
-        hit = g[g["best"] >= target - 1e-12]
-        out.append(float(hit["x"].iloc[0]) if len(hit) else math.inf)
-    return np.array(out)
+def neighbour_share(res: Results, curves: str | Path) -> float:
+    """Share of the trials (configurations a tuner sampled) that the recorded table does not hold,
+    so that replay answered them with the curve of the nearest recorded configuration."""
+    from bench.curves import CurveTable, resolve
+    from methods.base import config_to_dict
+    from segmentation.profiles import get_profile
+    from segmentation.space import search_space
 
-
-def _ratio_cell(t_ref: float, t_m: np.ndarray, rng) -> str:
-    reached = int(np.isfinite(t_m).sum())
-    med = np.median(t_m)
-    if not np.isfinite(med):
-        return f"not reached ({reached}/{len(t_m)})"
-    boots = np.array([np.median(rng.choice(t_m, len(t_m))) for _ in range(BOOT)])
-    ratios = np.where(np.isfinite(boots), t_ref / np.maximum(boots, 1e-12), 0.0)
-    lo, hi = np.quantile(ratios, [0.025, 0.975], method="nearest")
-    return f"{t_ref / med:.2f}× [{lo:.2f}, {hi:.2f}]"
+    from bench.store import dumps
+    table = CurveTable.load(resolve(curves), search_space(get_profile(res.runs["profile"].iloc[0])))
+    trials = res.jobs.drop_duplicates(["run_key", "trial_id"])["config"]
+    miss = [dumps({n: config_to_dict(json.loads(c))[n] for n in table.names}) not in table.by_key for c in trials]
+    return float(np.mean(miss)) if miss else math.nan
 
 
 def nvsbn_cells(res: Results) -> pd.DataFrame:
@@ -152,32 +89,21 @@ def nvsbn_cells(res: Results) -> pd.DataFrame:
     sh = fin[fin["method"] == "successive-halving"].copy()
     if sh.empty:
         return pd.DataFrame(columns=["n", "budget", "test_miou", "val_miou", "runs", "infeasible", "winner"])
+    roles = res.runs.set_index("run_key")
     sh["n"] = [json.loads(p)["n"] for p in sh["params"]]
-    R = res.max_budget
+    sh["family"] = [roles.at[k, "family"] for k in sh["run_key"]]
     rows = []
     for (n, b), g in sh.groupby(["n", "budget"]):
         infeasible = bool((g["status"] == "infeasible").all())
         rows.append({"n": n, "budget": b, "test_miou": g["test_miou"].median(), "val_miou": g["val_miou"].median(),
                      "runs": int(g["test_miou"].notna().sum()), "infeasible": infeasible,
-                     "single_rung": (not infeasible) and _single_rung(json.loads(g["params"].iloc[0]), R)})
+                     "single_rung": (not infeasible) and bool((g["family"] == "random-search").all())})
     cells = pd.DataFrame(rows)
     cells["winner"] = False
     for b, g in cells.groupby("budget"):
         if g["val_miou"].notna().any():  # chosen on validation, as a user would; ties all win
             cells.loc[g.index[np.isclose(g["val_miou"], g["val_miou"].max(), rtol=0, atol=1e-12)], "winner"] = True
     return cells
-
-
-def _single_rung(params: dict, R: int) -> bool:
-    """Whether a successive-halving run trains all its n configurations to R (no halving at all)."""
-    from methods.brackets import successive_halving_bracket
-    try:
-        budget = params.get("bracket_budget")
-        r_min = params.get("r_min", None if budget is not None else 1)
-        bracket = successive_halving_bracket(params["n"], params.get("eta", 3), R, r_min=r_min, budget=budget)
-    except (ValueError, TypeError):
-        return False
-    return len(bracket.rungs) == 1
 
 
 def speed(res: Results) -> pd.DataFrame:
@@ -197,21 +123,6 @@ def _rate(r: float) -> str:
     if pd.isna(r):
         return "—"
     return f"{r:,.0f}" if r >= 100 else f"{r:.2f}"
-
-
-def best_by_budget(res: Results) -> dict:
-    """Per B, the method with the highest mean incumbent test mIoU and the one with the highest
-    mean validation mIoU (over seeds with an incumbent), with those means."""
-    fin = final_table(res)
-    out = {}
-    for b in res.budgets():
-        g = fin[fin["budget"] == b].groupby("label")[["test_miou", "val_miou"]].mean().dropna()
-        if g.empty:
-            continue
-        t, v = g["test_miou"].idxmax(), g["val_miou"].idxmax()
-        out[f"{b:g}"] = {"test": t, "test_miou": float(g.at[t, "test_miou"]),
-                         "val": v, "val_miou": float(g.at[v, "val_miou"])}
-    return out
 
 
 # -- writers ------------------------------------------------------------------------

@@ -93,3 +93,33 @@ def test_planner_cli_json_and_text():
     bad = subprocess.run([sys.executable, "-m", "bench", "brackets", "--max-budget", "81", "--eta", "1.5"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "eta must be an integer" in bad.stderr
+
+
+@pytest.mark.parametrize("R,eta", [(27, 2), (10, 3), (50, 3), (100, 4), (20, 2), (81, 2)])
+def test_successive_halving_default_is_hyperbands_most_aggressive_bracket_when_R_is_no_power_of_eta(R, eta):
+    """The default bracket ends at R (it used to stop short: R = 27, eta = 2 gave 16@1 ... 1@16)."""
+    from methods import make_tuner
+    from methods.brackets import hyperband_brackets, s_max
+    from bench.perf import toy_space
+    assert eta ** s_max(R, eta) != R
+    rungs = make_tuner("successive-halving", toy_space(), 0, 1, R, eta=eta).brackets[0].rungs
+    assert rungs == hyperband_brackets(R, eta)[0].rungs and rungs[-1].r == R
+    if (R, eta) == (27, 2):
+        assert rungs == (Rung(16, 1), Rung(8, 3), Rung(4, 6), Rung(2, 13), Rung(1, 27))
+    for n in (1, 2, 5, eta ** 3, 100):  # any n and r_min: the last rung is at R, rungs increase
+        for r_min in (1, 2, R // 2, R):
+            b = successive_halving_bracket(n, eta, R, r_min=r_min)
+            assert b.rungs[0] == (Rung(n, r_min) if n >= eta else Rung(n, R))  # n < eta: nothing to halve
+            assert b.rungs[-1].r == R and b.rungs[-1].n >= 1
+            assert all(a.r < c.r and a.n > c.n for a, c in zip(b.rungs, b.rungs[1:]))
+
+
+def test_successive_halving_budget_is_charged_as_the_run_charges_it():
+    """With resumed promotions a bracket costs sum n_i (r_i - r_{i-1}), so a larger r_0 fits into the same B."""
+    restart = successive_halving_bracket(9, 3, 27, budget=81, cost="restart")
+    resume = successive_halving_bracket(9, 3, 27, budget=81, cost="resume")
+    assert restart.rungs == (Rung(9, 3), Rung(3, 9), Rung(1, 27)) and restart.cost_restart == 81
+    # r_0 = 5: 9*5 + 3*(15-5) + 1*(27-15) = 87 > 81; r_0 = 4: 36 + 3*8 + 15 = 75
+    assert resume.rungs == (Rung(9, 4), Rung(3, 12), Rung(1, 27)) and resume.cost_resume == 75
+    with pytest.raises(ValueError, match="cost must be one of"):
+        successive_halving_bracket(9, 3, 27, budget=81, cost="free")

@@ -62,3 +62,34 @@ def test_shipped_suites_are_valid():
     from pathlib import Path
     for p in sorted((Path(__file__).parents[1] / "bench" / "suites").glob("*.toml")):
         assert load_suite(p).runs()
+
+
+@pytest.mark.parametrize("name", ["nvsbn", "nvsbn-miou"])
+def test_nvsbn_budget_grid_fits_whole_brackets(name):
+    """On the n vs B/n grid Hyperband finishes whole iterations, every single bracket completes
+    at least once, and successive halving is charged as the runs charge it (resumed promotions)."""
+    from pathlib import Path
+
+    from methods.brackets import Bracket, Rung, planned_use
+    from methods.roles import role
+    suite = load_suite(Path(__file__).resolve().parents[1] / "bench" / "suites" / f"{name}.toml")
+    assert suite.resume
+    seen = set()
+    for spec in suite.runs():
+        if spec.seed:
+            continue
+        r = role(spec.method, spec.params, spec.min_budget, spec.max_budget)
+        if spec.method == "successive-halving":
+            assert spec.params["cost"] == "resume"
+        if r["brackets"] is None or r["family"] == "random-search":
+            continue  # no brackets, or one rung at R (every job reaches R: nothing is cut off)
+        import json
+        brackets = [Bracket(len(b) - 1, tuple(Rung(n, e) for n, e in b)) for b in json.loads(r["brackets"])]
+        use = planned_use(brackets, spec.budget_epochs, "resume")
+        assert use["complete"] >= 1, spec.key
+        if r["family"] == "hyperband":
+            assert use["left"] == 0 and use["complete"] % len(brackets) == 0, spec.key
+            seen.add(spec.budget)
+        if spec.method != "successive-halving":  # SH: one bracket sized to B (integer r_0 leaves up to ~1/3)
+            assert use["left"] <= 0.25 * spec.budget_epochs, spec.key
+    assert seen == set(suite.budgets)
