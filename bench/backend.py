@@ -63,13 +63,24 @@ class ReplayBackend:
 
     def submit(self, executor, job, ckpt_in, on_epoch=None, **where):
         """A replayed job's rows exist together: they are written together when it is told."""
-        spec = dict(job_spec(self.spec, job, ckpt_in, None, executor, self.data, self.device), curves=self.curves)
+        spec = dict(job_spec(self.spec, job, ckpt_in, None, executor, self.data, self.device), curves=self.curves,
+                    run_seed=self.spec.seed, trial_id=job.trial_id)  # which training seed's curve it replays
         return executor.submit(replay_job, spec, **where)
 
     def submit_test(self, executor, best):
         spec = {"profile": self.spec.profile, "curves": self.curves, "config": best.config,
-                "resource": best.resource}
+                "resource": best.resource, "run_seed": self.spec.seed, "trial_id": best.trial_id}
         return executor.submit_test(replay_test, spec)
+
+    def candidates(self) -> list[dict]:
+        """The table's recorded configurations (for ``sampling = "table"``)."""
+        from .curves import _table
+        return _table(self.curves, self.spec.profile).candidates()
+
+    def stats(self, configs: list[dict]) -> dict:
+        """Distinct table entries and neighbour share of a run's asks (``bench.curves.replay_stats``)."""
+        from .curves import replay_stats
+        return replay_stats(configs, self.curves, self.spec.profile)
 
 
 def make_backend(spec, ckroot: Path, results: Path, data=None, device=None):

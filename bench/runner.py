@@ -14,6 +14,7 @@ its incumbent (``bench.runstate``) is evaluated on the test split.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import time
@@ -159,6 +160,8 @@ class Runner:
             tuner, infeasible = None, str(exc)
         else:
             infeasible = None
+            if spec.sampling == "table" and not tuner.own_sampler:  # draw recorded configurations
+                tuner.set_candidates(backend.candidates())
         st = RunState(spec, tuner, backend, Ledger(spec.budget_epochs))
         prov = rows.provenance(self.device)
         if infeasible is not None:
@@ -198,8 +201,12 @@ class Runner:
         st.backend.checkpoints.finish(st.best, self.results / "incumbents")  # its weights stay (see .gitignore)
         shutil.rmtree(self.ckroot / safe_name(st.spec.key), ignore_errors=True)
         wall = time.perf_counter() - st.started
+        answered = {}
+        if st.backend.name == "replay":  # how the table answered this run's asks
+            answered = st.backend.stats([json.loads(j["config"]) for j in self.store.jobs(st.spec.key)
+                                         if j["status"] != "skipped"])
         self.store.update_run(st.spec.key, **dict(rows.totals(st), status="done", ended=now(),
-                                                  overshoot=st.ledger.overshoot, wall_seconds=wall))
+                                                  overshoot=st.ledger.overshoot, wall_seconds=wall, **answered))
         if st.bar is not None:
             st.bar.close()
         active.remove(st)

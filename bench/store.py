@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL, started REAL, ended REAL, heartbeat REAL,
     epochs_spent INTEGER DEFAULT 0, epochs_restart INTEGER DEFAULT 0, overshoot INTEGER,
     peak_disk_bytes INTEGER DEFAULT 0, tuner_seconds REAL DEFAULT 0, eval_seconds REAL DEFAULT 0,
-    wall_seconds REAL DEFAULT 0, error TEXT,
+    wall_seconds REAL DEFAULT 0, error TEXT, table_entries INTEGER, neighbour_share REAL,
     family TEXT, eta INTEGER, r_max INTEGER, bracket_s INTEGER, bracket_n INTEGER, brackets TEXT, algorithm TEXT
 );
 CREATE TABLE IF NOT EXISTS jobs (

@@ -19,7 +19,11 @@ recorded learning curves instead of training), ``objective`` (what every tuner
 minimises and what picks the incumbent: "val_loss", the validation cross-entropy, the
 default; or "val_miou", told to tuners as 1 - validation mIoU), ``workers`` (replay only: the
 number of simulated parallel workers each run has, default 1; see ``bench.simworkers``;
-real training in parallel uses ``--workers N`` or ``--scheduler``). A parameter whose value is the
+real training in parallel uses ``--workers N`` or ``--scheduler``), ``sampling`` (replay only:
+"neighbour", the default, answers every asked configuration with the recorded one or its nearest
+neighbour; "table" makes tuners that sample through the base class (random search, successive
+halving, Hyperband, ASHA) draw recorded configurations uniformly, as HPOBench does, while tuners
+with their own sampler (SMAC, skopt, Optuna, DEHB) keep neighbour answers). A parameter whose value is the
 string ``"$B"`` gets the run's budget B * R in epochs (e.g. successive halving's
 ``bracket_budget``); a run whose parameters cannot be met at its budget (n = 81
 configurations in 27 epochs) is recorded as infeasible, not run.
@@ -39,9 +43,10 @@ from pathlib import Path
 from methods import REGISTRY
 
 TOP_KEYS = {"name", "profile", "budgets", "seeds", "resume_promotions", "methods", "min_budget", "max_budget",
-            "backend", "curves", "description", "objective", "workers"}
+            "backend", "curves", "description", "objective", "workers", "sampling"}
 METHOD_KEYS = {"label", "method", "params"}
 BACKENDS = ("train", "replay")
+SAMPLINGS = ("neighbour", "table")
 OBJECTIVES = ("val_loss", "val_miou")
 MAX_SEED = 2 ** 32 - 1   # the largest seed numpy's RandomState (so every tuner's library) accepts
 BUDGET_PLACEHOLDER = "$B"  # a parameter value replaced by the run's budget in epochs
@@ -81,6 +86,7 @@ class RunSpec:
     curves_hash: str | None = None
     objective: str = "val_loss"
     workers: int = 1       # simulated workers (replay)
+    sampling: str = "neighbour"  # replay: "table" draws recorded configurations (base-class samplers)
 
     @property
     def key(self) -> str:
@@ -94,7 +100,8 @@ class RunSpec:
                 "backend": self.backend, **({"curves": self.curves, "curves_hash": self.curves_hash}
                                             if self.backend == "replay" else {}),
                 **({"objective": self.objective} if self.objective != "val_loss" else {}),
-                **({"workers": self.workers} if self.workers != 1 else {})}
+                **({"workers": self.workers} if self.workers != 1 else {}),
+                **({"sampling": self.sampling} if self.sampling != "neighbour" else {})}
 
 
 @dataclass
@@ -114,6 +121,7 @@ class Suite:
     curves_hash: str | None = None
     objective: str = "val_loss"
     workers: int = 1
+    sampling: str = "neighbour"
 
     @property
     def hash(self) -> str:
@@ -130,7 +138,7 @@ class Suite:
                     params = {k: (epochs if v == BUDGET_PLACEHOLDER else v) for k, v in m.params.items()}
                     out.append(RunSpec(m.label, m.method, params, b, epochs, s, self.profile, self.min_budget,
                                        self.max_budget, self.resume, self.backend, self.curves, self.curves_hash,
-                                       self.objective, self.workers))
+                                       self.objective, self.workers, self.sampling))
         return out
 
 
@@ -175,6 +183,12 @@ def load_suite(path: str | Path) -> Suite:
     if workers > 1 and backend != "replay":
         raise _fail(path, "workers", 'to be 1 unless backend = "replay" (simulated workers); train in parallel '
                                      "with --workers N or --scheduler", workers)
+    sampling = data.get("sampling", "neighbour")
+    if sampling not in SAMPLINGS:
+        raise _fail(path, "sampling", f"one of {list(SAMPLINGS)}", sampling)
+    if sampling != "neighbour" and backend != "replay":
+        raise _fail(path, "sampling", 'to be set only with backend = "replay" (it chooses recorded configurations)',
+                    sampling)
     min_budget = data.get("min_budget", 1)
     max_budget = data.get("max_budget", PROFILES[profile].max_epochs)
     for key, v in (("min_budget", min_budget), ("max_budget", max_budget)):
@@ -232,7 +246,8 @@ def load_suite(path: str | Path) -> Suite:
     elif "curves" in data:
         raise _fail(path, "curves", 'to be set only with backend = "replay"')
     suite = Suite(data.get("name", path.stem), path, text, profile, [float(b) for b in budgets], list(seeds),
-                  resume, methods, min_budget, max_budget, backend, curves, curves_hash, objective, workers)
+                  resume, methods, min_budget, max_budget, backend, curves, curves_hash, objective, workers,
+                  sampling)
     _check_methods(suite)
     return suite
 

@@ -235,3 +235,45 @@ def test_replay_stats_count_entries_and_neighbours(tmp_path):
     off = dict(configs[0], learning_rate=configs[0]["learning_rate"] * 1.01)  # not in the table
     stats = replay_stats([configs[0], configs[0], configs[1], off], path, "smoke")
     assert stats == {"table_entries": 2, "neighbour_share": 0.25}
+
+
+def test_table_sampling_asks_only_recorded_configurations(tmp_path):
+    """sampling = "table": random search, Hyperband and ASHA ask recorded configurations only
+    (neighbour share 0); the default answers with neighbours (share > 0 for random search);
+    every replayed run stores both numbers."""
+    import json
+    path, df = _seeded_table(tmp_path, n_configs=6)
+    recorded = {json.dumps({c[len("config."):]: (v.item() if hasattr(v, "item") else v) for c, v in r.items()},
+                           sort_keys=True)
+                for _, r in df.drop_duplicates("config_id")[[c for c in df.columns if c.startswith("config.")]]
+                .iterrows()}
+    base = f'''profile = "smoke"
+backend = "replay"
+curves = "{path}"
+max_budget = 5
+budgets = [3]
+seeds = [0, 1]
+[[methods]]
+label = "hb"
+method = "hyperband"
+[[methods]]
+label = "rs"
+method = "random-search"
+[[methods]]
+label = "asha"
+method = "asha"
+'''
+    for sampling in ("table", "neighbour"):
+        suite = _suite(tmp_path, f'sampling = "{sampling}"\n' + base, f"{sampling}.toml")
+        assert Runner(load_suite(suite), tmp_path / sampling, progress=False).run() == 0
+        db = sqlite3.connect(tmp_path / sampling / "results.db")
+        asked = [(k, json.dumps(json.loads(c), sort_keys=True)) for k, c in db.execute("SELECT run_key, config FROM jobs")]
+        stats = dict(((k, (e, s)) for k, e, s in db.execute("SELECT run_key, table_entries, neighbour_share FROM runs")))
+        db.close()
+        assert len(stats) == 6 and all(e is not None and 1 <= e <= 6 for e, _ in stats.values())
+        if sampling == "table":
+            assert all(c in recorded for _, c in asked)
+            assert all(s == 0.0 for _, s in stats.values())
+        else:
+            assert not all(c in recorded for _, c in asked)
+            assert all(s > 0 for k, (_, s) in stats.items() if k.startswith("rs/"))
