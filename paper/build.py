@@ -88,12 +88,18 @@ def anytime(res: Results, out: Path, clock: str, best: dict | None = None) -> li
     return save(fig, out, f"anytime_{clock}_{res.name}")
 
 
-def _merged(fin: pd.DataFrame, order: list[str]) -> tuple[pd.DataFrame, list[str]]:
+def _merged(fin: pd.DataFrame, order: list[str], stable: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """``fin`` with one label per distinct algorithm in each budget (named together, e.g.
-    "random = sh-n1"), and the names in suite order."""
+    "random = sh-n1"), and the names in suite order. ``stable``: name each merged column after one
+    of its labels instead, the same at every budget (for a figure's legend, where a name that
+    changes with the budget would get a new colour): the label with results at the most budgets,
+    ties to the later one in suite order (the baseline a suite lists after the brackets)."""
+    budgets_of = fin.dropna(subset=["val_obj"]).groupby("label")["budget"].nunique()
     parts, names = [], []
     for b, g in fin.groupby("budget"):
         for name, labels in st.columns(g, order).items():
+            if stable and len(labels) > 1:
+                name = max(labels, key=lambda lab: (budgets_of.get(lab, 0), order.index(lab)))
             parts.append(g[g["label"] == labels[0]].assign(label=name))
             names.append(name)
     if not parts:
@@ -147,13 +153,15 @@ def statistics(res: Results, out: Path, best: dict) -> dict:
         "[95% percentile bootstrap CI over both sets of runs] (runs reaching it / runs). 'not reached (k/N)': fewer "
         "than half of the runs reach it; a lower bound 'never': over 2.5% of the resamples have a median of never; "
         "an upper bound ∞: the same for random search's own runs."))
-    merged, names = _merged(fin, order)
+    merged, names = _merged(fin, order, stable=True)
+    names = [n for n in order if n in names]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
     figures.plot_iqm(st.iqm_points(merged, "val_regret"), axes[0], names, "validation regret (IQM over seeds)")
     figures.plot_iqm(st.iqm_points(merged, "test_regret"), axes[1], names, "test regret (IQM over seeds)")
     del fig.legends[1:]  # seaborn.objects adds one legend per axes; one is enough
     fig.suptitle(f"Interquartile mean of the incumbent's regret and 95% bootstrap CI over seeds ({res.name}, "
-                 f"{_kind(res)}; {_objective_name(res)}, lower is better)")
+                 f"{_kind(res)}; {_objective_name(res)}, lower is better)\nmethods identical in a budget are drawn "
+                 f"once, under one of their names (the IQM table lists each group)")
     save(fig, out, f"iqm_{res.name}")
     fig, axes = plt.subplots(1, len(budgets), figsize=(4.6 * len(budgets), 0.28 * len(names) + 1.6),
                              squeeze=False, layout="constrained", sharex=True)

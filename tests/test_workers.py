@@ -22,8 +22,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 CURVES = FIXTURES / "smoke-curves.csv"
 
 # The suite that made fixtures/replay-before-split.json.gz: run with the runner as it was before the
-# split into backend, ledger, retell and checkpoints (commit a06fb0e), PYTHONHASHSEED=0, through the
-# command line, and dumped by _decided below. SMAC's asks depend on Python's string hashing, so the
+# split into backend, ledger, retell and checkpoints (commit a06fb0e) with today's methods/ (the
+# tuners, e.g. SMAC's hash-seed-independent local search, are not what this compares), PYTHONHASHSEED=0,
+# through the command line, and dumped by _decided below. SMAC's asks depend on Python's string hashing, so the
 # comparison pins it the same way.
 BEFORE_SPLIT = f"""
 profile = "smoke"
