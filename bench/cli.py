@@ -81,6 +81,15 @@ def cmd_run(args) -> int:
         print(f"error: {suite.path}: key 'workers': simulated workers ({suite.workers}) cannot be combined with "
               "--workers/--scheduler (a Dask cluster); drop one of them", file=sys.stderr)
         return 2
+    if args.processes is not None:
+        if suite.backend != "replay":
+            print(f"error: --processes {args.processes}: {suite.path} is not a replayed suite (backend = "
+                  f"\"{suite.backend}\"); train in parallel with --workers N or --scheduler", file=sys.stderr)
+            return 2
+        if args.processes < 1 or args.workers or args.scheduler:
+            print(f"error: --processes {args.processes}: expected a positive number of processes, without "
+                  "--workers/--scheduler", file=sys.stderr)
+            return 2
     results = Path(args.results) if args.results else Path("results") / suite.name
     try:
         if args.fresh:  # not while another driver writes the store being moved
@@ -92,6 +101,9 @@ def cmd_run(args) -> int:
                 release_lock(lock)
             if moved:
                 log.info("moved the earlier results to %s", moved)
+        if args.processes is not None:
+            from bench.sweep import run_in_processes
+            return run_in_processes(suite, results, args.processes, progress=not args.no_progress)
         runner = Runner(suite, results, workers=args.workers, scheduler=args.scheduler, data=args.data,
                         device=args.device, checkpoints=args.checkpoints, progress=not args.no_progress)
         return runner.run()
@@ -293,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--checkpoints", default=None, help="checkpoint directory (shared by all workers)")
     r.add_argument("--data", default=None)
     r.add_argument("--device", default=None)
+    r.add_argument("--processes", type=int, default=None,
+                   help="replayed suites: run whole runs side by side in P processes (each run's rows are "
+                        "stored when it ends; see bench/sweep.py)")
     r.add_argument("--fresh", action="store_true", help="move earlier results aside and start fresh")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)

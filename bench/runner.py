@@ -71,10 +71,11 @@ class Runner:
         return make_executor(self.workers, self.scheduler)
 
     # -- the loop ---------------------------------------------------------------------
-    def run(self) -> int:
+    def run(self, keys: set[str] | None = None) -> int:
+        """Run (or resume) the suite's runs that are not done; ``keys``: only these runs."""
         try:
             self.check_suite()
-            runs = self.suite.runs()
+            runs = [s for s in self.suite.runs() if keys is None or s.key in keys]
             todo = [s for s in runs
                     if (r := self.store.run(s.key)) is None or r["status"] not in ("done", "infeasible")]
             if len(runs) > len(todo):

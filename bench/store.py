@@ -56,6 +56,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 SCHEMA_VERSION = 1
+RUN_TABLES = ("runs", "jobs", "evaluations", "curve_tests", "incumbents")  # each row names its run_key
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_key TEXT PRIMARY KEY, suite TEXT NOT NULL, suite_hash TEXT NOT NULL, suite_text TEXT NOT NULL,
@@ -137,10 +138,19 @@ class _Reads:
 
     def table_rows(self, table: str, columns: tuple[str, ...]) -> list[tuple]:
         """Every row of ``table`` (one of the schema's), as tuples of ``columns`` (crash testing)."""
-        if table not in ("runs", "jobs", "evaluations", "curve_tests", "incumbents"):
+        if table not in RUN_TABLES:
             raise ValueError(f"not a table of the store: {table!r}")
         return [tuple(r) for r in self.db.execute(
             f"SELECT {', '.join(_column(c) for c in columns)} FROM {table}").fetchall()]
+
+    def run_rows(self, run_key: str) -> dict[str, tuple[tuple[str, ...], list[tuple]]]:
+        """Every row of one run, per table: ``{table: (columns, rows)}`` (to copy a run into
+        another store with :meth:`Store.add_run_rows`)."""
+        out = {}
+        for table in RUN_TABLES:
+            cur = self.db.execute(f"SELECT * FROM {table} WHERE run_key = ? ORDER BY rowid", (run_key,))
+            out[table] = (tuple(d[0] for d in cur.description), [tuple(r) for r in cur.fetchall()])
+        return out
 
     # -- whole tables as pandas frames (report and paper) ----------------------------
     def runs_frame(self, order_by: str = "rowid", skip_method: str | None = None):
@@ -474,6 +484,19 @@ class Store(_Reads):
         cols = ", ".join(row)
         self._write(f"INSERT OR IGNORE INTO curve_tests ({cols}) VALUES ({', '.join('?' * len(row))})",
                     tuple(row.values()))
+
+    def add_run_rows(self, rows: dict[str, tuple[tuple[str, ...], list[tuple]]]) -> None:
+        """One whole run copied from another store (:meth:`run_rows`), in one transaction: after a
+        crash the run is either all here or not at all. The run must not be here yet (an
+        IntegrityError says it is)."""
+        if set(rows) - set(RUN_TABLES):
+            raise ValueError(f"not tables of the store: {sorted(set(rows) - set(RUN_TABLES))}")
+        with self.batch():
+            for table in RUN_TABLES:
+                cols, values = rows.get(table, ((), []))
+                if values:
+                    self._write(f"INSERT INTO {table} ({', '.join(_column(c) for c in cols)}) "
+                                f"VALUES ({', '.join('?' * len(cols))})", values, many=True)
 
     def set_incumbent(self, row: dict) -> None:
         cols = ", ".join(row)
