@@ -3,8 +3,9 @@
 Checkpoints live in ``<checkpoints>/<run>/t<trial>-e<epoch>.pt``. After every tell,
 one that no job can continue any more, and that is not the incumbent's, is deleted
 (``prune``); the peak disk use of the run's folder is tracked. When the run ends the
-folder goes, except the incumbent's weights, which move to
-``<results>/incumbents/<run>.pt`` (``finish``).
+folder goes, except the incumbent's weights, which are copied to
+``<results>/incumbents/<run>.pt`` (``keep_incumbent``, then ``remove`` once the run is
+recorded done).
 
 Replay has no files: its runs use ``NoCheckpoints``, which does no bookkeeping at all;
 there a promotion continues when the suite resumes promotions.
@@ -62,14 +63,22 @@ class Checkpoints:
             if p not in keep:
                 p.unlink(missing_ok=True)
 
-    def finish(self, best, incumbents_dir: Path) -> None:
-        """The run ended: keep the incumbent's weights, delete the rest."""
+    def keep_incumbent(self, best, incumbents_dir: Path) -> None:
+        """The run ended: copy the incumbent's weights to ``<incumbents_dir>/<run>.pt`` (whole or not
+        at all: written beside it, then renamed). The run's folder stays until :meth:`remove`, which
+        comes only after the run is recorded done: a crash in between must leave a resume the
+        checkpoint it tests the incumbent from."""
         if best is not None:
             ck = self.path(best.trial_id, best.resource)
             if ck.is_file():
                 dest = Path(incumbents_dir) / f"{safe_name(self.dir.name)}.pt"
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(ck), dest)
+                tmp = dest.with_suffix(".pt.tmp")
+                shutil.copyfile(ck, tmp)
+                tmp.replace(dest)
+
+    def remove(self) -> None:
+        """Delete the run's checkpoint folder (the run is recorded done)."""
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -93,5 +102,8 @@ class NoCheckpoints:
     def prune(self, *args) -> None:
         pass
 
-    def finish(self, best, incumbents_dir: Path) -> None:
+    def keep_incumbent(self, best, incumbents_dir: Path) -> None:
+        pass
+
+    def remove(self) -> None:
         pass

@@ -78,6 +78,11 @@ class Runner:
             runs = [s for s in self.suite.runs() if keys is None or s.key in keys]
             todo = [s for s in runs
                     if (r := self.store.run(s.key)) is None or r["status"] not in ("done", "infeasible")]
+            if self.ckroot.is_dir():  # a kill between "done" and the deletion of its checkpoints leaves them
+                left = {s.key for s in todo}
+                for s in runs:
+                    if s.key not in left and (self.ckroot / safe_name(s.key)).is_dir():
+                        shutil.rmtree(self.ckroot / safe_name(s.key), ignore_errors=True)
             if len(runs) > len(todo):
                 log.info("%d of %d run(s) already done in %s: skipped", len(runs) - len(todo), len(runs),
                          self.store.path)
@@ -191,7 +196,16 @@ class Runner:
         return st
 
     def _tested(self, st: RunState, fut) -> None:
-        res = fut.result()
+        try:
+            res = fut.result()
+        except DatasetError:
+            raise
+        except Exception as exc:  # e.g. its checkpoint is unreadable: recorded, and the run ends untested
+            error = f"incumbent test failed: {type(exc).__name__}: {exc}"
+            log.warning("%s: %s", st.spec.key, error)
+            self.store.update_run(st.spec.key, error=error)
+            st.tested, st.testing = {"failed": error}, False
+            return
         self.store.set_incumbent(rows.incumbent_row(st.spec, st.best, res))
         st.eval_seconds += res["seconds"]
         st.tested, st.testing = res, False
@@ -199,8 +213,7 @@ class Runner:
     def _finish(self, st: RunState, active: list[RunState]) -> None:
         if st.best is None:
             log.warning("%s: no trial succeeded, so there is no incumbent", st.spec.key)
-        st.backend.checkpoints.finish(st.best, self.results / "incumbents")  # its weights stay (see .gitignore)
-        shutil.rmtree(self.ckroot / safe_name(st.spec.key), ignore_errors=True)
+        st.backend.checkpoints.keep_incumbent(st.best, self.results / "incumbents")  # see .gitignore
         wall = time.perf_counter() - st.started
         answered = {}
         if st.backend.name == "replay":  # how the table answered this run's asks
@@ -208,10 +221,13 @@ class Runner:
                                          if j["status"] != "skipped"])
         self.store.update_run(st.spec.key, **dict(rows.totals(st), status="done", ended=now(),
                                                   overshoot=st.ledger.overshoot, wall_seconds=wall, **answered))
+        # only now: a kill before the run is recorded done leaves its resume the checkpoints it needs
+        st.backend.checkpoints.remove()
+        shutil.rmtree(self.ckroot / safe_name(st.spec.key), ignore_errors=True)
         if st.bar is not None:
             st.bar.close()
         active.remove(st)
-        test = f"{st.tested['miou']:.4f}" if st.tested else "n/a"
+        test = f"{st.tested['miou']:.4f}" if st.tested and "miou" in st.tested else "n/a"
         log.info("done %s: %d/%d epochs (%d had promotions restarted), %d trials, overshoot %s, "
                  "best val mIoU %.4f, incumbent test mIoU %s, peak checkpoint disk %.1f MB, tuner %.2f s, "
                  "wall %.1f s", st.spec.key, st.ledger.spent, st.spec.budget_epochs, st.ledger.restart,

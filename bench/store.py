@@ -330,7 +330,9 @@ class Store(_Reads):
         self._lock = None
         self._writes = 0
         self._batched = False
-        self._kill_at = int(os.environ.get("AERIAL_HPO_KILL_AT_WRITE", "0") or 0)
+        kill_at = os.environ.get("AERIAL_HPO_KILL_AT_WRITE", "0") or "0"
+        self._kill_at_done = kill_at == "run-done"  # inside the first write that records a run done
+        self._kill_at = 0 if self._kill_at_done else int(kill_at)
         if readonly:
             if not self.path.is_file():
                 raise FileNotFoundError(f"no results store at {self.path}")
@@ -390,7 +392,8 @@ class Store(_Reads):
         """One statement (or one statement over many rows) in its own transaction, or in the
         enclosing ``batch()``. ``AERIAL_HPO_KILL_AT_WRITE=N`` (fault injection for the
         kill-and-resume tests) SIGKILLs this process inside the N-th write statement, before
-        the COMMIT of its transaction.
+        the COMMIT of its transaction; ``AERIAL_HPO_KILL_AT_WRITE=run-done`` inside the first
+        write that records a run done.
 
         A failed write is rolled back when SQLite has not already done so itself (it does, for
         "database or disk is full"), so the caller sees the write's own error; a full disk or
@@ -398,18 +401,22 @@ class Store(_Reads):
         self._writes += 1
         if self._batched:  # the enclosing batch() commits or rolls back
             (self.db.executemany if many else self.db.execute)(sql, params)
-            if self._writes == self._kill_at:
+            if self._writes == self._kill_at or self._kills_here(sql, params):
                 os.kill(os.getpid(), signal.SIGKILL)
             return
         try:
             self.db.execute("BEGIN IMMEDIATE")
             (self.db.executemany if many else self.db.execute)(sql, params)
-            if self._writes == self._kill_at:
+            if self._writes == self._kill_at or self._kills_here(sql, params):
                 os.kill(os.getpid(), signal.SIGKILL)
             self.db.execute("COMMIT")
         except BaseException as exc:
             self._failed(exc)
             raise
+
+    def _kills_here(self, sql: str, params) -> bool:
+        """``AERIAL_HPO_KILL_AT_WRITE=run-done``: this write records a run done (fault injection)."""
+        return self._kill_at_done and sql.startswith("UPDATE runs SET") and "done" in params
 
     def _failed(self, exc: BaseException) -> None:
         """After a failed write or batch: roll back what SQLite has not, and turn a full disk or

@@ -98,6 +98,24 @@ def test_kill_at_random_points_then_resume_equals_uninterrupted(tmp_path, refere
     assert inc == want[3]
 
 
+def test_kill_as_a_run_is_recorded_done_then_resume_tests_its_incumbent(tmp_path, reference):
+    """Killed inside the write that records the first run done (its incumbent already tested and
+    its weights kept): the resume must still find the checkpoint it tests the incumbent from
+    (the real-training crash sweep found its folder deleted before that write) and end equal."""
+    _, want = reference
+    suite, results = _suite(tmp_path), tmp_path / "results"
+    res = _run_cli(suite, results, {"AERIAL_HPO_KILL_AT_WRITE": "run-done"})
+    assert res.returncode == -signal.SIGKILL
+    assert (results / "checkpoints" / "hb_B2_seed0").is_dir()
+    res = _run_cli(suite, results)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "incumbent test failed" not in res.stderr
+    ev, jobs, runs, inc, ok = _rows(results)
+    assert ok == "ok" and (ev, jobs, runs, inc) == want[:4]
+    assert not (results / "checkpoints" / "hb_B2_seed0").exists()
+    assert (results / "incumbents" / "hb_B2_seed0.pt").is_file()
+
+
 def test_failing_trial_is_recorded_and_run_goes_on(tmp_path, monkeypatch, real_data):
     class FirstTrialDiverges(RandomSearch):
         """Random search whose first configuration has an infinite learning rate: real training, real NaN."""
