@@ -190,8 +190,9 @@ class Report:
 
 
 def crash_test(suite: Path, work: Path, jobs: int = 2, extra_args: list[str] | None = None,
-               stop_after: int | None = None, progress=None) -> Report:
-    """Kill ``suite``'s run at every store write k (1 ... its last, or ``stop_after``), resume each
+               stop_after: int | None = None, progress=None, start_at: int = 1) -> Report:
+    """Kill ``suite``'s run at every store write k (``start_at`` ... its last, or ``stop_after``,
+    both inclusive), resume each
     in a fresh process and compare with an uninterrupted run. ``work``: a scratch folder (emptied).
     ``jobs``: kills run side by side. ``progress(k, text)`` is called after each k."""
     suite, work = Path(suite).resolve(), Path(work).resolve()
@@ -213,7 +214,7 @@ def crash_test(suite: Path, work: Path, jobs: int = 2, extra_args: list[str] | N
             report.errors.append((0, "the uninterrupted run differs between PYTHONHASHSEED 1 and 2: "
                                      + ("; ".join(other["examples"][:3]) if other else f"exit {res['rc']}")))
         last = [10 ** 9]  # the first k the run survived
-        nxt = [1]
+        nxt = [max(1, int(start_at))]
         lock = threading.Lock()
 
         def worker(killer: _Server, resumer: _Server):
