@@ -129,12 +129,14 @@ def workers_findings(name: str, w: dict) -> str:
         ranked = sorted(cell["columns"].items(), key=lambda kv: -kv[1]["share"][0])
         keep = [m for m, c in ranked if c["share"][0] >= busy]
         lines.append(f"- **N = {n}, B = {b:g} R.** Utilisation, IQM over seeds [95% CI]: "
-                     + "; ".join(f"`{m}` {_pct(c['share'])}" for m, c in ranked) + ". "
+                     + "; ".join(f"`{m}` {_pct(c['share'])} ({c['epochs_per_job']:.1f} epochs per job)"
+                                 for m, c in ranked) + ". "
                      + (f"At or above {busy:.0%}: {', '.join(f'`{m}`' for m in keep)}."
                         if keep else f"No method keeps its workers {busy:.0%} busy."))
         for pair, v in cell["sync_vs_async"].items():
             s, a = pair.split(" - ")
-            lines.append(f"  - `{s}` against `{a}`: utilisation {_pp(v['share'])} ({_verdict(v['share'], 'utilisation')}); "
+            lines.append(f"  - `{s}` against `{a}`: utilisation {_pp(v['share'])} "
+                         f"({_verdict(v['share'], 'utilisation')}); "
                          f"median makespan {v['makespan_ratio']:.2f}× `{a}`'s; final validation regret "
                          f"{_ci(*v['val_regret'])} ({_verdict(v['val_regret'], 'regret')}).")
     best = ws["table_best"]

@@ -385,7 +385,8 @@ def workers_findings(res: Results, best: dict) -> dict:
     seeds with its 95% bootstrap CI), median makespan (simulated seconds) and final validation
     regret (IQM, CI); and per B and N, synchronous Hyperband against each asynchronous
     Hyperband (role ``family`` asha / async-hyperband, read from the store) as IQM differences
-    with 95% bootstrap CIs."""
+    with 95% bootstrap CIs. ``epochs_per_job``: the median over seeds of epochs trained per job
+    (a tuner that asks one epoch at a time can fill a free worker at any moment)."""
     util = utilisation(res)
     fin = final_regret(res, best).merge(res.runs[["run_key", "workers"]], on="run_key")
     family = dict(zip(res.runs["label"], res.runs["family"]))
@@ -395,8 +396,10 @@ def workers_findings(res: Results, best: dict) -> dict:
         for name, labels in cols.items():
             u = util[(util["budget"] == b) & (util["workers"] == n) & (util["label"] == labels[0])]
             f = fin[(fin["budget"] == b) & (fin["workers"] == n) & (fin["label"] == labels[0])]
+            spent = res.runs.set_index("run_key").loc[u["run_key"], "epochs_spent"].to_numpy(dtype=float)
             cell[name] = {"family": family.get(labels[0]), "runs": int(len(u)),
                           "share": iqm_ci([u["share"].to_numpy()]),
+                          "epochs_per_job": float(np.median(spent / u["jobs"].to_numpy())) if len(u) else math.nan,
                           "makespan_median": float(u["makespan"].median()) if len(u) else math.nan,
                           "val_regret": iqm_ci([f["val_regret"].to_numpy()])}
         sync = [m for m, c in cell.items() if c["family"] == "hyperband"]

@@ -52,7 +52,8 @@ def _durations(db: Path, key: str) -> list[tuple[int, float, float]]:
     job's recorded epoch seconds."""
     con = sqlite3.connect(db)
     rows = con.execute("SELECT j.job_id, SUM(e.seconds), j.loss FROM jobs j JOIN evaluations e USING (run_key, job_id) "
-                       "WHERE j.run_key = ? AND j.status = 'ok' GROUP BY j.job_id ORDER BY j.ask_seq", (key,)).fetchall()
+                       "WHERE j.run_key = ? AND j.status = 'ok' GROUP BY j.job_id ORDER BY j.ask_seq",
+                       (key,)).fetchall()
     con.close()
     return rows
 
