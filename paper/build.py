@@ -449,6 +449,9 @@ def workers_anytime(res: Results, out: Path, best: dict) -> list[Path]:
             continue
         xmin, xmax = max(float(row["finished"].min()), 1.0), float(row["finished"].max())
         grid = np.geomspace(xmin, xmax, 160)
+        # top: where the median lines start (the runs' first incumbents, median over runs); the
+        # first rungs' bands above it are clipped
+        top = 1.5 * float(row.groupby("run_key")["regret"].first().median())
         for j, n in enumerate(counts):
             ax = axes[i][j]
             d = row[row["workers"] == n]
@@ -459,15 +462,15 @@ def workers_anytime(res: Results, out: Path, best: dict) -> list[Path]:
             # the first rungs' regret is orders of magnitude above the final one, which can be 0 (the
             # table's best found): linear below 0.01, logarithmic above
             ax.set_yscale("symlog", linthresh=0.01, linscale=0.5)
-            ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+            ax.set_ylim(-0.003, top)
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.set_title(f"N = {n} worker{'s' if n > 1 else ''}, B = {b:g} R ({int(b * res.max_budget + 1e-9)} "
                          "epochs)")
             if ax.get_legend() is not None:
-                if (i, j) == (0, 0):
-                    ax.legend(loc="upper right", fontsize=7, title=None)
-                else:
-                    ax.get_legend().remove()
+                if (i, j) == (0, 0):  # one legend for the figure, below the panels
+                    handles, labels = ax.get_legend_handles_labels()
+                    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 8), fontsize=8)
+                ax.get_legend().remove()
     fig.suptitle(f"Workers study ({res.name}, {_kind(res)} of one recording): the incumbent's validation regret "
                  f"({_objective_name(res)} minus the table's best at R, {best['val']:.4f}; lower is better) against "
                  "simulated wall-clock on N workers;\nmedian over seeds and 95% bootstrap CI of the median; a line "
