@@ -146,7 +146,8 @@ def incumbent_trace(res: Results) -> pd.DataFrame:
         tuner = float(runs.at[key, "tuner_seconds"] or 0.0) / max(1, len(g))
         epochs = np.cumsum(g["epochs_trained"].fillna(0).to_numpy(dtype=float))
         seconds = np.cumsum(g["seconds"].fillna(0).to_numpy(dtype=float) + tuner)
-        finished = pd.to_numeric(g["finished"]).to_numpy(dtype=float)
+        finished = (pd.to_numeric(g["finished"]).to_numpy(dtype=float) if "finished" in g  # older stores: none
+                    else np.full(len(g), np.nan))
         val = (g["loss"] if obj == "val_loss" else 1.0 - g["val_miou"]).to_numpy(dtype=float)
         resource, tid = g["resource"].to_numpy(), g["trial_id"].to_numpy()
         ok = (g["status"] == "ok").to_numpy() & np.isfinite(val)

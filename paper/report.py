@@ -122,7 +122,8 @@ def workers_findings(name: str, w: dict) -> str:
     f = ws["findings"]
     busy = 0.8
     lines = []
-    for key, cell in sorted(f.items(), key=lambda kv: (kv[1]["budget"], kv[1]["workers"])):
+    cells = {k: c for k, c in f.items() if k != "same_at_every_n"}
+    for key, cell in sorted(cells.items(), key=lambda kv: (kv[1]["budget"], kv[1]["workers"])):
         n, b = cell["workers"], cell["budget"]
         if n == 1:
             continue
@@ -139,6 +140,15 @@ def workers_findings(name: str, w: dict) -> str:
                          f"({_verdict(v['share'], 'utilisation')}); "
                          f"median makespan {v['makespan_ratio']:.2f}× `{a}`'s; final validation regret "
                          f"{_ci(*v['val_regret'])} ({_verdict(v['val_regret'], 'regret')}).")
+    same = f.get("same_at_every_n", {})
+    if any(same.values()):
+        lines.append("\nEvery seed's final incumbent is the same at every N for "
+                     + "; ".join(f"B = {b}: {', '.join(f'`{m}`' for m in ms) or 'no method'}"
+                                 for b, ms in sorted(same.items(), key=lambda kv: float(kv[0])))
+                     + ", as expected of methods whose asks do not depend on the order in which answers come "
+                       "(synchronous rungs, random search): more workers change only when they finish. The "
+                       "asynchronous methods and the model-based tuners decide on what has finished so far, so "
+                       "their results change with N.")
     best = ws["table_best"]
     curves = w.get("curves") or best["path"]
     per = ws["curves_per_config"]

@@ -415,4 +415,18 @@ def workers_findings(res: Results, best: dict) -> dict:
                     "makespan_ratio": float(us["makespan"].median() / ua["makespan"].median()),
                     "val_regret": iqm_difference_ci(fs["val_regret"].to_numpy(), fa["val_regret"].to_numpy())}
         out[f"{b:g}/{n}"] = {"budget": float(b), "workers": int(n), "columns": cell, "sync_vs_async": versus}
+    out["same_at_every_n"] = {f"{b:g}": same_at_every_n(fin[fin["budget"] == b]) for b in res.budgets()}
+    return out
+
+
+def same_at_every_n(fin: pd.DataFrame) -> list[str]:
+    """Labels of one budget whose every seed ends with the same incumbent (trial, resource and
+    validation objective) at every worker count: their decisions do not depend on N, only their
+    timing does (``fin``: ``final_table`` rows with ``workers``)."""
+    out = []
+    for label, g in fin.groupby("label", sort=False):
+        if g["workers"].nunique() < 2 or g["val_obj"].isna().any():
+            continue
+        if all(len(set(zip(s["resource"], s["val_obj"]))) == 1 for _, s in g.groupby("seed")):
+            out.append(str(label))
     return out

@@ -114,4 +114,24 @@ def test_workers_section_is_generated_from_the_store(study, tmp_path):
     text = workers_findings(res.name, {"workers_study": nums, "curves": res.curves})
     assert "**N = 2, B = 2 R.**" in text and "`hyperband` against `asha`" in text
     assert "N = 1," not in text and not re.search(r"\bnan\b", text)
+    # synchronous Hyperband and random search ask the same jobs whatever N is
+    assert {"random", "hyperband"} <= set(nums["findings"]["same_at_every_n"]["2"])
     assert math.isclose(nums["table_best"]["val"], best["val"])
+
+
+def test_stores_made_before_the_columns_read_as_one_worker_without_a_clock(study, tmp_path):
+    """A store without the runs' ``workers`` and the jobs' ``started``/``finished`` (made before they
+    existed, as the committed n vs B/n sweeps): N comes from the identity, the trace has no clock."""
+    import shutil
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copy(study / "results.db", old / "results.db")
+    con = sqlite3.connect(old / "results.db")
+    for table, column in (("runs", "workers"), ("jobs", "started"), ("jobs", "finished"), ("jobs", "worker")):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    con.commit()
+    con.close()
+    res = load(old)
+    assert res.worker_counts() == [1, 2]  # from each run's identity
+    trace = incumbent_trace(res)
+    assert len(trace) and trace["finished"].isna().all()
