@@ -77,7 +77,7 @@ def cmd_run(args) -> int:
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if suite.workers > 1 and (args.workers or args.scheduler):
+    if max(suite.worker_counts) > 1 and (args.workers or args.scheduler):
         print(f"error: {suite.path}: key 'workers': simulated workers ({suite.workers}) cannot be combined with "
               "--workers/--scheduler (a Dask cluster); drop one of them", file=sys.stderr)
         return 2

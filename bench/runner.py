@@ -65,9 +65,10 @@ class Runner:
         check_unchanged(self.suite, self.store)
 
     def _executor(self):
-        """Replay runs on the suite's simulated workers unless a Dask cluster is asked for."""
+        """Replay runs on the suite's simulated workers unless a Dask cluster is asked for (each run
+        gets its own count when it starts: ``SimulatedWorkers.reset``)."""
         if self.suite.backend == "replay" and not (self.workers or self.scheduler):
-            return SimulatedWorkers(self.suite.workers)
+            return SimulatedWorkers(max(self.suite.worker_counts))
         return make_executor(self.workers, self.scheduler)
 
     # -- the loop ---------------------------------------------------------------------
@@ -187,7 +188,7 @@ class Runner:
         if infeasible is not None:
             return None
         if self.executor.simulated:
-            self.executor.reset(st.clock)
+            self.executor.reset(st.clock, spec.workers)
         if self.progress:
             st.bar = tqdm(total=spec.budget_epochs, desc=spec.key, unit="ep", dynamic_ncols=True,
                           disable=None)  # None: only on a terminal

@@ -28,8 +28,13 @@ class SimulatedWorkers:
         self.capacity = int(n)
         self.reset()
 
-    def reset(self, now: float = 0.0) -> None:
-        """A new run's clock (or a resumed one's, at the simulated time of its last tell)."""
+    def reset(self, now: float = 0.0, capacity: int | None = None) -> None:
+        """A new run's clock (or a resumed one's, at the simulated time of its last tell), with
+        ``capacity`` workers when given (a suite with several worker counts: each run its own)."""
+        if capacity is not None:
+            if int(capacity) < 1:
+                raise ValueError(f"simulated workers: expected at least 1, got {capacity!r}")
+            self.capacity = int(capacity)
         self.now = float(now)
         self.busy: dict[int, Future] = {}   # worker -> the future it works on
         self._heap: list = []               # (finish, order, worker, future)

@@ -7,8 +7,10 @@ Tables (``PRAGMA user_version`` = schema version):
   status (``running`` / ``done``), start and end times, epochs spent, the cost had
   every promotion restarted, overshoot, peak checkpoint disk use; and the method's role
   (``methods.roles``: family, eta, R, bracket s and n, the brackets' rungs, and ``algorithm``,
-  equal for two labels that are the same algorithm in a cell). Stores made before the role
-  columns existed have them NULL; readers derive them with ``methods.roles.role``.
+  equal for two labels that are the same algorithm in a cell), and ``workers``, the number of
+  simulated workers the run had (replay; 1 for one job at a time). Stores made before the role
+  columns existed have them NULL; readers derive them with ``methods.roles.role``, and ``workers``
+  from the run's identity (absent there: 1).
 * ``jobs`` — every job a tuner asked: configuration, resource, the resource it
   resumes from, bookkeeping, the sequence numbers of its ask and tell (the log a
   resumed run re-tells), status (``asked``, ``ok``, ``failed``, ``skipped``), loss, the
@@ -67,7 +69,8 @@ CREATE TABLE IF NOT EXISTS runs (
     epochs_spent INTEGER DEFAULT 0, epochs_restart INTEGER DEFAULT 0, overshoot INTEGER,
     peak_disk_bytes INTEGER DEFAULT 0, tuner_seconds REAL DEFAULT 0, eval_seconds REAL DEFAULT 0,
     wall_seconds REAL DEFAULT 0, error TEXT, table_entries INTEGER, neighbour_share REAL,
-    family TEXT, eta INTEGER, r_max INTEGER, bracket_s INTEGER, bracket_n INTEGER, brackets TEXT, algorithm TEXT
+    family TEXT, eta INTEGER, r_max INTEGER, bracket_s INTEGER, bracket_n INTEGER, brackets TEXT, algorithm TEXT,
+    workers INTEGER
 );
 CREATE TABLE IF NOT EXISTS jobs (
     run_key TEXT NOT NULL, job_id INTEGER NOT NULL, trial_id INTEGER NOT NULL, config TEXT NOT NULL,

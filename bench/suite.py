@@ -19,7 +19,10 @@ recorded learning curves instead of training), ``objective`` (what every tuner
 minimises and what picks the incumbent: "val_loss", the validation cross-entropy, the
 default; or "val_miou", told to tuners as 1 - validation mIoU), ``workers`` (replay only: the
 number of simulated parallel workers each run has, default 1; see ``bench.simworkers``;
-real training in parallel uses ``--workers N`` or ``--scheduler``), ``sampling`` (replay only:
+real training in parallel uses ``--workers N`` or ``--scheduler``; or a list of distinct
+positive worker counts, e.g. ``[1, 4, 16]``, which repeats every (B, seed, method) once per
+count as a run of its own, keyed ``<label>/B<B>/seed<seed>/w<N>``; a single count keeps the
+key ``<label>/B<B>/seed<seed>``), ``sampling`` (replay only:
 "neighbour", the default, answers every asked configuration with the recorded one or its nearest
 neighbour; "table" makes tuners that sample through the base class (random search, successive
 halving, Hyperband, ASHA) draw recorded configurations uniformly, as HPOBench does, while tuners
@@ -87,10 +90,12 @@ class RunSpec:
     objective: str = "val_loss"
     workers: int = 1       # simulated workers (replay)
     sampling: str = "neighbour"  # replay: "table" draws recorded configurations (base-class samplers)
+    workers_in_key: bool = False  # the suite lists several worker counts: the key and identity name N
 
     @property
     def key(self) -> str:
-        return f"{self.label}/B{self.budget:g}/seed{self.seed}"
+        key = f"{self.label}/B{self.budget:g}/seed{self.seed}"
+        return f"{key}/w{self.workers}" if self.workers_in_key else key
 
     def identity(self) -> dict:
         """What makes two runs the same run (compared on resume)."""
@@ -100,7 +105,7 @@ class RunSpec:
                 "backend": self.backend, **({"curves": self.curves, "curves_hash": self.curves_hash}
                                             if self.backend == "replay" else {}),
                 **({"objective": self.objective} if self.objective != "val_loss" else {}),
-                **({"workers": self.workers} if self.workers != 1 else {}),
+                **({"workers": self.workers} if self.workers != 1 or self.workers_in_key else {}),
                 **({"sampling": self.sampling} if self.sampling != "neighbour" else {})}
 
 
@@ -120,25 +125,33 @@ class Suite:
     curves: str | None = None
     curves_hash: str | None = None
     objective: str = "val_loss"
-    workers: int = 1
+    workers: int | tuple[int, ...] = 1   # one count, or several (a tuple: every run repeated per count)
     sampling: str = "neighbour"
 
     @property
     def hash(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
+    @property
+    def worker_counts(self) -> tuple[int, ...]:
+        """The simulated worker counts of the suite's runs, in file order."""
+        return self.workers if isinstance(self.workers, tuple) else (self.workers,)
+
     def runs(self) -> list[RunSpec]:
-        """Every (method, B, seed): budgets in file order, then seeds, then methods, so that a suite
-        stopped early holds whole (B, seed) slices that compare every method."""
+        """Every (method, B, seed), and with a list of worker counts every (method, B, seed, N):
+        budgets in file order, then seeds, then worker counts, then methods, so that a suite stopped
+        early holds whole (B, seed) slices that compare every method at every N."""
         out = []
+        listed = isinstance(self.workers, tuple)
         for b in self.budgets:
             epochs = int(math.floor(b * self.max_budget + 1e-9))
             for s in self.seeds:
-                for m in self.methods:
-                    params = {k: (epochs if v == BUDGET_PLACEHOLDER else v) for k, v in m.params.items()}
-                    out.append(RunSpec(m.label, m.method, params, b, epochs, s, self.profile, self.min_budget,
-                                       self.max_budget, self.resume, self.backend, self.curves, self.curves_hash,
-                                       self.objective, self.workers, self.sampling))
+                for n in self.worker_counts:
+                    for m in self.methods:
+                        params = {k: (epochs if v == BUDGET_PLACEHOLDER else v) for k, v in m.params.items()}
+                        out.append(RunSpec(m.label, m.method, params, b, epochs, s, self.profile, self.min_budget,
+                                           self.max_budget, self.resume, self.backend, self.curves,
+                                           self.curves_hash, self.objective, n, self.sampling, listed))
         return out
 
 
@@ -177,12 +190,7 @@ def load_suite(path: str | Path) -> Suite:
     objective = data.get("objective", "val_loss")
     if objective not in OBJECTIVES:
         raise _fail(path, "objective", f"one of {list(OBJECTIVES)}", objective)
-    workers = data.get("workers", 1)
-    if not _is_int(workers) or workers < 1:
-        raise _fail(path, "workers", "a positive integer (simulated workers per run)", workers)
-    if workers > 1 and backend != "replay":
-        raise _fail(path, "workers", 'to be 1 unless backend = "replay" (simulated workers); train in parallel '
-                                     "with --workers N or --scheduler", workers)
+    workers = _check_workers(path, data.get("workers", 1), backend)
     sampling = data.get("sampling", "neighbour")
     if sampling not in SAMPLINGS:
         raise _fail(path, "sampling", f"one of {list(SAMPLINGS)}", sampling)
@@ -250,6 +258,28 @@ def load_suite(path: str | Path) -> Suite:
                   sampling)
     _check_methods(suite)
     return suite
+
+
+def _check_workers(path, workers, backend) -> int | tuple[int, ...]:
+    """``workers``: one positive integer, or a non-empty list of distinct positive integers (a tuple)."""
+    expected = "a positive integer or a non-empty list of distinct positive integers (simulated workers per run)"
+    if isinstance(workers, list):
+        if not workers:
+            raise _fail(path, "workers", expected, workers)
+        for i, n in enumerate(workers):
+            if not _is_int(n) or n < 1:
+                raise _fail(path, f"workers[{i}]", "a positive integer (simulated workers per run)", n)
+            if n in workers[:i]:
+                raise _fail(path, f"workers[{i}]", "a worker count listed once only", n)
+        counts = tuple(workers)
+    elif not _is_int(workers) or workers < 1:
+        raise _fail(path, "workers", expected, workers)
+    else:
+        counts = (workers,)
+    if max(counts) > 1 and backend != "replay":
+        raise _fail(path, "workers", 'to be 1 unless backend = "replay" (simulated workers); train in parallel '
+                                     "with --workers N or --scheduler", workers)
+    return counts if isinstance(workers, list) else workers
 
 
 def _check_curves(path, curves, max_budget) -> tuple[str, str]:

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -431,6 +432,76 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
     return paths, nums
 
 
+def workers_anytime(res: Results, out: Path, best: dict) -> list[Path]:
+    """The workers study's figure: the incumbent's validation regret against simulated wall-clock
+    (the told job's simulated finish), one panel per worker count N (columns) and budget (rows),
+    median over seeds with a 95% bootstrap band; the x axis is shared along a row so the panels
+    compare N."""
+    trace = incumbent_trace(res)
+    trace["regret"] = trace["value"] - best["val"]
+    order = res.methods()
+    budgets, counts = res.budgets(), res.worker_counts()
+    fig, axes = plt.subplots(len(budgets), len(counts), figsize=(4.4 * len(counts), 3.5 * len(budgets)),
+                             squeeze=False, layout="constrained", sharey="row")
+    for i, b in enumerate(budgets):
+        row = trace[(trace["budget"] == b) & trace["finished"].notna()]
+        if row.empty:
+            continue
+        xmin, xmax = max(float(row["finished"].min()), 1.0), float(row["finished"].max())
+        grid = np.geomspace(xmin, xmax, 160)
+        # top: where the median lines start (the runs' first incumbents, median over runs); the
+        # first rungs' bands above it are clipped
+        top = 1.5 * float(row.groupby("run_key")["regret"].first().median())
+        for j, n in enumerate(counts):
+            ax = axes[i][j]
+            d = row[row["workers"] == n]
+            long = figures.step_grid(d.assign(value=d["regret"]), "finished", grid)
+            figures.plot_anytime_bands(long, ax, order, "incumbent's validation regret" if j == 0 else "",
+                                       "simulated wall-clock (s since the run began; log scale)", True)
+            ax.set_xlim(xmin, xmax)
+            # the first rungs' regret is orders of magnitude above the final one, which can be 0 (the
+            # table's best found): linear below 0.01, logarithmic above
+            ax.set_yscale("symlog", linthresh=0.01, linscale=0.5)
+            ax.set_ylim(-0.003, top)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.set_title(f"N = {n} worker{'s' if n > 1 else ''}, B = {b:g} R ({int(b * res.max_budget + 1e-9)} "
+                         "epochs)")
+            if ax.get_legend() is not None:
+                if (i, j) == (0, 0):  # one legend for the figure, below the panels
+                    handles, labels = ax.get_legend_handles_labels()
+                    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 8), fontsize=8)
+                ax.get_legend().remove()
+    fig.suptitle(f"Workers study ({res.name}, {_kind(res)} of one recording): the incumbent's validation regret "
+                 f"({_objective_name(res)} minus the table's best at R, {best['val']:.4f}; lower is better) against "
+                 "simulated wall-clock on N workers;\nmedian over seeds and 95% bootstrap CI of the median; a line "
+                 "starts once every seed has an incumbent; the tuners' own decision time is not on this clock")
+    return save(fig, out, f"workers_anytime_{res.name}")
+
+
+def workers_study(res: Results, out: Path, best: dict) -> dict:
+    """A store whose runs have several simulated worker counts: the incumbent against simulated
+    wall-clock per N, worker utilisation and final regret per method and N, and the numbers the
+    text quotes (``stats.workers_findings``)."""
+    workers_anytime(res, out, best)
+    seeds = tables.expected_seeds(res)
+    tables.write_table(st.workers_table(res, "share"), out, f"workers_utilisation_{res.name}", (
+        f"Worker utilisation ({res.name}, {_kind(res)}; {seeds} seeds per cell): the busy share of the N simulated "
+        "workers, summed job durations / (N x the run's makespan), median [interquartile range] over seeds. "
+        "1 = no worker ever idle. Durations are the recorded epoch seconds of the replayed configurations."))
+    tables.write_table(st.workers_table(res, "makespan"), out, f"workers_makespan_{res.name}", (
+        f"Makespan ({res.name}): simulated hours from the run's start until its last job finished (B spent), "
+        "median [interquartile range] over seeds."))
+    tables.write_table(st.workers_table(res, "val_regret", best), out, f"workers_regret_{res.name}", (
+        f"Final validation regret of the incumbent per method and N ({res.name}, {_kind(res)}): its "
+        f"{_objective_name(res)} minus the best at R = {best['R']} in the recorded table ({best['val']:.4f}); "
+        "interquartile mean over seeds [95% percentile bootstrap CI, 2000 resamples]."))
+    table = pd.read_csv(st.REPO / best["path"] if not Path(best["path"]).is_absolute() else best["path"],
+                        usecols=["config_id", "epoch"])
+    curves_per_config = int(table[table["epoch"] == table["epoch"].min()].groupby("config_id").size().max())
+    return {"table_best": best, "seeds": seeds, "worker_counts": res.worker_counts(),
+            "curves_per_config": curves_per_config, "findings": st.workers_findings(res, best)}
+
+
 def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_root=None,
           gpu_check: Path | None = None) -> dict:
     """``gpu_check``: the folder of ``python -m bench gpu-check`` results (``results/gpu-check``), if any."""
@@ -443,6 +514,18 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
         numbers["curves"][Path(path).stem] = nums
     for path in results_dirs:
         res = load(path)
+        if len(res.worker_counts()) > 1:  # the workers study: its runs compare across N, not pooled by label
+            n = {"backend": res.backend, "runs": int(len(res.runs)), "methods": res.methods(),
+                 "profile": str(res.runs["profile"].iloc[0]), "objective": res.objective, "budgets": res.budgets(),
+                 "R": res.max_budget, "curves": res.curves,
+                 "wall_seconds": float(res.runs["wall_seconds"].fillna(0).sum()),
+                 "tuner_seconds": float(res.runs["tuner_seconds"].fillna(0).sum()),
+                 "devices": sorted(res.runs["device"].dropna().unique()),
+                 "commits": sorted(res.runs["git_commit"].dropna().unique())}
+            if res.curves:
+                n["workers_study"] = workers_study(res, out, st.table_best(res.curves, res.objective))
+            numbers["workers"] = numbers.get("workers", {}) | {res.name: n}
+            continue
         hb = res.runs[res.runs["family"] == "hyperband"]
         n: dict = {"backend": res.backend, "runs": int(len(res.runs)), "methods": res.methods(),
                    "profile": str(res.runs["profile"].iloc[0]), "objective": res.objective,

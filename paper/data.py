@@ -67,6 +67,10 @@ class Results:
     def budgets(self) -> list[float]:
         return sorted(self.runs["budget"].unique())
 
+    def worker_counts(self) -> list[int]:
+        """The simulated worker counts of the runs (the store's ``workers``), ascending."""
+        return sorted(int(n) for n in self.runs["workers"].unique())
+
 
 def load(path: str | Path) -> Results:
     path = Path(path)
@@ -75,7 +79,7 @@ def load(path: str | Path) -> Results:
         jobs = store.jobs_frame()
         evals = store.evaluations_frame(EVAL_COLUMNS)
         inc = store.incumbents_frame()
-    runs = with_roles(runs)
+    runs = with_workers(with_roles(runs))
     keep = set(runs["run_key"])
     jobs, evals, inc = (df[df["run_key"].isin(keep)].reset_index(drop=True) for df in (jobs, evals, inc))
     return Results(path.name, path, runs, jobs, evals, inc)
@@ -100,6 +104,16 @@ def with_roles(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
+def with_workers(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with ``workers`` (simulated workers of the run) filled: as stored, or (stores made
+    before the column existed) from the run's identity, where a run of one worker has none (1)."""
+    runs = runs.copy()
+    stored = runs["workers"] if "workers" in runs else pd.Series(None, index=runs.index, dtype=object)
+    derived = [json.loads(i).get("workers", 1) for i in runs["identity"]]
+    runs["workers"] = [int(d) if pd.isna(v) else int(v) for v, d in zip(stored, derived)]
+    return runs
+
+
 def objective_values(df: pd.DataFrame, objective: str, split: str = "val") -> pd.Series:
     """The tuner's objective (lower is better) of rows with ``<split>_loss`` / ``<split>_miou``
     columns: the loss itself, or 1 - mIoU for ``objective = "val_miou"``."""
@@ -111,10 +125,13 @@ def incumbent_trace(res: Results) -> pd.DataFrame:
 
     The incumbent is the trial with the best objective at the highest resource any trial has
     reached so far (ties: the lower trial id), so it can get worse when a trial reaches a higher
-    rung. Columns: run_key, label, budget, seed, ``epochs`` (cumulative epochs trained, inclusive
-    of the told job), ``seconds`` (cumulative training seconds, simulated in replay, plus the
-    tuner's own seconds spread evenly over its jobs), ``resource`` (epochs of the incumbent),
-    ``value`` (its objective, lower is better). Rows start at the first successful job.
+    rung. Columns: run_key, label, budget, seed, workers (the run's simulated workers),
+    ``epochs`` (cumulative epochs trained, inclusive of the told job), ``seconds`` (cumulative
+    training seconds, simulated in replay, plus the tuner's own seconds spread evenly over its
+    jobs), ``finished`` (the told job's recorded finish: replay, simulated seconds since the run
+    began, the wall clock of its N workers without the tuner's decision time; real training,
+    Unix time), ``resource`` (epochs of the incumbent), ``value`` (its objective, lower is
+    better). Rows start at the first successful job.
     """
     if "trace" in res.cache:
         return res.cache["trace"].copy()
@@ -129,6 +146,8 @@ def incumbent_trace(res: Results) -> pd.DataFrame:
         tuner = float(runs.at[key, "tuner_seconds"] or 0.0) / max(1, len(g))
         epochs = np.cumsum(g["epochs_trained"].fillna(0).to_numpy(dtype=float))
         seconds = np.cumsum(g["seconds"].fillna(0).to_numpy(dtype=float) + tuner)
+        finished = (pd.to_numeric(g["finished"]).to_numpy(dtype=float) if "finished" in g  # older stores: none
+                    else np.full(len(g), np.nan))
         val = (g["loss"] if obj == "val_loss" else 1.0 - g["val_miou"]).to_numpy(dtype=float)
         resource, tid = g["resource"].to_numpy(), g["trial_id"].to_numpy()
         ok = (g["status"] == "ok").to_numpy() & np.isfinite(val)
@@ -139,17 +158,19 @@ def incumbent_trace(res: Results) -> pd.DataFrame:
                 if best is None or cand > best:
                     best = cand
             if best is not None:
-                rows.append((epochs[k], seconds[k], best[0], -best[1]))
+                rows.append((epochs[k], seconds[k], finished[k], best[0], -best[1]))
         if rows:
             r = runs.loc[key]
-            d = pd.DataFrame(rows, columns=["epochs", "seconds", "resource", "value"])
+            d = pd.DataFrame(rows, columns=["epochs", "seconds", "finished", "resource", "value"])
             d.insert(0, "run_key", key)
             d.insert(1, "label", r["label"])
             d.insert(2, "budget", r["budget"])
             d.insert(3, "seed", r["seed"])
+            d.insert(4, "workers", r["workers"])
             out.append(d)
     res.cache["trace"] = pd.concat(out, ignore_index=True) if out else pd.DataFrame(
-        columns=["run_key", "label", "budget", "seed", "epochs", "seconds", "resource", "value"])
+        columns=["run_key", "label", "budget", "seed", "workers", "epochs", "seconds", "finished", "resource",
+                 "value"])
     return res.cache["trace"].copy()
 
 

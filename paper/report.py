@@ -97,6 +97,72 @@ def _threats(name: str, r: dict, curves: dict) -> str:
     return "\n".join(lines)
 
 
+def _pct(t) -> str:
+    """An IQM share with its CI, as percentages: (point, lo, hi)."""
+    p, lo, hi = t
+    return f"{p:.0%} [{lo:.0%}, {hi:.0%}]" if lo == lo else f"{p:.0%}"
+
+
+def _pp(t) -> str:
+    """An IQM difference of shares with its CI, in percentage points."""
+    d, lo, hi = t
+    return f"{100 * d:+.0f} pp [{100 * lo:+.0f}, {100 * hi:+.0f}]" if lo == lo else f"{100 * d:+.0f} pp"
+
+
+def _verdict(t, what: str) -> str:
+    d, lo, hi = t
+    if not lo == lo or lo <= 0 <= hi:
+        return f"indistinguishable in {what}"
+    return f"{'higher' if lo > 0 else 'lower'} {what}"
+
+
+def workers_findings(name: str, w: dict) -> str:
+    """The generated text of the workers study (one store), from ``numbers.json``."""
+    ws = w["workers_study"]
+    f = ws["findings"]
+    busy = 0.8
+    lines = []
+    cells = {k: c for k, c in f.items() if k != "same_at_every_n"}
+    for key, cell in sorted(cells.items(), key=lambda kv: (kv[1]["budget"], kv[1]["workers"])):
+        n, b = cell["workers"], cell["budget"]
+        if n == 1:
+            continue
+        ranked = sorted(cell["columns"].items(), key=lambda kv: -kv[1]["share"][0])
+        keep = [m for m, c in ranked if c["share"][0] >= busy]
+        lines.append(f"- **N = {n}, B = {b:g} R.** Utilisation, IQM over seeds [95% CI]: "
+                     + "; ".join(f"`{m}` {_pct(c['share'])} ({c['epochs_per_job']:.1f} epochs per job)"
+                                 for m, c in ranked) + ". "
+                     + (f"At or above {busy:.0%}: {', '.join(f'`{m}`' for m in keep)}."
+                        if keep else f"No method keeps its workers {busy:.0%} busy."))
+        for pair, v in cell["sync_vs_async"].items():
+            s, a = pair.split(" - ")
+            lines.append(f"  - `{s}` against `{a}`: utilisation {_pp(v['share'])} "
+                         f"({_verdict(v['share'], 'utilisation')}); "
+                         f"median makespan {v['makespan_ratio']:.2f}× `{a}`'s; final validation regret "
+                         f"{_ci(*v['val_regret'])} ({_verdict(v['val_regret'], 'regret')}).")
+    same = f.get("same_at_every_n", {})
+    if any(same.values()):
+        lines.append("\nEvery seed's final incumbent is the same at every N for "
+                     + "; ".join(f"B = {b}: {', '.join(f'`{m}`' for m in ms) or 'no method'}"
+                                 for b, ms in sorted(same.items(), key=lambda kv: float(kv[0])))
+                     + ", as expected of methods whose asks do not depend on the order in which answers come "
+                       "(synchronous rungs, random search): more workers change only when they finish. The "
+                       "asynchronous methods and the model-based tuners decide on what has finished so far, so "
+                       "their results change with N.")
+    best = ws["table_best"]
+    curves = w.get("curves") or best["path"]
+    per = ws["curves_per_config"]
+    lines.append(
+        f"\nEvery run here is replayed from one recording, `{curves}`: {best['configs']} configurations, "
+        f"{per} learning curve{'s' if per > 1 else ''} (training seed{'s' if per > 1 else ''}) each. A job's "
+        "duration is its configuration's recorded epoch seconds times its epochs, the same in every replay, so "
+        "the study has no straggler noise: a real cluster's run-to-run variation in trial time would make "
+        "synchronous Hyperband wait longer at each rung, so its idle share here is a lower bound. The seeds "
+        f"({ws['seeds']} per cell) vary the tuners only; the spread and CIs are over tuner seeds, not over "
+        "training noise, and regret is measured against the best of the recorded configurations.")
+    return "\n".join(lines)
+
+
 def _hyperband_plan(numbers: dict, profile: str):
     """(R, eta) of the Hyperband runs of the first store on ``profile``, from the store's roles."""
     for r in numbers.get("results", {}).values():
@@ -135,6 +201,27 @@ def values(numbers: dict, out: Path) -> _Values:
             v[f"{key}_device"] = ", ".join(c["recording_device"])
             v[f"{key}_epoch_seconds"] = f"{c['epoch_seconds_median']:.2f} s"
         v[f"{key}_figure"] = f"![Recorded learning curves](curves_{name}.png)"
+    studies = numbers.get("workers", {})
+    for name, w in studies.items():
+        key = name.replace("-", "_")
+        ws = w.get("workers_study")
+        if not ws:
+            continue
+        v[f"{key}_source"] = (f"`results/{name}/` (replayed learning curves, {w['runs']} runs: "
+                              f"{len(w['methods'])} methods × {len(w['budgets'])} budgets × "
+                              f"{len(ws['worker_counts'])} worker counts × {ws['seeds']} seeds)")
+        v[f"{key}_counts"] = ", ".join(str(n) for n in ws["worker_counts"])
+        v[f"{key}_budgets"] = ", ".join(f"{b:g}" for b in w["budgets"])
+        v[f"{key}_methods"] = ", ".join(f"`{m}`" for m in w["methods"])
+        v[f"{key}_time"] = (f"{_fmt_seconds(w['wall_seconds'])} of wall time, of which the tuners' own decisions "
+                            f"{_fmt_seconds(w['tuner_seconds'])}")
+        v[f"{key}_findings"] = workers_findings(name, w)
+        for stem in ("workers_utilisation", "workers_makespan", "workers_regret"):
+            f = out / f"{stem}_{name}.md"
+            if f.is_file():
+                v[f"{key}_{stem}_table"] = f.read_text()
+        if (out / f"workers_anytime_{name}.png").is_file():
+            v[f"{key}_workers_anytime_figure"] = f"![workers study ({name})](workers_anytime_{name}.png)"
     for name, r in numbers.get("results", {}).items():
         key = name.replace("-", "_")
         kind = "replayed learning curves" if r["backend"] == "replay" else "real training"

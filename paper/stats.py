@@ -307,3 +307,126 @@ def _ratio_cell(t_ref: np.ndarray, t_m: np.ndarray, seed: int) -> str:
     lo, hi = np.quantile(ratio, [(1 - LEVEL) / 2, (1 + LEVEL) / 2], method="inverted_cdf")
     fmt = (lambda v: "never" if v == -np.inf else "∞" if v == np.inf else f"{v:.2f}")
     return f"{med_ref / med:.2f}× [{fmt(lo)}, {fmt(hi)}] ({k}/{n})"
+
+
+# -- the workers study ----------------------------------------------------------------------
+def utilisation(res: Results) -> pd.DataFrame:
+    """Per finished run: how busy its simulated workers were.
+
+    ``busy``: the summed durations (``finished - started``, simulated seconds) of the jobs that ran
+    (ended ``ok`` or ``failed``; a job skipped for the budget never ran); ``makespan``: the last
+    job's finish (the run's clock starts at 0 s), i.e. the simulated wall-clock the run took;
+    ``share`` = busy / (workers x makespan), in [0, 1] (1: no worker ever idle). The tuner's own
+    decision time is not on this clock."""
+    done = res.runs[res.runs["status"] == "done"].set_index("run_key")
+    jobs = res.jobs[res.jobs["run_key"].isin(done.index) & res.jobs["status"].isin(("ok", "failed"))]
+    jobs = jobs.assign(duration=pd.to_numeric(jobs["finished"]) - pd.to_numeric(jobs["started"]))
+    g = jobs.groupby("run_key").agg(busy=("duration", "sum"), makespan=("finished", "max"), jobs=("job_id", "size"))
+    rows = []
+    for key, r in g.iterrows():
+        run = done.loc[key]
+        n = int(run["workers"])
+        span = float(r["makespan"])
+        rows.append({"run_key": key, "label": run["label"], "budget": run["budget"], "seed": run["seed"],
+                     "workers": n, "jobs": int(r["jobs"]), "busy": float(r["busy"]), "makespan": span,
+                     "share": float(r["busy"]) / (n * span) if span > 0 else math.nan})
+    return pd.DataFrame(rows, columns=["run_key", "label", "budget", "seed", "workers", "jobs", "busy", "makespan",
+                                       "share"])
+
+
+def _median_iqr(v, fmt: str = "{:.0%}") -> str:
+    v = np.asarray(v, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return "—"
+    q1, m, q3 = np.quantile(v, [0.25, 0.5, 0.75])
+    return f"{fmt.format(m)} [{fmt.format(q1)}, {fmt.format(q3)}]"
+
+
+def workers_columns(res: Results) -> dict[tuple[float, int], dict[str, list[str]]]:
+    """Per (B, N): the distinct columns (``columns``: labels that are one algorithm merged)."""
+    fin = final_table(res).merge(res.runs[["run_key", "workers"]], on="run_key")
+    order = res.methods()
+    return {(b, n): columns(g, order) for (b, n), g in fin.groupby(["budget", "workers"])}
+
+
+def workers_table(res: Results, value: str, best: dict | None = None) -> pd.DataFrame:
+    """Rows: distinct methods; columns: each (B, N). ``value``: ``share`` (worker utilisation, median
+    [IQR] over seeds), ``makespan`` (simulated hours to spend B, median [IQR]) or ``val_regret``
+    (the final incumbent's validation regret against ``best``, IQM [95% bootstrap CI] over seeds)."""
+    if value == "val_regret":
+        data = final_regret(res, best).merge(res.runs[["run_key", "workers"]], on="run_key")
+    else:
+        data = utilisation(res)
+    cols = workers_columns(res)
+    names = list(dict.fromkeys(n for c in cols.values() for n in c))
+    rows = []
+    for name in names:
+        row = {"method": name}
+        for (b, n), c in sorted(cols.items()):
+            head = f"B={b:g}, N={n}"
+            if name not in c:
+                row[head] = "—"
+                continue
+            v = data[(data["budget"] == b) & (data["workers"] == n) & (data["label"] == c[name][0])][value]
+            v = v.dropna().to_numpy(dtype=float)
+            if value == "share":
+                row[head] = _median_iqr(v)
+            elif value == "makespan":
+                row[head] = _median_iqr(v / 3600, "{:.2f}")
+            else:
+                row[head] = _ci_cell(*iqm_ci([v]), len(v))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def workers_findings(res: Results, best: dict) -> dict:
+    """The numbers the workers section quotes, per B and N: each column's utilisation (IQM over
+    seeds with its 95% bootstrap CI), median makespan (simulated seconds) and final validation
+    regret (IQM, CI); and per B and N, synchronous Hyperband against each asynchronous
+    Hyperband (role ``family`` asha / async-hyperband, read from the store) as IQM differences
+    with 95% bootstrap CIs. ``epochs_per_job``: the median over seeds of epochs trained per job
+    (a tuner that asks one epoch at a time can fill a free worker at any moment)."""
+    util = utilisation(res)
+    fin = final_regret(res, best).merge(res.runs[["run_key", "workers"]], on="run_key")
+    family = dict(zip(res.runs["label"], res.runs["family"]))
+    out: dict = {}
+    for (b, n), cols in sorted(workers_columns(res).items()):
+        cell: dict = {}
+        for name, labels in cols.items():
+            u = util[(util["budget"] == b) & (util["workers"] == n) & (util["label"] == labels[0])]
+            f = fin[(fin["budget"] == b) & (fin["workers"] == n) & (fin["label"] == labels[0])]
+            spent = res.runs.set_index("run_key").loc[u["run_key"], "epochs_spent"].to_numpy(dtype=float)
+            cell[name] = {"family": family.get(labels[0]), "runs": int(len(u)),
+                          "share": iqm_ci([u["share"].to_numpy()]),
+                          "epochs_per_job": float(np.median(spent / u["jobs"].to_numpy())) if len(u) else math.nan,
+                          "makespan_median": float(u["makespan"].median()) if len(u) else math.nan,
+                          "val_regret": iqm_ci([f["val_regret"].to_numpy()])}
+        sync = [m for m, c in cell.items() if c["family"] == "hyperband"]
+        versus = {}
+        for s in sync:
+            us = util[(util["budget"] == b) & (util["workers"] == n) & (util["label"] == cols[s][0])]
+            fs = fin[(fin["budget"] == b) & (fin["workers"] == n) & (fin["label"] == cols[s][0])]
+            for a in (m for m, c in cell.items() if c["family"] in ("asha", "async-hyperband")):
+                ua = util[(util["budget"] == b) & (util["workers"] == n) & (util["label"] == cols[a][0])]
+                fa = fin[(fin["budget"] == b) & (fin["workers"] == n) & (fin["label"] == cols[a][0])]
+                versus[f"{s} - {a}"] = {
+                    "share": iqm_difference_ci(us["share"].to_numpy(), ua["share"].to_numpy()),
+                    "makespan_ratio": float(us["makespan"].median() / ua["makespan"].median()),
+                    "val_regret": iqm_difference_ci(fs["val_regret"].to_numpy(), fa["val_regret"].to_numpy())}
+        out[f"{b:g}/{n}"] = {"budget": float(b), "workers": int(n), "columns": cell, "sync_vs_async": versus}
+    out["same_at_every_n"] = {f"{b:g}": same_at_every_n(fin[fin["budget"] == b]) for b in res.budgets()}
+    return out
+
+
+def same_at_every_n(fin: pd.DataFrame) -> list[str]:
+    """Labels of one budget whose every seed ends with the same incumbent (trial, resource and
+    validation objective) at every worker count: their decisions do not depend on N, only their
+    timing does (``fin``: ``final_table`` rows with ``workers``)."""
+    out = []
+    for label, g in fin.groupby("label", sort=False):
+        if g["workers"].nunique() < 2 or g["val_obj"].isna().any():
+            continue
+        if all(len(set(zip(s["resource"], s["val_obj"]))) == 1 for _, s in g.groupby("seed")):
+            out.append(str(label))
+    return out

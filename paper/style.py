@@ -14,6 +14,9 @@ FIXED = {  # label: (colour index, marker index, line style)
     "hyperband": (0, 0, "-"), "hb-eta3": (0, 0, "-"), "random": (7, 1, "-"), "random (2x budget)": (7, 4, ":"),
     "smac-bo": (3, 2, "-"), "smac-hb": (4, 3, "-"), "skopt-gp": (1, 5, "-"), "hb-eta2": (5, 6, "-"),
     "hb-eta3-table1": (5, 7, "--"), "hb-eta4": (2, 8, "-"),
+    # the workers study: an asynchronous version shares its synchronous original's colour, dashed
+    "async-hyperband": (0, 9, "--"), "sh": (2, 10, "-."), "asha": (2, 11, "--"), "optuna-tpe-hb": (3, 5, "--"),
+    "dehb": (5, 4, "--"),
 }
 
 

@@ -30,6 +30,42 @@ def test_good_suite_expands_to_runs(tmp_path):
     assert runs[1].budget_epochs == 18 and runs[1].max_budget == 9 and runs[1].resume is True
 
 
+def test_several_worker_counts_expand_every_run(tmp_path):
+    """``workers = [1, 4]`` (replay) repeats every (B, seed, method) per count: keys and identities name N;
+    one count keeps today's keys and identities."""
+    from bench.suite import canonical
+    replay = GOOD.replace('profile = "smoke"', 'profile = "smoke"\nbackend = "replay"\n'
+                          'curves = "tests/fixtures/smoke-curves.csv"')
+    one = load_suite(_write(tmp_path, "workers = 4\n" + replay, "one.toml"))
+    assert [r.key for r in one.runs()] == ["hb/B1/seed0", "hb/B2/seed0"]
+    assert one.runs()[0].identity()["workers"] == 4 and one.worker_counts == (4,)
+    assert "workers" not in load_suite(_write(tmp_path, replay, "w1.toml")).runs()[0].identity()
+    two = load_suite(_write(tmp_path, "workers = [1, 4]\n" + replay.replace("seeds = [0]", "seeds = [0, 1]"),
+                            "two.toml"))
+    runs = two.runs()
+    assert [r.key for r in runs][:4] == ["hb/B1/seed0/w1", "hb/B1/seed0/w4", "hb/B1/seed1/w1", "hb/B1/seed1/w4"]
+    assert len(runs) == 8 and [r.workers for r in runs[:2]] == [1, 4]
+    assert runs[0].identity()["workers"] == 1 and runs[1].identity()["workers"] == 4
+    assert len({canonical(r.identity()) for r in runs}) == len(runs) == len({r.key for r in runs})
+
+
+@pytest.mark.parametrize("value,pattern", [
+    ("[]", r"key 'workers': expected a positive integer or a non-empty list of distinct positive integers"),
+    ("[1, 0]", r"key 'workers\[1\]': expected a positive integer \(simulated workers per run\), got 0"),
+    ('[1, "4"]', r"key 'workers\[1\]': expected a positive integer .*got '4'"),
+    ("[4, 4]", r"key 'workers\[1\]': expected a worker count listed once only, got 4"),
+    ("[1, 2.5]", r"key 'workers\[1\]': expected a positive integer"),
+    ("1.5", r"key 'workers': expected a positive integer or a non-empty list"),
+])
+def test_bad_worker_counts(tmp_path, value, pattern):
+    replay = GOOD.replace('profile = "smoke"', 'profile = "smoke"\nbackend = "replay"\n'
+                          'curves = "tests/fixtures/smoke-curves.csv"')
+    with pytest.raises(SuiteError, match=r"s\.toml: " + pattern):
+        load_suite(_write(tmp_path, f"workers = {value}\n" + replay))
+    with pytest.raises(SuiteError, match=r"s\.toml: key 'workers': expected to be 1 unless backend = \"replay\""):
+        load_suite(_write(tmp_path, "workers = [1, 2]\n" + GOOD))
+
+
 @pytest.mark.parametrize("edit,pattern", [
     (lambda t: "budgetz = 3\n" + t, r"s\.toml: key 'budgetz': expected one of .* \(unknown key\)"),
     (lambda t: t.replace('method = "hyperband"', 'method = "hyperbandd"'),
