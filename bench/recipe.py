@@ -73,7 +73,12 @@ def _subsets(by_image: dict) -> dict[str, list[str]]:
     return out
 
 
-def _spread(values: pd.DataFrame, metric: str) -> dict:
+def seed_spread(values: pd.DataFrame, metric: str) -> dict:
+    """The recipe criterion of one metric at R. ``values``: one row per (``config``, ``train_seed``)
+    with the final value of ``metric``. ``seed_sd``: median over configurations of the standard
+    deviation over training seeds (ddof 1); ``iqr``: interquartile range over configurations of
+    the seed-mean value (pandas' linear quantiles); ``ratio`` = seed_sd / iqr; ``best_minus_median``
+    of the seed means (mIoU: highest minus median; loss: median minus lowest)."""
     g = values.groupby("config")[metric]
     seed_sd = float(g.std(ddof=1).median())
     means = g.mean()
@@ -101,16 +106,16 @@ def recipe_table(results: list[Path]) -> pd.DataFrame:
         if df.empty:
             continue
         out.append({"recipe": profile, "metric": "val_loss", "validation": "whole split",
-                    **_spread(df, "val_loss"), "boot_sd": float("nan")})
+                    **seed_spread(df, "val_loss"), "boot_sd": float("nan")})
         if df["by_image"].isna().any():
             out.append({"recipe": profile, "metric": "val_miou", "validation": "whole split",
-                        **_spread(df, "val_miou"), "boot_sd": float("nan")})
+                        **seed_spread(df, "val_miou"), "boot_sd": float("nan")})
             continue
         for name, images in _subsets(df["by_image"].iloc[0]).items():
             sub = df.assign(val_miou=[_miou(b, images) for b in df["by_image"]])
             rng = np.random.default_rng(0)
             boot = float(np.median([_bootstrap_sd(b, images, rng) for b in df["by_image"]]))
-            out.append({"recipe": profile, "metric": "val_miou", "validation": name, **_spread(sub, "val_miou"),
+            out.append({"recipe": profile, "metric": "val_miou", "validation": name, **seed_spread(sub, "val_miou"),
                         "boot_sd": boot})
     return pd.DataFrame(out)
 

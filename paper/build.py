@@ -15,11 +15,13 @@ from scipy import stats
 
 from methods.brackets import hyperband_brackets
 
-from . import figures, gpu, stats as st, tables
+from . import figures, gpu, landscape, realcheck, replaystats, stats as st, tables
 from .data import Results, final_table, incumbent_trace, load
 from .style import setup
 
 log = logging.getLogger("paper")
+# the real-training store of bench/suites/realcheck.toml and its replayed twin (README, "Replay checked against real training")
+REALCHECK = (Path("results/realcheck"), Path("results/realcheck-replay"))
 META = {"Creator": "aerial-hpo-bench paper", "CreationDate": None}
 
 
@@ -131,11 +133,14 @@ def statistics(res: Results, out: Path, best: dict) -> dict:
             rows.append({"method": name, "B": f"{b:g}", "runs": f"{len(v)}/{len(g)}",
                          "validation regret, median [IQR]": _quartiles(v),
                          "test regret, median [IQR]": _quartiles(t),
-                         "test regret, IQM [95% CI]": st._ci_cell(*st.iqm_ci([t.to_numpy()]), len(t))})
+                         "test regret, IQM [95% CI]": st._ci_cell(*st.iqm_ci([t.to_numpy()]), len(t)),
+                         **replaystats.cell(res, cols[name][0], b)})
     tables.write_table(pd.DataFrame(rows), out, f"regret_{res.name}", (
         f"Regret of the incumbent at the end of the run ({res.name}, {_kind(res)}): its {_objective_name(res)} "
         f"minus the best in the recorded table at R (validation {best['val']:.4f}; test split, the same objective "
-        f"on Tile 5, {best['test']:.4f}). runs: with an incumbent / asked."))
+        f"on Tile 5, {best['test']:.4f}). runs: with an incumbent / asked. Distinct entries: recorded configurations "
+        "that answered a run; neighbour share: its asks answered by a nearest neighbour (medians over seeds; n/a: "
+        "store made before runs stored them)."))
     tables.write_table(st.wasted_table(res), out, f"wasted_{res.name}", (
         f"Budget that fits ({res.name}): per method and B, the mean share of B spent in brackets that never "
         "reached R + the mean share of B left unspent because the next job did not fit; (k/N): runs whose "
@@ -380,9 +385,13 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
     """The recorded learning curves: spread of final validation mIoU, epoch-1 vs final rank correlation."""
     df = pd.read_csv(path, float_precision="round_trip")
     ok = df[df["status"] == "ok"]
+    seeds = int(df["train_seed"].nunique()) if "train_seed" in df else 1
+    if seeds > 1:  # several training seeds: one curve per configuration, their mean (whole seed groups)
+        ok = landscape.seed_means(ok)
+        df = ok
     R = int(ok["epoch"].max())
     final = ok[ok["epoch"] == R].set_index("config_id")
-    nums = {"configs": int(df["config_id"].nunique()), "complete": int(len(final)), "R": R,
+    nums = {"configs": int(df["config_id"].nunique()), "complete": int(len(final)), "R": R, "train_seeds": seeds,
             "final_val_miou": {q: float(final["val_miou"].quantile(v)) for q, v in
                                (("min", 0), ("q25", .25), ("median", .5), ("q75", .75), ("max", 1))},
             "final_test_miou_median": float(final["test_miou"].median()) if "test_miou" in final else None}
@@ -410,7 +419,8 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
         axes[0].plot(g["epoch"], g["val_miou"], color="#0072B2", alpha=0.35, linewidth=0.8)
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("validation mIoU")
-    axes[0].set_title(f"{nums['configs']} recorded configurations, R = {R}")
+    axes[0].set_title(f"{nums['configs']} recorded configurations, R = {R}"
+                      + (f" (mean of {seeds} training seeds)" if seeds > 1 else ""))
     e1 = ok[ok["epoch"] == 1].set_index("config_id")["val_loss"]
     both = pd.concat([e1.rank(), final["val_loss"].rank()], axis=1, join="inner").dropna()
     axes[1].scatter(both.iloc[:, 0], both.iloc[:, 1], s=12, color="#D55E00")
@@ -503,15 +513,18 @@ def workers_study(res: Results, out: Path, best: dict) -> dict:
 
 
 def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_root=None,
-          gpu_check: Path | None = None) -> dict:
-    """``gpu_check``: the folder of ``python -m bench gpu-check`` results (``results/gpu-check``), if any."""
+          gpu_check: Path | None = None, realcheck_dirs: tuple[Path, Path] | None = None) -> dict:
+    """``gpu_check``: the folder of ``python -m bench gpu-check`` results (``results/gpu-check``), if any;
+    ``realcheck_dirs``: (real-training store, its replayed twin) for ``paper.realcheck``; ``python -m paper``
+    passes ``REALCHECK`` unless told otherwise; absent stores (or None) give a "not measured yet" line."""
     setup()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    numbers: dict = {"results": {}, "curves": {}, "gpu_check": gpu.summary(gpu_check, out)}
+    numbers: dict = {"results": {}, "curves": {}, "landscape": {}, "gpu_check": gpu.summary(gpu_check, out)}
     for path in curves:
         _, nums = curves_summary(Path(path), out)
         numbers["curves"][Path(path).stem] = nums
+        numbers["landscape"][Path(path).stem] = landscape.summary(Path(path), out)
     for path in results_dirs:
         res = load(path)
         if len(res.worker_counts()) > 1:  # the workers study: its runs compare across N, not pooled by label
@@ -548,6 +561,8 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
             f"Test mIoU (Tile 5) of the incumbent, mean ± std over seeds ({res.name}, {_kind(res)}); (k/N): runs "
             "with an incumbent out of N asked. Comparisons between methods: the IQM, regret and critical-difference "
             "results."))
+        if res.backend == "replay":
+            n["replay_stats"] = replaystats.write(res, out)
         cov = tables.coverage(res)
         tables.write_table(cov, out, f"coverage_{res.name}",
                            f"Runs per method and budget ({res.name}): with an incumbent, failed, infeasible, missing.")
@@ -574,5 +589,7 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
             _, extra = report_figures(res, out, data_root)
             n.update(extra)
         numbers["results"][res.name] = n
+    numbers["realcheck"] = (realcheck.summary(*realcheck_dirs, out) if realcheck_dirs
+                            else {"missing": [str(p) for p in REALCHECK]})
     (out / "numbers.json").write_text(json.dumps(numbers, indent=2, sort_keys=True, default=str) + "\n")
     return numbers

@@ -13,7 +13,7 @@ from string import Template
 
 from methods.brackets import hyperband_brackets, plan_summary
 
-from . import gpu
+from . import gpu, landscape, realcheck, replaystats
 from .tables import to_markdown
 
 TEMPLATE = Path(__file__).with_name("paper.md")
@@ -72,6 +72,15 @@ def _threats(name: str, r: dict, curves: dict) -> str:
         lines.append(f"- **Neighbours.** {r['neighbour_share']:.0%} of the configurations the tuners sampled are not "
                      "in the table and were answered with the curve of their nearest recorded neighbour, so "
                      "model-based tuners are answered at the neighbour, not at the point they chose.")
+    rs = r.get("replay_stats") or {}
+    if rs.get("runs_with_values"):
+        lines.append(f"- **Entries drawn.** As the runs stored it ({rs['runs_with_values']} of {rs['runs']} runs): a "
+                     f"median of {rs['entries_median']:g} distinct recorded configurations answered a run, and a median "
+                     f"{rs['neighbour_share_median']:.0%} of a run's asks were answered by a neighbour (per method and "
+                     f"B: the table beside the final results).")
+    elif rs:
+        lines.append(f"- **Entries drawn.** Not stored: `{name}` was made before runs stored their distinct entries "
+                     "and neighbour shares (n/a in its tables).")
     f = s.get("findings", {})
     if f:
         widths = [x["val_hi"] - x["val_lo"] for x in f.values() if x.get("val_lo") == x.get("val_lo")
@@ -179,6 +188,8 @@ def values(numbers: dict, out: Path) -> _Values:
         v[f"brackets_{profile}"] = _brackets_table(*plan)
         v[f"brackets_{profile}_R"], v[f"brackets_{profile}_eta"] = str(plan[0]), str(plan[1])
     v["gpu_check"] = gpu.section(numbers.get("gpu_check"), out)
+    v["landscape"] = landscape.text(numbers.get("landscape"), out)
+    v["realcheck"] = realcheck.text(numbers.get("realcheck"), out)
     for name, c in numbers.get("curves", {}).items():
         key = name.replace("-", "_")
         q = c["final_val_miou"]
@@ -236,6 +247,7 @@ def values(numbers: dict, out: Path) -> _Values:
         v[f"{key}_commits"] = ", ".join(f"`{c[:12]}`" for c in r["commits"])
         v[f"{key}_versions"] = ", ".join(f"{k} {val}" for k, val in sorted(r["versions"].items()) if val)
         v[f"{key}_missing"] = str(r["missing_or_failed"])
+        v[f"{key}_replay_table"] = replaystats.section(r, out, name)
         for stem in ("final", "speedup", "coverage", "nvsbn", "per_class", "speed", "iqm", "regret", "wasted"):
             f = out / f"{stem}_{name}.md"
             if f.is_file():
