@@ -202,7 +202,7 @@ def cmd_export_curves(args) -> int:
     out = Path(args.out) if args.out else Path("results") / "curves" / f"{Path(args.results[0]).name}.csv"
     try:
         print(export_curves([Path(r) for r in args.results], out))
-    except (FileNotFoundError, sqlite3.DatabaseError, StoreError) as exc:
+    except (FileNotFoundError, ValueError, sqlite3.DatabaseError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -93,9 +93,15 @@ def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
 
 def export_curves(results: Path | list[Path], out: Path) -> Path:
     """One curves table from the stores of one or several results directories (e.g. the shards of a
-    recording; ``results.db``, or a packed ``results.db.xz``)."""
+    recording; ``results.db``, or a packed ``results.db.xz``), all of one profile (recipe): stores
+    of different profiles are refused (ValueError)."""
     sources = [Path(r) for r in (results if isinstance(results, (list, tuple)) else [results])]
     parts = [curves_from_store(store_file(r)) for r in sources]
+    recipes = {str(src): sorted({r["profile"] for r in m["runs"] if r["profile"]}) for src, (_, m) in zip(sources, parts)}
+    if len({p for ps in recipes.values() for p in ps}) > 1:  # a table holds one recipe: never mixed silently
+        raise ValueError("the stores were recorded with different profiles (recipes): "
+                         + "; ".join(f"{src}: {', '.join(ps)}" for src, ps in recipes.items())
+                         + ". Export each recipe to its own table")
     df = pd.concat([d for d, _ in parts], ignore_index=True)
     df = (df.drop_duplicates(["config_id", "train_seed", "epoch"], keep="first")
             .sort_values(["config_id", "train_seed", "epoch"], kind="stable").reset_index(drop=True))

@@ -277,3 +277,14 @@ method = "asha"
         else:
             assert not all(c in recorded for _, c in asked)
             assert all(s > 0 for k, (_, s) in stats.items() if k.startswith("rs/"))
+
+
+def test_export_curves_refuses_to_mix_recipes(tmp_path, capsys):
+    """The committed cpu-v2 recording shard and the constant-rate recipe arm are two recipes: one table
+    never holds both (issue 10: never mix them silently)."""
+    from bench.cli import main
+    shard, constant = REPO / "results/curves-raw/cpu-v2-seed0-shard0of2", REPO / "results/recipe/cpu-v2-constant"
+    assert main(["export-curves", str(shard), str(constant), "--out", str(tmp_path / "mixed.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cpu-v2+lr_schedule=constant" in err and "cpu-v2" in err
+    assert not (tmp_path / "mixed.csv").exists()
