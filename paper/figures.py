@@ -280,7 +280,12 @@ def plot_regret_distribution(fin: pd.DataFrame, ax, order: list[str], value: str
         warnings.simplefilter("ignore", DeprecationWarning)
         sns.boxplot(data=d, y="label", x=value, order=present, hue="label", hue_order=present, palette=pal,
                     fliersize=0, width=0.6, boxprops={"alpha": 0.35}, ax=ax, legend=False)
-    sns.stripplot(data=d, y="label", x=value, order=present, hue="label", hue_order=present, palette=pal,
-                  size=2.5, jitter=0.2, ax=ax, legend=False)
+    state = np.random.get_state()  # seaborn jitters with numpy's global generator: same figure every build
+    np.random.seed(0)
+    try:
+        sns.stripplot(data=d, y="label", x=value, order=present, hue="label", hue_order=present, palette=pal,
+                      size=2.5, jitter=0.2, ax=ax, legend=False)
+    finally:
+        np.random.set_state(state)
     ax.set_ylabel("")
     ax.set_xlabel(ylabel)
