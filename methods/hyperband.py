@@ -2,7 +2,8 @@
 
 ``hyperband`` runs iterations of all brackets s = s_max .. 0 again and again
 until the caller stops asking (or ``max_configs`` is reached at a bracket
-boundary). Brackets run one after another; within a bracket a whole rung may be
+boundary). Brackets run one after another (``parallel_brackets = true``: a worker the
+waiting rung cannot use starts the next bracket); within a bracket a whole rung may be
 outstanding at once. Promotions continue the same trial to the higher resource.
 
 ``hyperband-bracket`` runs one bracket ``s`` alone, repeated: the paper's
@@ -18,19 +19,28 @@ from .brackets import Bracket, hyperband_brackets, s_max
 
 
 class BracketTuner(Tuner):
-    """Cycles through a fixed list of brackets; subclasses choose the list."""
+    """Cycles through a fixed list of brackets; subclasses choose the list.
 
-    def __init__(self, space, seed, min_budget, max_budget, brackets: list[Bracket], max_configs=None, workdir=None):
+    ``parallel_brackets``: False (Algorithm 1 as written): one bracket at a time; while its rung
+    waits for results, ``ask`` returns WAIT. True (as HpBandSter's master does with idle workers):
+    a worker that the waiting rung cannot use starts the next bracket; brackets started earlier
+    hand out their jobs first. With one worker nobody ever waits, so both ask the same jobs."""
+
+    def __init__(self, space, seed, min_budget, max_budget, brackets: list[Bracket], max_configs=None, workdir=None,
+                 parallel_brackets: bool = False):
         super().__init__(space, seed, min_budget, max_budget, max_configs, workdir)
         if not brackets:
             raise ValueError("no brackets to run")
+        if not isinstance(parallel_brackets, bool):
+            raise ValueError(f"parallel_brackets must be true or false, got {parallel_brackets!r}")
         self.brackets = brackets
-        self.index = 0        # position in self.brackets
+        self.parallel = parallel_brackets
+        self.index = 0        # position in self.brackets of the next bracket to start
         self.iteration = 0    # completed passes over self.brackets
-        self.run: BracketRun | None = None
+        self.active: list[BracketRun] = []  # started and not done, oldest first
         self._trials = 0
         self._runs: dict[int, BracketRun] = {}  # job id -> the bracket run it belongs to
-        self.finished = False
+        self.finished = False  # no further bracket can start (max_configs)
 
     def _new_trial(self) -> tuple[int, dict]:
         tid = self._trials
@@ -39,22 +49,22 @@ class BracketTuner(Tuner):
 
     def ask(self) -> Job:
         while True:
-            if self.finished:
-                return FINISHED
-            if self.run is None:
-                bracket = self.brackets[self.index]
-                if not self._can_sample(bracket.n_configs):
-                    self.finished = True
-                    continue
-                self.run = BracketRun(bracket, self._new_trial, self._job,
-                                      iteration=self.iteration, bracket_index=self.index)
-            job = self.run.next_job()
-            if job is not None:
-                self._runs[job.job_id] = self.run
-                return job
-            if not self.run.done:
+            for run in self.active:  # oldest bracket first
+                job = run.next_job()
+                if job is not None:
+                    self._runs[job.job_id] = run
+                    return job
+            self.active = [r for r in self.active if not r.done]
+            if self.active and not self.parallel:
                 return WAIT
-            self.run = None
+            if self.finished:
+                return WAIT if self.active else FINISHED
+            bracket = self.brackets[self.index]
+            if not self._can_sample(bracket.n_configs):
+                self.finished = True
+                continue
+            self.active.append(BracketRun(bracket, self._new_trial, self._job,
+                                          iteration=self.iteration, bracket_index=self.index))
             self.index += 1
             if self.index == len(self.brackets):
                 self.index = 0
@@ -65,13 +75,13 @@ class BracketTuner(Tuner):
         self._runs.pop(job.job_id).record(job, loss)
 
     def alive_trials(self) -> set[int]:
-        return self.run.alive() if self.run is not None else set()
+        return set().union(*(r.alive() for r in self.active)) if self.active else set()
 
 
 class Hyperband(BracketTuner):
     def __init__(self, space: ConfigurationSpace, seed: int, min_budget: int, max_budget: int, *, eta: int = 3,
                  convention: str = "algorithm1", max_brackets: int | None = None, bracket: int | None = None,
-                 max_configs: int | None = None, workdir=None):
+                 max_configs: int | None = None, workdir=None, parallel_brackets: bool = False):
         brackets = hyperband_brackets(max_budget, eta, min_budget, convention, max_brackets)
         if bracket is not None:
             chosen = [b for b in brackets if b.s == bracket]
@@ -80,11 +90,11 @@ class Hyperband(BracketTuner):
                                  f"max_budget={max_budget}, min_budget={min_budget}, eta={eta}; got {bracket!r}")
             brackets = chosen
         self.eta = eta
-        super().__init__(space, seed, min_budget, max_budget, brackets, max_configs, workdir)
+        super().__init__(space, seed, min_budget, max_budget, brackets, max_configs, workdir, parallel_brackets)
 
 
 def make(space, seed, min_budget, max_budget, **params) -> Hyperband:
-    """Factory for ``hyperband``; params: eta, convention, max_brackets, max_configs."""
+    """Factory for ``hyperband``; params: eta, convention, max_brackets, max_configs, parallel_brackets."""
     if "bracket" in params:
         raise ValueError("'bracket' is a parameter of 'hyperband-bracket', not of 'hyperband'")
     return Hyperband(space, seed, min_budget, max_budget, **params)

@@ -84,5 +84,6 @@ def role(method: str, params: dict, min_budget: int, max_budget: int) -> dict:
     if all(len(b.rungs) == 1 for b in brackets) and cap is None:
         out["family"], out["algorithm"] = "random-search", f"random-search R={max_budget}"
     else:
-        out["algorithm"] = f"brackets R={max_budget} {out['brackets']}" + (f" max_configs={cap}" if cap else "")
+        out["algorithm"] = (f"brackets R={max_budget} {out['brackets']}" + (f" max_configs={cap}" if cap else "")
+                            + (" parallel_brackets" if params.get("parallel_brackets") is True else ""))
     return out

@@ -90,3 +90,45 @@ def test_promotions_resume_same_trial_with_table1():
     promoted, _ = _rung(hb)
     assert [j.trial_id for j in promoted] == list(range(27))
     assert {(j.resource, j.resumes_from) for j in promoted} == {(3, 1)}
+
+
+def _serial(tuner, n_jobs):
+    out = []
+    for _ in range(n_jobs):
+        job = tuner.ask()
+        assert job not in (WAIT, FINISHED)
+        out.append((job.job_id, job.trial_id, job.resource, job.resumes_from, job.info["bracket"]))
+        tuner.tell(job, (job.trial_id * 7919 % 97) / 97.0)
+    return out
+
+
+def test_parallel_brackets_start_the_next_bracket_while_a_rung_waits():
+    """R = 9, eta = 3: bracket s = 2 hands out its 9 rung-0 jobs (r = 1). Algorithm 1 as written then
+    waits; with parallel_brackets the next bracket (s = 1: 3 configurations at r = 3) starts, and
+    once s = 2's rung is told, its promotions (r = 3) come before s = 1's remaining work."""
+    seq = make_tuner("hyperband", toy_space(), 0, 1, 9, eta=3)
+    par = make_tuner("hyperband", toy_space(), 0, 1, 9, eta=3, parallel_brackets=True)
+    first = [par.ask() for _ in range(9)]
+    assert [seq.ask().info["bracket"] for _ in range(9)] == [j.info["bracket"] for j in first] == [2] * 9
+    assert seq.ask() is WAIT
+    extra = [par.ask() for _ in range(3)]
+    assert [(j.info["bracket"], j.resource) for j in extra] == [(1, 3)] * 3
+    assert par.alive_trials() >= {j.trial_id for j in first}
+    for j in first:
+        par.tell(j, (j.trial_id * 7919 % 97) / 97.0)
+    nxt = par.ask()
+    assert (nxt.info["bracket"], nxt.resource, nxt.resumes_from) == (2, 3, 1)  # the older bracket first
+
+
+def test_parallel_brackets_ask_the_same_as_algorithm1_on_one_worker():
+    seq = _serial(make_tuner("hyperband", toy_space(), 3, 1, 27, eta=3), 120)
+    par = _serial(make_tuner("hyperband", toy_space(), 3, 1, 27, eta=3, parallel_brackets=True), 120)
+    assert seq == par
+
+
+def test_parallel_brackets_is_its_own_algorithm_in_the_roles():
+    from methods.roles import role
+    a, b = role("hyperband", {"eta": 3}, 1, 27), role("hyperband", {"eta": 3, "parallel_brackets": True}, 1, 27)
+    assert a["algorithm"] != b["algorithm"] and a["brackets"] == b["brackets"] and b["family"] == "hyperband"
+    with pytest.raises(ValueError, match="parallel_brackets"):
+        make_tuner("hyperband", toy_space(), 0, 1, 27, parallel_brackets="yes")
