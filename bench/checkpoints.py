@@ -4,8 +4,8 @@ Checkpoints live in ``<checkpoints>/<run>/t<trial>-e<epoch>.pt``. After every te
 one that no job can continue any more, and that is not the incumbent's, is deleted
 (``prune``); the peak disk use of the run's folder is tracked. When the run ends the
 folder goes, except the incumbent's weights, which are copied to
-``<results>/incumbents/<run>.pt`` (``keep_incumbent``, then ``remove`` once the run is
-recorded done).
+``<results>/incumbents/<run>.pt`` (``keep_incumbent``); the runner deletes the folder
+once the run is recorded done.
 
 Replay has no files: its runs use ``NoCheckpoints``, which does no bookkeeping at all;
 there a promotion continues when the suite resumes promotions.
@@ -65,8 +65,8 @@ class Checkpoints:
 
     def keep_incumbent(self, best, incumbents_dir: Path) -> None:
         """The run ended: copy the incumbent's weights to ``<incumbents_dir>/<run>.pt`` (whole or not
-        at all: written beside it, then renamed). The run's folder stays until :meth:`remove`, which
-        comes only after the run is recorded done: a crash in between must leave a resume the
+        at all: written beside it, then renamed). The run's folder stays until the runner has
+        recorded the run done: a crash in between must leave a resume the
         checkpoint it tests the incumbent from."""
         if best is not None:
             ck = self.path(best.trial_id, best.resource)
@@ -76,10 +76,6 @@ class Checkpoints:
                 tmp = dest.with_suffix(".pt.tmp")
                 shutil.copyfile(ck, tmp)
                 tmp.replace(dest)
-
-    def remove(self) -> None:
-        """Delete the run's checkpoint folder (the run is recorded done)."""
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 REPLAYED = "replayed"  # what a replayed promotion "continues": there are no files
@@ -103,7 +99,4 @@ class NoCheckpoints:
         pass
 
     def keep_incumbent(self, best, incumbents_dir: Path) -> None:
-        pass
-
-    def remove(self) -> None:
         pass

@@ -223,7 +223,6 @@ class Runner:
         self.store.update_run(st.spec.key, **dict(rows.totals(st), status="done", ended=now(),
                                                   overshoot=st.ledger.overshoot, wall_seconds=wall, **answered))
         # only now: a kill before the run is recorded done leaves its resume the checkpoints it needs
-        st.backend.checkpoints.remove()
         shutil.rmtree(self.ckroot / safe_name(st.spec.key), ignore_errors=True)
         if st.bar is not None:
             st.bar.close()
