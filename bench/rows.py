@@ -23,7 +23,7 @@ def provenance(device: str | None) -> dict:
 def run_row(suite, spec, prov: dict) -> dict:
     """The runs-table row of a new run (``spec``: a RunSpec of ``suite``), with what the method is
     (``methods.roles.role``: family, eta, R, bracket s and n, the algorithm it runs) and its number of
-    simulated workers (``workers``; 1 for training, where Dask's parallelism is the sitting's, not the run's)."""
+    workers (``workers``: simulated in replay; in training the most jobs it kept in flight)."""
     return {"run_key": spec.key, "suite": suite.name, "suite_hash": suite.hash, "suite_text": suite.text,
             "label": spec.label, "method": spec.method, "params": dumps(spec.params), "budget": spec.budget,
             "budget_epochs": spec.budget_epochs, "seed": spec.seed, "profile": spec.profile,

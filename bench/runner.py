@@ -1,7 +1,9 @@
 """Running a suite: the main loop. Tuners ask, a backend answers, the store records.
 
 A run is one (method label, B, seed). It asks its tuner for jobs whenever a worker
-is free, until the tuner is finished or the next job would overshoot B * R epochs
+is free and it has fewer than its ``workers`` jobs in flight (the suite's worker count per
+run: simulated in replay, a cap in real training, so that a run on a Dask cluster of more
+workers asks as the same run replayed does, and the other workers train other runs), until the tuner is finished or the next job would overshoot B * R epochs
 (``bench.ledger``: that job is recorded as ``skipped`` with its overshoot, and the
 run stops cleanly). Its jobs are answered by its backend (``bench.backend``: real
 training, or "replay" from recorded curves), chosen once per run. Real training runs
@@ -132,7 +134,7 @@ class Runner:
                 for job in list(st.inflight.values()):  # jobs to redo after a resume
                     if job.job_id not in st.submitted and self._free() > 0:
                         self._submit(st, job)
-                while self._free() > 0 and not st.stopped:
+                while self._free() > 0 and not st.stopped and len(st.inflight) < st.spec.workers:
                     job = self._ask(st)
                     if job is None:
                         break

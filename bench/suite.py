@@ -17,9 +17,10 @@ Optional top-level keys: ``name`` (default: the file's stem), ``min_budget`` and
 "replay" with ``curves = "results/curves/<table>.csv"`` to answer every job from
 recorded learning curves instead of training), ``objective`` (what every tuner
 minimises and what picks the incumbent: "val_loss", the validation cross-entropy, the
-default; or "val_miou", told to tuners as 1 - validation mIoU), ``workers`` (replay only: the
-number of simulated parallel workers each run has, default 1; see ``bench.simworkers``;
-real training in parallel uses ``--workers N`` or ``--scheduler``; or a list of distinct
+default; or "val_miou", told to tuners as 1 - validation mIoU), ``workers`` (the number of
+parallel workers each run has, default 1: simulated in replay, see ``bench.simworkers``; in
+real training the most jobs a run keeps in flight on the sitting's Dask workers (``--workers N``
+or ``--scheduler``), which train other runs side by side when a run cannot use them; or a list of distinct
 positive worker counts, e.g. ``[1, 4, 16]``, which repeats every (B, seed, method) once per
 count as a run of its own, keyed ``<label>/B<B>/seed<seed>/w<N>``; a single count keeps the
 key ``<label>/B<B>/seed<seed>``), ``sampling`` (replay only:
@@ -88,7 +89,7 @@ class RunSpec:
     curves: str | None = None
     curves_hash: str | None = None
     objective: str = "val_loss"
-    workers: int = 1       # simulated workers (replay)
+    workers: int = 1       # workers per run (simulated in replay; jobs in flight in training)
     sampling: str = "neighbour"  # replay: "table" draws recorded configurations (base-class samplers)
     workers_in_key: bool = False  # the suite lists several worker counts: the key and identity name N
 
@@ -262,13 +263,13 @@ def load_suite(path: str | Path) -> Suite:
 
 def _check_workers(path, workers, backend) -> int | tuple[int, ...]:
     """``workers``: one positive integer, or a non-empty list of distinct positive integers (a tuple)."""
-    expected = "a positive integer or a non-empty list of distinct positive integers (simulated workers per run)"
+    expected = "a positive integer or a non-empty list of distinct positive integers (workers per run)"
     if isinstance(workers, list):
         if not workers:
             raise _fail(path, "workers", expected, workers)
         for i, n in enumerate(workers):
             if not _is_int(n) or n < 1:
-                raise _fail(path, f"workers[{i}]", "a positive integer (simulated workers per run)", n)
+                raise _fail(path, f"workers[{i}]", "a positive integer (workers per run)", n)
             if n in workers[:i]:
                 raise _fail(path, f"workers[{i}]", "a worker count listed once only", n)
         counts = tuple(workers)
@@ -276,9 +277,6 @@ def _check_workers(path, workers, backend) -> int | tuple[int, ...]:
         raise _fail(path, "workers", expected, workers)
     else:
         counts = (workers,)
-    if max(counts) > 1 and backend != "replay":
-        raise _fail(path, "workers", 'to be 1 unless backend = "replay" (simulated workers); train in parallel '
-                                     "with --workers N or --scheduler", workers)
     return counts if isinstance(workers, list) else workers
 
 

@@ -140,7 +140,14 @@ def test_failing_trial_is_recorded_and_run_goes_on(tmp_path, monkeypatch, real_d
     assert store.incumbent("div/B2/seed0")["trial_id"] == 1
 
 
+def _overlaps(spans):
+    """Pairs of (started, finished) Unix-time spans that overlap in time."""
+    return sum(1 for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1])
+
+
 def test_two_dask_workers_record_the_same_runs_and_budgets(tmp_path, reference):
+    """Two Dask workers, one worker per run (the suite's default): each run trains one job at a time,
+    as the same run replayed does, and the second worker trains the other run side by side."""
     _, want = reference
     runner = Runner(load_suite(_suite(tmp_path)), tmp_path / "par", workers=2, progress=False)
     assert runner.run() == 0
@@ -149,6 +156,26 @@ def test_two_dask_workers_record_the_same_runs_and_budgets(tmp_path, reference):
     assert [(r[0], r[1], r[2]) for r in runs] == [(r[0], r[1], r[2]) for r in want[2]]
     assert {e[0] for e in ev} == {e[0] for e in want[0]}
     assert [j[:6] for j in jobs] == [j[:6] for j in want[1]]  # same asks, same resources
+    db = sqlite3.connect(tmp_path / "par" / "results.db")
+    spans = {k: [(a, b) for r, a, b in db.execute("SELECT run_key, started, finished FROM jobs WHERE status != "
+                                                   "'skipped' ORDER BY job_id") if r == k] for k in ("hb/B2/seed0", "rs/B2/seed0")}
+    db.close()
+    assert _overlaps(spans["hb/B2/seed0"]) == 0 and _overlaps(spans["rs/B2/seed0"]) == 0  # one job in flight per run
+    assert _overlaps(spans["hb/B2/seed0"] + spans["rs/B2/seed0"]) > 0  # the two runs trained side by side
+
+
+def test_a_training_run_with_two_workers_keeps_two_jobs_in_flight(tmp_path, reference):
+    """``workers = 2`` in a training suite: a run uses both Dask workers, and asks what it asks on one."""
+    _, want = reference
+    text = "workers = 2\n" + TINY.split("[[methods]]\nlabel = \"rs\"")[0]
+    assert Runner(load_suite(_suite(tmp_path, text)), tmp_path / "w2", workers=2, progress=False).run() == 0
+    db = sqlite3.connect(tmp_path / "w2" / "results.db")
+    rows = db.execute("SELECT run_key, job_id, trial_id, config, resource, resumes_from, started, finished FROM jobs "
+                      "WHERE status != 'skipped' ORDER BY job_id").fetchall()
+    assert db.execute("SELECT workers FROM runs").fetchall() == [(2,)]
+    db.close()
+    assert [r[1:6] for r in rows] == [j[1:6] for j in want[1] if j[0] == "hb/B2/seed0" and j[6] != "skipped"]
+    assert _overlaps([r[6:] for r in rows]) > 0
 
 
 def test_changed_suite_is_refused_with_a_diff_and_fresh_starts_over(tmp_path, real_data):

@@ -51,7 +51,7 @@ def test_several_worker_counts_expand_every_run(tmp_path):
 
 @pytest.mark.parametrize("value,pattern", [
     ("[]", r"key 'workers': expected a positive integer or a non-empty list of distinct positive integers"),
-    ("[1, 0]", r"key 'workers\[1\]': expected a positive integer \(simulated workers per run\), got 0"),
+    ("[1, 0]", r"key 'workers\[1\]': expected a positive integer \(workers per run\), got 0"),
     ('[1, "4"]', r"key 'workers\[1\]': expected a positive integer .*got '4'"),
     ("[4, 4]", r"key 'workers\[1\]': expected a worker count listed once only, got 4"),
     ("[1, 2.5]", r"key 'workers\[1\]': expected a positive integer"),
@@ -62,8 +62,14 @@ def test_bad_worker_counts(tmp_path, value, pattern):
                           'curves = "tests/fixtures/smoke-curves.csv"')
     with pytest.raises(SuiteError, match=r"s\.toml: " + pattern):
         load_suite(_write(tmp_path, f"workers = {value}\n" + replay))
-    with pytest.raises(SuiteError, match=r"s\.toml: key 'workers': expected to be 1 unless backend = \"replay\""):
-        load_suite(_write(tmp_path, "workers = [1, 2]\n" + GOOD))
+    with pytest.raises(SuiteError, match=r"s\.toml: " + pattern):
+        load_suite(_write(tmp_path, f"workers = {value}\n" + GOOD))  # the same checks for real training
+
+
+def test_training_suites_name_their_workers_per_run(tmp_path):
+    """In real training ``workers`` is the most jobs a run keeps in flight; it is part of each run."""
+    runs = load_suite(_write(tmp_path, "workers = [1, 2]\n" + GOOD)).runs()
+    assert [r.key for r in runs][:2] == ["hb/B1/seed0/w1", "hb/B1/seed0/w2"] and [r.workers for r in runs[:2]] == [1, 2]
 
 
 @pytest.mark.parametrize("edit,pattern", [
