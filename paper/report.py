@@ -212,6 +212,7 @@ def values(numbers: dict, out: Path) -> _Values:
             v[f"{key}_device"] = ", ".join(c["recording_device"])
             v[f"{key}_epoch_seconds"] = f"{c['epoch_seconds_median']:.2f} s"
         v[f"{key}_figure"] = f"![Recorded learning curves](curves_{name}.png)"
+    v.update(table_values(numbers, v))
     studies = numbers.get("workers", {})
     for name, w in studies.items():
         key = name.replace("-", "_")
@@ -268,6 +269,45 @@ def values(numbers: dict, out: Path) -> _Values:
         if "hb_test_miou" in r:
             v[f"{key}_hb_test_miou"] = f"{r['hb_test_miou']:.3f}"
     return v
+
+
+def replayed_table(numbers: dict) -> str | None:
+    """The stem of the curves table the n vs B/n sweep replays (``results/nvsbn`` first, then any replayed
+    sweep), as its store records it; None when no replayed sweep has statistics."""
+    results = numbers.get("results", {})
+    for name in ["nvsbn"] + sorted(results):
+        path = results.get(name, {}).get("statistics", {}).get("table_best", {}).get("path")
+        if path:
+            return Path(path).stem
+    return None
+
+
+def table_values(numbers: dict, v: dict) -> dict:
+    """``table_*``: the values of the curves table the sweeps replay (``replayed_table``), so that the
+    paper's section on the recorded curves follows whichever table the committed sweeps were run on."""
+    tables = numbers.get("curves", {})
+    stem = replayed_table(numbers) or (next(iter(tables)) if len(tables) == 1 else None)  # no sweep: the one table
+    c = tables.get(stem) if stem else None
+    if c is None:
+        return {}
+    key = stem.replace("-", "_")
+    out = {f"table_{k[len(key) + 1:]}": val for k, val in v.items() if k.startswith(key + "_")}
+    seeds = int(c.get("train_seeds", 1))
+    out["table_name"] = f"`results/curves/{stem}.csv`"
+    out["table_seeds"] = ("one training seed each" if seeds == 1 else
+                          f"{seeds} training seeds each (spread and rank correlations below use each "
+                          f"configuration's mean over its seeds)")
+    if seeds == 1:
+        out["table_threat_seeds"] = (
+            "- **One recording seed.** Each configuration was trained once; seed-to-seed noise of the same "
+            "configuration is not in the table, which favours methods that rely on a single evaluation.")
+    else:
+        out["table_threat_seeds"] = (
+            f"- **{seeds} recording seeds.** Each configuration was trained with {seeds} training seeds; a replayed "
+            "trial draws one of them from its run seed and keeps it through its promotions, so a replayed run "
+            f"meets training noise, but only {seeds} draws of it per configuration: a configuration asked in many "
+            f"runs repeats its {seeds} curves, where real training would give a new curve every time.")
+    return out
 
 
 def _default_eta() -> int:

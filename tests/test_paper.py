@@ -172,3 +172,24 @@ def test_curve_numbers_equal_the_table(built):
     fields = values(json.loads(json.dumps(numbers)), built[0])  # as rendered from numbers.json
     assert fields["smoke_curves_rho1"] == f"{c['spearman_val_loss_vs_final'][1]:.2f}"
     assert fields["smoke_curves_rho_loss_miou"] == f"{c['spearman_final_val_loss_vs_val_miou']:.2f}"
+
+
+def test_the_curves_section_follows_the_table_the_sweep_replays(built):
+    """Section 3's ``table_*`` fields describe the table the n vs B/n store replays (from its statistics),
+    whichever other tables are committed; a seeded table gets the training-seed threat, not "one seed"."""
+    from paper.report import values
+    out, numbers = built
+    numbers = json.loads(json.dumps(numbers))
+    fields = values(numbers, out)
+    assert fields["table_name"] == f"`results/curves/{FIXTURE.stem}.csv`"
+    assert fields["table_configs"] == fields["smoke_curves_configs"] and "One recording seed" in fields["table_threat_seeds"]
+    seeded = dict(numbers["curves"][FIXTURE.stem], configs=128, train_seeds=3)
+    numbers["curves"]["cpu-v9"] = seeded  # a second table; the sweep is said to replay it
+    numbers["results"]["nvsbn"]["statistics"]["table_best"]["path"] = "results/curves/cpu-v9.csv"
+    fields = values(numbers, out)
+    assert fields["table_configs"] == "128" and fields["table_name"] == "`results/curves/cpu-v9.csv`"
+    assert "3 recording seeds" in fields["table_threat_seeds"] and "3 training seeds each" in fields["table_seeds"]
+    del numbers["results"]["nvsbn"]["statistics"]
+    assert "not available" in values(numbers, out)["table_configs"]  # no sweep, two tables: a gap, not a guess
+    del numbers["curves"][FIXTURE.stem]
+    assert values(numbers, out)["table_configs"] == "128"  # no sweep, one table: that table
