@@ -20,7 +20,10 @@ Tables (``PRAGMA user_version`` = schema version):
   training: the host and process that trained it).
 * ``evaluations`` — one row per trained epoch of every job, with metrics (recordings add
   the validation confusion counts of each validation image at the last epoch, for a
-  bootstrap over validation images, and each epoch's CPU seconds).
+  bootstrap over validation images, and each epoch's CPU seconds). A job's configuration
+  is stored once, in ``jobs``; the reading functions join it in as ``config``. Stores of
+  schema version 1 also keep it in every evaluation row (it was half of a replayed
+  sweep's store); both layouts are read and written, and a version-1 store stays one.
 * ``incumbents`` — the incumbent's test-split (Tile 5) metrics, kept apart.
 * ``curve_tests`` — per-epoch test metrics of recorded learning curves (``bench record``),
   kept apart from what any tuner sees.
@@ -57,7 +60,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: evaluations repeat the job's config in every row (still read and written)
 RUN_TABLES = ("runs", "jobs", "evaluations", "curve_tests", "incumbents")  # each row names its run_key
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -82,7 +85,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE TABLE IF NOT EXISTS evaluations (
     run_key TEXT NOT NULL, job_id INTEGER NOT NULL, trial_id INTEGER NOT NULL, epoch INTEGER NOT NULL,
-    config TEXT NOT NULL, resource INTEGER NOT NULL, epochs_trained INTEGER NOT NULL, cum_epochs INTEGER NOT NULL,
+    resource INTEGER NOT NULL, epochs_trained INTEGER NOT NULL, cum_epochs INTEGER NOT NULL,
     train_loss REAL, val_loss REAL, val_miou REAL, val_iou TEXT, val_precision TEXT, val_recall TEXT,
     seconds REAL, status TEXT NOT NULL, error TEXT, val_confusion_by_image TEXT, cpu_seconds REAL,
     PRIMARY KEY (run_key, job_id, epoch)
@@ -117,6 +120,25 @@ class _Reads:
     """Reading a store; ``self.db`` is an open connection (read-only for ``read_store``)."""
 
     db: sqlite3.Connection
+    _eval_config: bool | None = None
+
+    @property
+    def evaluations_keep_config(self) -> bool:
+        """Whether this store's evaluation rows carry their job's config (schema version 1)."""
+        if self._eval_config is None:
+            self._eval_config = "config" in {r[1] for r in self.db.execute("PRAGMA table_info(evaluations)")}
+        return self._eval_config
+
+    def _evals(self, columns: tuple[str, ...] | None = None) -> str:
+        """``SELECT ... FROM evaluations e`` with the job's config joined in where the rows lack it."""
+        if columns is None:
+            cols = "e.*" if self.evaluations_keep_config else "e.*, j.config AS config"
+        else:
+            cols = ", ".join("j.config AS config" if c == "config" and not self.evaluations_keep_config
+                             else f"e.{_column(c)}" for c in columns)
+        join = "" if self.evaluations_keep_config or "j.config" not in cols else \
+            " JOIN jobs j ON j.run_key = e.run_key AND j.job_id = e.job_id"
+        return f"SELECT {cols} FROM evaluations e{join}"
 
     def run(self, run_key: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM runs WHERE run_key = ?", (run_key,)).fetchone()
@@ -128,9 +150,10 @@ class _Reads:
         return self.db.execute("SELECT * FROM jobs WHERE run_key = ? ORDER BY ask_seq", (run_key,)).fetchall()
 
     def evaluations(self, run_key: str | None = None) -> list[sqlite3.Row]:
+        """Evaluation rows (every column, and the job's ``config``), by run, job and epoch."""
         if run_key is None:
-            return self.db.execute("SELECT * FROM evaluations ORDER BY run_key, job_id, epoch").fetchall()
-        return self.db.execute("SELECT * FROM evaluations WHERE run_key = ? ORDER BY job_id, epoch",
+            return self.db.execute(f"{self._evals()} ORDER BY e.run_key, e.job_id, e.epoch").fetchall()
+        return self.db.execute(f"{self._evals()} WHERE e.run_key = ? ORDER BY e.job_id, e.epoch",
                                (run_key,)).fetchall()
 
     def incumbent(self, run_key: str) -> sqlite3.Row | None:
@@ -143,6 +166,8 @@ class _Reads:
         """Every row of ``table`` (one of the schema's), as tuples of ``columns`` (crash testing)."""
         if table not in RUN_TABLES:
             raise ValueError(f"not a table of the store: {table!r}")
+        if table == "evaluations":
+            return [tuple(r) for r in self.db.execute(self._evals(tuple(columns))).fetchall()]
         return [tuple(r) for r in self.db.execute(
             f"SELECT {', '.join(_column(c) for c in columns)} FROM {table}").fetchall()]
 
@@ -171,10 +196,10 @@ class _Reads:
         return pd.read_sql_query("SELECT * FROM jobs ORDER BY run_key, ask_seq", self.db)
 
     def evaluations_frame(self, columns: tuple[str, ...] | None = None):
-        """The evaluations table (all columns, or ``columns``), ordered by run, job and epoch."""
+        """The evaluations table (all columns and the job's ``config``, or ``columns``), ordered by run,
+        job and epoch."""
         import pandas as pd
-        cols = "*" if columns is None else ", ".join(_column(c) for c in columns)
-        return pd.read_sql_query(f"SELECT {cols} FROM evaluations ORDER BY run_key, job_id, epoch", self.db)
+        return pd.read_sql_query(f"{self._evals(columns)} ORDER BY e.run_key, e.job_id, e.epoch", self.db)
 
     def incumbents_frame(self):
         import pandas as pd
@@ -184,8 +209,9 @@ class _Reads:
     def ended_evaluations(self) -> list[sqlite3.Row]:
         """Evaluations of jobs that ended (``ok`` or ``failed``): a job still in flight has no whole
         curve yet. Ordered by run, job and epoch."""
+        cols = "e.*" if self.evaluations_keep_config else "e.*, j.config AS config"
         return self.db.execute(
-            "SELECT e.* FROM evaluations e JOIN jobs j ON e.run_key = j.run_key AND e.job_id = j.job_id "
+            f"SELECT {cols} FROM evaluations e JOIN jobs j ON e.run_key = j.run_key AND e.job_id = j.job_id "
             "WHERE j.status IN ('ok', 'failed') ORDER BY e.run_key, e.job_id, e.epoch").fetchall()
 
     def curve_tests(self) -> dict[tuple, sqlite3.Row]:
@@ -350,14 +376,14 @@ class Store(_Reads):
         try:
             check_integrity(self.db, self.path)
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                raise StoreError(f"{self.path}: store schema version {version}, this code reads {SCHEMA_VERSION}")
+            if version not in (0, 1, SCHEMA_VERSION):
+                raise StoreError(f"{self.path}: store schema version {version}, this code reads 1 to {SCHEMA_VERSION}")
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
                 self._add_missing_columns()
-                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self.db.execute(f"PRAGMA user_version={1 if self.evaluations_keep_config else SCHEMA_VERSION}")
         except BaseException:
             self.db.close()
             release_lock(self._lock)
@@ -478,7 +504,14 @@ class Store(_Reads):
                     (status, loss, val_miou, tell_seq, epochs_trained, error, overshoot, started, finished, worker,
                      run_key, job_id))
 
+    def _eval_row(self, row: dict) -> dict:
+        """An evaluation row as this store keeps it: without ``config`` unless it is a version-1 store."""
+        if self.evaluations_keep_config or "config" not in row:
+            return row
+        return {k: v for k, v in row.items() if k != "config"}
+
     def add_evaluation(self, row: dict) -> None:
+        row = self._eval_row(row)
         cols = ", ".join(row)
         self._write(f"INSERT OR IGNORE INTO evaluations ({cols}) VALUES ({', '.join('?' * len(row))})",
                     tuple(row.values()))
@@ -486,6 +519,7 @@ class Store(_Reads):
     def add_evaluations(self, rows: list[dict]) -> None:
         """Rows that exist together (a replayed job's epochs) in one transaction."""
         if rows:
+            rows = [self._eval_row(r) for r in rows]
             cols = list(rows[0])
             self._write(f"INSERT OR IGNORE INTO evaluations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                         [tuple(r[c] for c in cols) for r in rows], many=True)
@@ -501,12 +535,28 @@ class Store(_Reads):
         IntegrityError says it is)."""
         if set(rows) - set(RUN_TABLES):
             raise ValueError(f"not tables of the store: {sorted(set(rows) - set(RUN_TABLES))}")
+        rows = dict(rows)
+        if "evaluations" in rows:
+            rows["evaluations"] = self._eval_layout(*rows["evaluations"], rows.get("jobs"))
         with self.batch():
             for table in RUN_TABLES:
                 cols, values = rows.get(table, ((), []))
                 if values:
                     self._write(f"INSERT INTO {table} ({', '.join(_column(c) for c in cols)}) "
                                 f"VALUES ({', '.join('?' * len(cols))})", values, many=True)
+
+    def _eval_layout(self, cols: tuple, values: list, jobs) -> tuple[tuple, list]:
+        """Evaluation rows of another store in this store's layout: ``config`` dropped, or taken from
+        the run's ``jobs`` rows (``(columns, rows)``) for a version-1 store."""
+        if ("config" in cols) == self.evaluations_keep_config:
+            return cols, values
+        if "config" in cols:
+            i = cols.index("config")
+            return cols[:i] + cols[i + 1:], [v[:i] + v[i + 1:] for v in values]
+        jcols, jrows = jobs
+        config = {r[jcols.index("job_id")]: r[jcols.index("config")] for r in jrows}
+        j = cols.index("job_id")
+        return cols + ("config",), [tuple(v) + (config[v[j]],) for v in values]
 
     def set_incumbent(self, row: dict) -> None:
         cols = ", ".join(row)

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import shutil
+import signal
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -87,15 +89,19 @@ def run_in_processes(suite: Suite, results: Path, processes: int, progress: bool
     if not fresh:
         return 0
     store = Store(results / DB_NAME, lock=True)
+    # AERIAL_HPO_KILL_SWEEP_AFTER=k (tests): SIGKILL this process group once k runs are stored
+    kill_after = int(os.environ.get("AERIAL_HPO_KILL_SWEEP_AFTER", "0") or "0")
     ctx = multiprocessing.get_context("spawn")
     bar = tqdm(total=len(fresh), desc=suite.name, unit="run", dynamic_ncols=True, disable=None if progress else True)
     try:
         with ProcessPoolExecutor(max_workers=min(processes, len(fresh)), mp_context=ctx, initializer=_init,
                                  initargs=(suite, logging.getLogger().getEffectiveLevel())) as pool:
-            for key, run_rows in zip(fresh, pool.map(_run_one, fresh)):  # in the suite's order
+            for i, (key, run_rows) in enumerate(zip(fresh, pool.map(_run_one, fresh)), 1):  # in the suite's order
                 store.add_run_rows(run_rows)
                 log.debug("stored %s", key)
                 bar.update(1)
+                if i == kill_after:  # fault injection: the whole process group dies, children mid-run
+                    os.killpg(os.getpgid(0), signal.SIGKILL)
     finally:
         bar.close()
         store.close()

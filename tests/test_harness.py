@@ -35,9 +35,9 @@ def _run_cli(suite, results, env_extra=None, timeout=300):
 
 def _rows(results):
     db = sqlite3.connect(Path(results) / "results.db")
-    ev = db.execute("SELECT run_key, job_id, trial_id, epoch, config, resource, epochs_trained, cum_epochs, "
-                    "train_loss, val_loss, val_miou, val_iou, status FROM evaluations "
-                    "ORDER BY run_key, job_id, epoch").fetchall()
+    ev = db.execute("SELECT e.run_key, e.job_id, e.trial_id, e.epoch, j.config, e.resource, e.epochs_trained, "
+                    "e.cum_epochs, e.train_loss, e.val_loss, e.val_miou, e.val_iou, e.status FROM evaluations e "
+                    "JOIN jobs j USING (run_key, job_id) ORDER BY e.run_key, e.job_id, e.epoch").fetchall()
     jobs = db.execute("SELECT run_key, job_id, trial_id, config, resource, resumes_from, status, loss "
                       "FROM jobs ORDER BY run_key, job_id").fetchall()
     runs = db.execute("SELECT run_key, status, epochs_spent, epochs_restart, overshoot FROM runs "

@@ -35,7 +35,7 @@ def test_exported_table_holds_every_trained_epoch(real_and_table):
     tmp, table = real_and_table
     df = pd.read_csv(table)
     db = sqlite3.connect(tmp / "results" / "results.db")
-    n = db.execute("SELECT COUNT(DISTINCT config || '/' || epoch) FROM evaluations").fetchone()[0]
+    n = db.execute("SELECT COUNT(DISTINCT j.config || '/' || e.epoch) FROM evaluations e JOIN jobs j USING (run_key, job_id)").fetchone()[0]
     assert len(df) == n and set(df["status"]) == {"ok"}
     assert {"config_id", "config.learning_rate", "epoch", "val_loss", "val_miou", "seconds"} <= set(df.columns)
     assert table.with_suffix(".meta.json").is_file()
@@ -55,7 +55,7 @@ def test_replayed_hyperband_asks_what_the_real_run_asked(real_and_table, tmp_pat
     from bench.curves import config_id
     import json
     db = sqlite3.connect(tmp_path / "rep" / "results.db")
-    for cfg, epoch, secs in db.execute("SELECT config, epoch, seconds FROM evaluations"):
+    for cfg, epoch, secs in db.execute("SELECT j.config, e.epoch, e.seconds FROM evaluations e JOIN jobs j USING (run_key, job_id)"):
         assert secs == pytest.approx(median[config_id(json.loads(cfg))], rel=1e-12)
     for key, sim, tuner in db.execute("SELECT run_key, eval_seconds, tuner_seconds FROM runs"):
         total = db.execute("SELECT SUM(seconds) FROM evaluations WHERE run_key = ?", (key,)).fetchone()[0]
