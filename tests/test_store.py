@@ -11,11 +11,20 @@ REPO = Path(__file__).resolve().parents[1]
 V1 = REPO / "results" / "cpu" / "results.db"  # a real store made before version 2 (real training)
 
 
-def _v1_copy(tmp_path) -> Path:
-    dest = tmp_path / "v1" / "results.db"
-    dest.parent.mkdir()
-    shutil.copy(V1, dest)
-    return dest
+def _one_run_in_both(tmp_path):
+    """A copy of the version-1 store, one of its runs copied into a new (version-2) store; returns
+    (v1 path, v2 path, run key, the run's evaluations as read from the v1 store)."""
+    src = tmp_path / "v1" / "results.db"
+    src.parent.mkdir()
+    shutil.copy(V1, src)
+    with read_store(src) as old:
+        key = old.runs()[0]["run_key"]
+        rows = old.run_rows(key)
+        assert old.evaluations_keep_config and "config" in rows["evaluations"][0]
+    new = Store(tmp_path / "v2" / "results.db")
+    new.add_run_rows(rows)
+    new.close()
+    return src, tmp_path / "v2" / "results.db", key, _evals(src, key)
 
 
 def _evals(path, key):
@@ -24,23 +33,15 @@ def _evals(path, key):
 
 
 def test_a_new_store_keeps_the_config_once_and_reads_it_back_joined(tmp_path):
-    src = _v1_copy(tmp_path)
-    with read_store(src) as old:
-        key = old.runs()[0]["run_key"]
-        rows = old.run_rows(key)
-        want = _evals(src, key)
-        assert old.evaluations_keep_config and "config" in rows["evaluations"][0]
-    new = Store(tmp_path / "v2" / "results.db")
-    new.add_run_rows(rows)
-    new.close()
-    db = sqlite3.connect(tmp_path / "v2" / "results.db")
+    _, v2, key, want = _one_run_in_both(tmp_path)
+    db = sqlite3.connect(v2)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     assert "config" not in {r[1] for r in db.execute("PRAGMA table_info(evaluations)")}
     db.close()
-    got = _evals(tmp_path / "v2" / "results.db", key)
+    got = _evals(v2, key)
     assert len(got) == len(want) > 0
     assert [{k: g[k] for k in w} for g, w in zip(got, want)] == want  # every column, config included
-    with read_store(tmp_path / "v2" / "results.db") as store:
+    with read_store(v2) as store:
         frame = store.evaluations_frame(("run_key", "job_id", "epoch", "config"))
         assert list(frame["config"]) == [w["config"] for w in want]
         assert "config" in store.evaluations_frame().columns
@@ -48,15 +49,9 @@ def test_a_new_store_keeps_the_config_once_and_reads_it_back_joined(tmp_path):
 
 
 def test_a_version_1_store_stays_one_and_takes_runs_from_a_version_2_store(tmp_path):
-    src = _v1_copy(tmp_path)
-    with read_store(src) as old:
-        key = old.runs()[0]["run_key"]
-        rows = old.run_rows(key)
-    want = _evals(src, key)
-    two = Store(tmp_path / "v2" / "results.db")
-    two.add_run_rows(rows)
-    v2_rows = two.run_rows(key)
-    two.close()
+    src, v2, key, want = _one_run_in_both(tmp_path)
+    with read_store(v2) as two:
+        v2_rows = two.run_rows(key)
     assert "config" not in v2_rows["evaluations"][0]
     one = Store(src)  # opened for writing: not migrated
     with one.batch():
