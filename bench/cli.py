@@ -176,7 +176,8 @@ def cmd_record(args) -> int:
     try:
         out = record(args.profile, args.configs, args.seed, args.results, args.data, args.device,
                      chunk=args.chunk, epochs=args.epochs, progress=not args.no_progress,
-                     train_seeds=args.train_seeds, shard=parse_shard(args.shard), threads=args.threads)
+                     train_seeds=args.train_seeds, shard=parse_shard(args.shard), threads=args.threads,
+                     remeasure_cpu=args.remeasure_cpu)
     except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -340,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="record only configurations i with i %% N == K, into their own store")
     rc.add_argument("--threads", type=int, default=1,
                     help="torch threads of this process (default 1; 0 = torch's default)")
+    rc.add_argument("--remeasure-cpu", action="store_true",
+                    help="first retrain finished jobs whose epochs lack CPU seconds and fill them in")
     rc.add_argument("--data", default=None)
     rc.add_argument("--device", default=None)
     rc.add_argument("--no-progress", action="store_true")

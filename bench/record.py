@@ -14,6 +14,13 @@ validation image (for a bootstrap over validation images). Asking for more
 configurations later extends the record (configurations are sampled in a fixed order
 from the seed).
 
+``--remeasure-cpu`` first retrains, from scratch, every finished job of the store whose
+epochs lack their CPU seconds (curves recorded before ``cpu_seconds`` was stored) and fills
+them in, leaving every other column as it was; the replay's clock is a configuration's
+median CPU seconds per epoch, so a table must not mix CPU and wall seconds. It says how
+many epochs came out with metrics equal to the stored ones (training is deterministic on
+the CPU, so all of them should) and then goes on recording.
+
 Parallel recording on one machine: ``--shard K/N`` records only configurations whose
 index i has i % N == K, into its own store (``...-shardKofN``); ``export-curves`` joins
 the shards' stores into one table. ``--threads`` sets torch's intra-op threads of this
@@ -26,6 +33,7 @@ its identity and job numbers.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -75,11 +83,12 @@ def default_results(profile: str, seed: int, shard: tuple[int, int] = (0, 1)) ->
 def record(profile: str, n_configs: int, seed: int, results: Path | None = None, data=None, device=None,
            chunk: int = 3, epochs: int | None = None, progress: bool = True,
            train_seeds: tuple[int, ...] | None = None, shard: tuple[int, int] = (0, 1),
-           threads: int | None = 1) -> Path:
+           threads: int | None = 1, remeasure_cpu: bool = False) -> Path:
     """Record ``n_configs`` configurations x ``train_seeds`` (default: the record's ``seed``) to R epochs.
 
     ``epochs``: R (default the profile's ``max_epochs``). ``chunk``: epochs between checkpoints.
-    ``threads``: torch intra-op threads (None leaves torch's default).
+    ``threads``: torch intra-op threads (None leaves torch's default). ``remeasure_cpu``: first fill in
+    the CPU seconds of finished jobs that lack them (see the module docstring).
     """
     import torch
 
@@ -127,6 +136,8 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
     spent = sum(j["epochs_trained"] or 0 for j in done.values() if j["status"] != "asked")
     bar = tqdm(total=total_epochs, initial=spent, unit="ep", desc=run_key, disable=None if progress else True)
     configs = sample_configs(profile, n_configs, seed)
+    if remeasure_cpu:
+        _remeasure_cpu(store, run_key, task, train, configs, R)
     for i in mine:
         config = configs[i]
         for k, tseed_index in enumerate(seeds):
@@ -141,6 +152,33 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
     store.update_run(run_key, status="done", ended=now(), wall_seconds=time.perf_counter() - wall0)
     store.close()
     return results
+
+
+def _remeasure_cpu(store: Store, run_key: str, task, train, configs: list[dict], R: int) -> None:
+    """Retrain each finished job whose epochs lack CPU seconds, from scratch, and store each epoch's
+    CPU seconds (where missing); counts epochs whose metrics equal the stored ones exactly."""
+    todo = store.jobs_without_cpu_seconds(run_key)
+    same = total = 0
+    for job in todo:
+        stored = {e["epoch"]: e for e in store.evaluations(run_key) if e["job_id"] == job["job_id"]}
+        tseed = trial_seed(int(json.loads(job["info"])["train_seed"]), configs[job["trial_id"]])
+
+        def on_epoch(e, job_id=job["job_id"], stored=stored):
+            nonlocal same, total
+            was = stored.get(e.epoch)
+            if was is None:
+                return
+            total += 1
+            same += (was["train_loss"], was["val_loss"], was["val_miou"]) == (e.train_loss, e.val_loss, e.val_miou)
+            if was["cpu_seconds"] is None:
+                store.set_cpu_seconds(run_key, job_id, e.epoch, e.cpu_seconds)
+
+        train(configs[job["trial_id"]], R, tseed, task, on_epoch=on_epoch)
+        log.info("CPU seconds filled in for job %d (configuration %d)", job["job_id"], job["trial_id"])
+    if todo:
+        log.info("remeasured %d job(s): %d of %d epochs have metrics equal to the stored ones", len(todo), same,
+                 total)
+        store.checkpoint()
 
 
 def _record_one(store: Store, run_key: str, task, train, config: dict, config_index: int, job_id: int,

@@ -225,6 +225,13 @@ class _Reads:
         return {(r["run_key"], r["job_id"]): int(json.loads(r["info"]).get("train_seed", seeds.get(r["run_key"], 0)))
                 for r in self.db.execute("SELECT run_key, job_id, info FROM jobs")}
 
+    def jobs_without_cpu_seconds(self, run_key: str) -> list[sqlite3.Row]:
+        """A recording's finished (``ok``) jobs with an epoch whose ``cpu_seconds`` is NULL, by job id."""
+        return self.db.execute(
+            "SELECT * FROM jobs j WHERE j.run_key = ? AND j.status = 'ok' AND EXISTS (SELECT 1 FROM evaluations e "
+            "WHERE e.run_key = j.run_key AND e.job_id = j.job_id AND e.cpu_seconds IS NULL) ORDER BY j.job_id",
+            (run_key,)).fetchall()
+
     def record_finals(self) -> tuple[sqlite3.Row | None, list[sqlite3.Row]]:
         """A recording store's run row and, per finished job, its last epoch's row (``max_epochs`` of
         the record's identity) with the job's trial id and info (bench recipe-report)."""
@@ -523,6 +530,11 @@ class Store(_Reads):
             cols = list(rows[0])
             self._write(f"INSERT OR IGNORE INTO evaluations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                         [tuple(r[c] for c in cols) for r in rows], many=True)
+
+    def set_cpu_seconds(self, run_key: str, job_id: int, epoch: int, cpu_seconds: float) -> None:
+        """Fill in an evaluation's CPU seconds where it has none (``bench record --remeasure-cpu``)."""
+        self._write("UPDATE evaluations SET cpu_seconds = ? WHERE run_key = ? AND job_id = ? AND epoch = ? "
+                    "AND cpu_seconds IS NULL", (cpu_seconds, run_key, job_id, epoch))
 
     def add_curve_test(self, row: dict) -> None:
         cols = ", ".join(row)

@@ -385,6 +385,9 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
     """The recorded learning curves: spread of final validation mIoU, epoch-1 vs final rank correlation."""
     df = pd.read_csv(path, float_precision="round_trip")
     ok = df[df["status"] == "ok"]
+    cpu = "cpu_seconds" in df and df["cpu_seconds"].notna().any()  # one-thread recordings: the replay's clock
+    epoch_seconds = float((ok["cpu_seconds"] if cpu else ok["seconds"]).median())
+    cpu_sum = (float(df["cpu_seconds"].sum()), int(df["cpu_seconds"].notna().sum()), int(len(df))) if cpu else None
     seeds = int(df["train_seed"].nunique()) if "train_seed" in df else 1
     if seeds > 1:  # several training seeds: one curve per configuration, their mean (whole seed groups)
         ok = landscape.seed_means(ok)
@@ -411,9 +414,13 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         nums["recording_seconds"] = float(sum(r.get("wall_seconds") or 0 for r in meta["runs"]))
+        nums["recording_processes"] = len(meta["runs"])
+        if cpu_sum:  # wall time counts pauses and a shared machine; the epochs' CPU seconds do not
+            nums["recording_cpu_seconds"], nums["recording_cpu_epochs"], nums["recording_epochs"] = cpu_sum
         nums["recording_device"] = sorted({r.get("device") for r in meta["runs"]})
         nums["recording_commit"] = sorted({r.get("git_commit") for r in meta["runs"]})
-        nums["epoch_seconds_median"] = float(ok["seconds"].median())
+        nums["epoch_seconds_median"] = epoch_seconds
+        nums["epoch_seconds_kind"] = "CPU" if cpu else "wall"
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
     for cid, g in ok.groupby("config_id"):
         axes[0].plot(g["epoch"], g["val_miou"], color="#0072B2", alpha=0.35, linewidth=0.8)

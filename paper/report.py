@@ -208,9 +208,17 @@ def values(numbers: dict, out: Path) -> _Values:
         if "spearman_final_val_miou_vs_test_miou" in c:
             v[f"{key}_rho_val_test"] = f"{c['spearman_final_val_miou_vs_test_miou']:.2f}"
         if "recording_seconds" in c:
-            v[f"{key}_time"] = _fmt_seconds(c["recording_seconds"])
+            procs = c.get("recording_processes", 1)
+            part = ("" if c.get("recording_cpu_epochs") == c.get("recording_epochs") else
+                    f" over the {c.get('recording_cpu_epochs')} of {c.get('recording_epochs')} epochs that measured it")
+            v[f"{key}_time"] = (f"{_fmt_seconds(c['recording_cpu_seconds'])} of CPU time (the epochs' summed CPU "
+                                f"seconds{part}; {_fmt_seconds(c['recording_seconds'])} of wall time summed over "
+                                f"{procs} recording process{'es' if procs > 1 else ''}, pauses included)"
+                                if "recording_cpu_seconds" in c else _fmt_seconds(c["recording_seconds"]))
             v[f"{key}_device"] = ", ".join(c["recording_device"])
-            v[f"{key}_epoch_seconds"] = f"{c['epoch_seconds_median']:.2f} s"
+            v[f"{key}_epoch_seconds"] = (f"{c['epoch_seconds_median']:.2f} s"
+                                         + (" of CPU time per epoch, the replay's clock"
+                                            if c.get("epoch_seconds_kind") == "CPU" else " per epoch"))
         v[f"{key}_figure"] = f"![Recorded learning curves](curves_{name}.png)"
     v.update(table_values(numbers, v))
     studies = numbers.get("workers", {})
@@ -293,7 +301,10 @@ def table_values(numbers: dict, v: dict) -> dict:
     key = stem.replace("-", "_")
     out = {f"table_{k[len(key) + 1:]}": val for k, val in v.items() if k.startswith(key + "_")}
     seeds = int(c.get("train_seeds", 1))
-    out["table_name"] = f"`results/curves/{stem}.csv`"
+    path = next((r["statistics"]["table_best"]["path"] for r in numbers.get("results", {}).values()
+                 if Path(r.get("statistics", {}).get("table_best", {}).get("path", "")).stem == stem),
+                f"results/curves/{stem}.csv")
+    out["table_name"] = f"`{path}`"
     out["table_seeds"] = ("one training seed each" if seeds == 1 else
                           f"{seeds} training seeds each (spread and rank correlations below use each "
                           f"configuration's mean over its seeds)")

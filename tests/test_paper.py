@@ -181,7 +181,7 @@ def test_the_curves_section_follows_the_table_the_sweep_replays(built):
     out, numbers = built
     numbers = json.loads(json.dumps(numbers))
     fields = values(numbers, out)
-    assert fields["table_name"] == f"`results/curves/{FIXTURE.stem}.csv`"
+    assert fields["table_name"] == f"`{FIXTURE}`"  # the path the store records
     assert fields["table_configs"] == fields["smoke_curves_configs"] and "One recording seed" in fields["table_threat_seeds"]
     seeded = dict(numbers["curves"][FIXTURE.stem], configs=128, train_seeds=3)
     numbers["curves"]["cpu-v9"] = seeded  # a second table; the sweep is said to replay it

@@ -60,3 +60,28 @@ def test_record_with_training_seeds_resumes_after_kills(tmp_path, real_data):
     res = _record(tmp_path / "rec", extra=("--train-seeds", "0,1,2", "--shard", "1/3", "--configs", "3"))
     assert res.returncode == 2 and "use another --results directory" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_remeasure_fills_in_missing_cpu_seconds_and_changes_nothing_else(tmp_path, real_data):
+    """Curves recorded before CPU seconds were stored: ``--remeasure-cpu`` retrains those jobs and fills
+    in only the missing CPU seconds; the metrics it reproduces equal the stored ones (deterministic)."""
+    assert _record(tmp_path / "r").returncode == 0
+    db = sqlite3.connect(tmp_path / "r" / "results.db")
+    before = db.execute("SELECT * FROM evaluations ORDER BY job_id, epoch").fetchall()
+    cols = [d[1] for d in db.execute("PRAGMA table_info(evaluations)")]
+    cpu = cols.index("cpu_seconds")
+    assert all(r[cpu] > 0 for r in before)
+    db.execute("UPDATE evaluations SET cpu_seconds = NULL WHERE job_id = 1 OR (job_id = 0 AND epoch = 3)")
+    db.commit()
+    db.close()
+    res = _record(tmp_path / "r", extra=("--remeasure-cpu",))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "remeasured 2 job(s): 8 of 8 epochs have metrics equal to the stored ones" in res.stderr
+    db = sqlite3.connect(tmp_path / "r" / "results.db")
+    after = db.execute("SELECT * FROM evaluations ORDER BY job_id, epoch").fetchall()
+    db.close()
+    assert [r[:cpu] + r[cpu + 1:] for r in after] == [r[:cpu] + r[cpu + 1:] for r in before]
+    assert all(r[cpu] > 0 for r in after)
+    job, ep = cols.index("job_id"), cols.index("epoch")
+    kept = [r[cpu] for r in before if r[job] == 0 and r[ep] != 3]
+    assert len(kept) == 3 and [r[cpu] for r in after if r[job] == 0 and r[ep] != 3] == kept  # not overwritten
