@@ -77,7 +77,7 @@ def cmd_run(args) -> int:
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if max(suite.worker_counts) > 1 and (args.workers or args.scheduler):
+    if suite.backend == "replay" and max(suite.worker_counts) > 1 and (args.workers or args.scheduler):
         print(f"error: {suite.path}: key 'workers': simulated workers ({suite.workers}) cannot be combined with "
               "--workers/--scheduler (a Dask cluster); drop one of them", file=sys.stderr)
         return 2
@@ -107,7 +107,7 @@ def cmd_run(args) -> int:
         runner = Runner(suite, results, workers=args.workers, scheduler=args.scheduler, data=args.data,
                         device=args.device, checkpoints=args.checkpoints, progress=not args.no_progress)
         return runner.run()
-    except (SuiteChanged, ResumeError) as exc:
+    except (SuiteChanged, ResumeError, SuiteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except DatasetError as exc:

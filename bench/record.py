@@ -14,12 +14,13 @@ validation image (for a bootstrap over validation images). Asking for more
 configurations later extends the record (configurations are sampled in a fixed order
 from the seed).
 
-``--remeasure-cpu`` first retrains, from scratch, every finished job of the store whose
-epochs lack their CPU seconds (curves recorded before ``cpu_seconds`` was stored) and fills
-them in, leaving every other column as it was; the replay's clock is a configuration's
-median CPU seconds per epoch, so a table must not mix CPU and wall seconds. It says how
-many epochs came out with metrics equal to the stored ones (training is deterministic on
-the CPU, so all of them should) and then goes on recording.
+``--remeasure-cpu`` first retrains, from scratch, every job of the store with epochs that
+lack their CPU seconds (curves recorded before ``cpu_seconds`` was stored) and fills them
+in where the retrained epoch's metrics equal the stored ones exactly (training is
+deterministic on the CPU), leaving every other column as it was; the replay's clock is a
+configuration's median CPU seconds per epoch, so a table must not mix CPU and wall seconds.
+An epoch that differs keeps no CPU seconds and is counted in a warning. Then it goes on
+recording.
 
 Parallel recording on one machine: ``--shard K/N`` records only configurations whose
 index i has i % N == K, into its own store (``...-shardKofN``); ``export-curves`` joins
@@ -136,8 +137,10 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
     spent = sum(j["epochs_trained"] or 0 for j in done.values() if j["status"] != "asked")
     bar = tqdm(total=total_epochs, initial=spent, unit="ep", desc=run_key, disable=None if progress else True)
     configs = sample_configs(profile, n_configs, seed)
-    if remeasure_cpu:
-        _remeasure_cpu(store, run_key, task, train, configs, R)
+    if remeasure_cpu:  # its time is not the recording's: the run's wall clock starts after it
+        t0 = time.perf_counter()
+        _remeasure_cpu(store, run_key, task, train)
+        wall0 += time.perf_counter() - t0
     for i in mine:
         config = configs[i]
         for k, tseed_index in enumerate(seeds):
@@ -154,30 +157,39 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
     return results
 
 
-def _remeasure_cpu(store: Store, run_key: str, task, train, configs: list[dict], R: int) -> None:
-    """Retrain each finished job whose epochs lack CPU seconds, from scratch, and store each epoch's
-    CPU seconds (where missing); counts epochs whose metrics equal the stored ones exactly."""
+def _remeasure_cpu(store: Store, run_key: str, task, train) -> None:
+    """Retrain, from scratch, each job (finished, failed or in progress) with a trained epoch that lacks
+    its CPU seconds, up to its last such epoch, and store the CPU seconds of every epoch that lacks them
+    and whose retrained metrics equal the stored ones exactly; an epoch that differs keeps NULL, and the
+    count of such epochs is logged as a warning (training is deterministic on the CPU: there should be
+    none)."""
+    if task.device.type != "cpu":
+        raise ValueError(f"--remeasure-cpu measures CPU seconds: run it on the CPU, not on {task.device}")
     todo = store.jobs_without_cpu_seconds(run_key)
     same = total = 0
     for job in todo:
-        stored = {e["epoch"]: e for e in store.evaluations(run_key) if e["job_id"] == job["job_id"]}
-        tseed = trial_seed(int(json.loads(job["info"])["train_seed"]), configs[job["trial_id"]])
+        stored = {e["epoch"]: e for e in store.evaluations_of_job(run_key, job["job_id"]) if e["status"] == "ok"}
+        config = json.loads(job["config"])
+        last = max(ep for ep, e in stored.items() if e["cpu_seconds"] is None)
 
         def on_epoch(e, job_id=job["job_id"], stored=stored):
             nonlocal same, total
             was = stored.get(e.epoch)
-            if was is None:
+            if was is None or was["cpu_seconds"] is not None:
                 return
             total += 1
-            same += (was["train_loss"], was["val_loss"], was["val_miou"]) == (e.train_loss, e.val_loss, e.val_miou)
-            if was["cpu_seconds"] is None:
+            if (was["train_loss"], was["val_loss"], was["val_miou"]) == (e.train_loss, e.val_loss, e.val_miou):
+                same += 1
                 store.set_cpu_seconds(run_key, job_id, e.epoch, e.cpu_seconds)
 
-        train(configs[job["trial_id"]], R, tseed, task, on_epoch=on_epoch)
+        train(config, last, trial_seed(int(json.loads(job["info"])["train_seed"]), config), task, on_epoch=on_epoch)
         log.info("CPU seconds filled in for job %d (configuration %d)", job["job_id"], job["trial_id"])
     if todo:
-        log.info("remeasured %d job(s): %d of %d epochs have metrics equal to the stored ones", len(todo), same,
-                 total)
+        log.info("remeasured %d job(s): %d of %d epochs without CPU seconds have metrics equal to the stored ones "
+                 "(their CPU seconds are filled in)", len(todo), same, total)
+        if same < total:
+            log.warning("%d retrained epoch(s) differ from the stored ones: their CPU seconds stay empty",
+                        total - same)
         store.checkpoint()
 
 

@@ -23,7 +23,8 @@ def provenance(device: str | None) -> dict:
 def run_row(suite, spec, prov: dict) -> dict:
     """The runs-table row of a new run (``spec``: a RunSpec of ``suite``), with what the method is
     (``methods.roles.role``: family, eta, R, bracket s and n, the algorithm it runs) and its number of
-    workers (``workers``: simulated in replay; in training the most jobs it kept in flight)."""
+    workers (``workers``: simulated in replay; in training the most jobs it could keep in flight, which
+    the runner checks the sitting's workers can hold)."""
     return {"run_key": spec.key, "suite": suite.name, "suite_hash": suite.hash, "suite_text": suite.text,
             "label": spec.label, "method": spec.method, "params": dumps(spec.params), "budget": spec.budget,
             "budget_epochs": spec.budget_epochs, "seed": spec.seed, "profile": spec.profile,

@@ -2,8 +2,9 @@
 
 A run is one (method label, B, seed). It asks its tuner for jobs whenever a worker
 is free and it has fewer than its ``workers`` jobs in flight (the suite's worker count per
-run: simulated in replay, a cap in real training, so that a run on a Dask cluster of more
-workers asks as the same run replayed does, and the other workers train other runs), until the tuner is finished or the next job would overshoot B * R epochs
+run: simulated in replay; in real training a cap, which the sitting's workers must be able to
+hold; with ``workers = 1`` a run on a Dask cluster asks one job at a time, as the same run
+replayed does, and the other workers train other runs), until the tuner is finished or the next job would overshoot B * R epochs
 (``bench.ledger``: that job is recorded as ``skipped`` with its overshoot, and the
 run stops cleanly). Its jobs are answered by its backend (``bench.backend``: real
 training, or "replay" from recorded curves), chosen once per run. Real training runs
@@ -39,7 +40,7 @@ from .retell import ResumeError, retell
 from .runstate import RunState, objective
 from .simworkers import SimulatedWorkers
 from .store import Store, now
-from .suite import RunSpec, Suite, SuiteChanged, check_unchanged
+from .suite import RunSpec, Suite, SuiteChanged, SuiteError, check_unchanged
 
 log = logging.getLogger("bench.run")
 
@@ -73,6 +74,15 @@ class Runner:
             return SimulatedWorkers(max(self.suite.worker_counts))
         return make_executor(self.workers, self.scheduler)
 
+    def _check_capacity(self) -> None:
+        """Real training: a run's ``workers`` (jobs in flight) must fit the sitting's workers, or the
+        store would say it had workers it never had."""
+        need = max(self.suite.worker_counts)
+        if self.suite.backend != "replay" and need > self.executor.capacity:
+            raise SuiteError(f"{self.suite.path}: key 'workers': expected at most the {self.executor.capacity} "
+                             f"worker(s) this sitting has (start as many with --workers N or a --scheduler "
+                             f"cluster), got {need}")
+
     # -- the loop ---------------------------------------------------------------------
     def run(self, keys: set[str] | None = None) -> int:
         """Run (or resume) the suite's runs that are not done; ``keys``: only these runs."""
@@ -90,6 +100,11 @@ class Runner:
                 log.info("%d of %d run(s) already done in %s: skipped", len(runs) - len(todo), len(runs),
                          self.store.path)
             self.executor = self._executor()
+            try:
+                self._check_capacity()
+            except SuiteError:
+                self.executor.close()
+                raise
             with logging_redirect_tqdm(), _library_threads(self.suite.backend):
                 self._loop([], todo)
         finally:  # also on an error: the store is folded and its driver lock let go

@@ -8,7 +8,8 @@ Tables (``PRAGMA user_version`` = schema version):
   every promotion restarted, overshoot, peak checkpoint disk use; and the method's role
   (``methods.roles``: family, eta, R, bracket s and n, the brackets' rungs, and ``algorithm``,
   equal for two labels that are the same algorithm in a cell), and ``workers``, the number of
-  simulated workers the run had (replay; 1 for one job at a time). Stores made before the role
+  workers the run had (replay: simulated; real training: the most jobs it could keep in flight;
+  1 for one job at a time). Stores made before the role
   columns existed have them NULL; readers derive them with ``methods.roles.role``, and ``workers``
   from the run's identity (absent there: 1).
 * ``jobs`` — every job a tuner asked: configuration, resource, the resource it
@@ -137,7 +138,7 @@ class _Reads:
             cols = ", ".join("j.config AS config" if c == "config" and not self.evaluations_keep_config
                              else f"e.{_column(c)}" for c in columns)
         join = "" if self.evaluations_keep_config or "j.config" not in cols else \
-            " JOIN jobs j ON j.run_key = e.run_key AND j.job_id = e.job_id"
+            " LEFT JOIN jobs j ON j.run_key = e.run_key AND j.job_id = e.job_id"
         return f"SELECT {cols} FROM evaluations e{join}"
 
     def run(self, run_key: str) -> sqlite3.Row | None:
@@ -226,11 +227,16 @@ class _Reads:
                 for r in self.db.execute("SELECT run_key, job_id, info FROM jobs")}
 
     def jobs_without_cpu_seconds(self, run_key: str) -> list[sqlite3.Row]:
-        """A recording's finished (``ok``) jobs with an epoch whose ``cpu_seconds`` is NULL, by job id."""
+        """A recording's jobs with a trained (``ok``) epoch whose ``cpu_seconds`` is NULL, by job id."""
         return self.db.execute(
-            "SELECT * FROM jobs j WHERE j.run_key = ? AND j.status = 'ok' AND EXISTS (SELECT 1 FROM evaluations e "
-            "WHERE e.run_key = j.run_key AND e.job_id = j.job_id AND e.cpu_seconds IS NULL) ORDER BY j.job_id",
+            "SELECT * FROM jobs j WHERE j.run_key = ? AND EXISTS (SELECT 1 FROM evaluations e WHERE e.run_key = "
+            "j.run_key AND e.job_id = j.job_id AND e.status = 'ok' AND e.cpu_seconds IS NULL) ORDER BY j.job_id",
             (run_key,)).fetchall()
+
+    def evaluations_of_job(self, run_key: str, job_id: int) -> list[sqlite3.Row]:
+        """One job's evaluation rows (with its ``config``), by epoch."""
+        return self.db.execute(f"{self._evals()} WHERE e.run_key = ? AND e.job_id = ? ORDER BY e.epoch",
+                               (run_key, job_id)).fetchall()
 
     def record_finals(self) -> tuple[sqlite3.Row | None, list[sqlite3.Row]]:
         """A recording store's run row and, per finished job, its last epoch's row (``max_epochs`` of

@@ -191,7 +191,7 @@ def load_suite(path: str | Path) -> Suite:
     objective = data.get("objective", "val_loss")
     if objective not in OBJECTIVES:
         raise _fail(path, "objective", f"one of {list(OBJECTIVES)}", objective)
-    workers = _check_workers(path, data.get("workers", 1), backend)
+    workers = _check_workers(path, data.get("workers", 1))
     sampling = data.get("sampling", "neighbour")
     if sampling not in SAMPLINGS:
         raise _fail(path, "sampling", f"one of {list(SAMPLINGS)}", sampling)
@@ -261,7 +261,7 @@ def load_suite(path: str | Path) -> Suite:
     return suite
 
 
-def _check_workers(path, workers, backend) -> int | tuple[int, ...]:
+def _check_workers(path, workers) -> int | tuple[int, ...]:
     """``workers``: one positive integer, or a non-empty list of distinct positive integers (a tuple)."""
     expected = "a positive integer or a non-empty list of distinct positive integers (workers per run)"
     if isinstance(workers, list):

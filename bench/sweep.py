@@ -88,9 +88,9 @@ def run_in_processes(suite: Suite, results: Path, processes: int, progress: bool
         Runner(suite, results, progress=progress).run(keys=partial)
     if not fresh:
         return 0
-    store = Store(results / DB_NAME, lock=True)
     # AERIAL_HPO_KILL_SWEEP_AFTER=k (tests): SIGKILL this process group once k runs are stored
     kill_after = int(os.environ.get("AERIAL_HPO_KILL_SWEEP_AFTER", "0") or "0")
+    store = Store(results / DB_NAME, lock=True)
     ctx = multiprocessing.get_context("spawn")
     bar = tqdm(total=len(fresh), desc=suite.name, unit="run", dynamic_ncols=True, disable=None if progress else True)
     try:

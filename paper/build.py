@@ -387,7 +387,7 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
     ok = df[df["status"] == "ok"]
     cpu = "cpu_seconds" in df and df["cpu_seconds"].notna().any()  # one-thread recordings: the replay's clock
     epoch_seconds = float((ok["cpu_seconds"] if cpu else ok["seconds"]).median())
-    cpu_sum = (float(df["cpu_seconds"].sum()), int(df["cpu_seconds"].notna().sum()), int(len(df))) if cpu else None
+    cpu_sum = (float(ok["cpu_seconds"].sum()), int(ok["cpu_seconds"].notna().sum()), int(len(ok))) if cpu else None
     seeds = int(df["train_seed"].nunique()) if "train_seed" in df else 1
     if seeds > 1:  # several training seeds: one curve per configuration, their mean (whole seed groups)
         ok = landscape.seed_means(ok)

@@ -105,7 +105,7 @@ def with_roles(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_workers(runs: pd.DataFrame) -> pd.DataFrame:
-    """``runs`` with ``workers`` (simulated workers of the run) filled: as stored, or (stores made
+    """``runs`` with ``workers`` (the run's workers: simulated in replay) filled: as stored, or (stores made
     before the column existed) from the run's identity, where a run of one worker has none (1)."""
     runs = runs.copy()
     stored = runs["workers"] if "workers" in runs else pd.Series(None, index=runs.index, dtype=object)

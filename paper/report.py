@@ -211,8 +211,9 @@ def values(numbers: dict, out: Path) -> _Values:
             procs = c.get("recording_processes", 1)
             part = ("" if c.get("recording_cpu_epochs") == c.get("recording_epochs") else
                     f" over the {c.get('recording_cpu_epochs')} of {c.get('recording_epochs')} epochs that measured it")
-            v[f"{key}_time"] = (f"{_fmt_seconds(c['recording_cpu_seconds'])} of CPU time (the epochs' summed CPU "
-                                f"seconds{part}; {_fmt_seconds(c['recording_seconds'])} of wall time summed over "
+            v[f"{key}_time"] = (f"{_fmt_seconds(c['recording_cpu_seconds'])} of CPU time (the trained epochs' "
+                                f"summed CPU seconds of training and validation{part}, the per-epoch test "
+                                f"evaluation not counted; {_fmt_seconds(c['recording_seconds'])} of wall time summed over "
                                 f"{procs} recording process{'es' if procs > 1 else ''}, pauses included)"
                                 if "recording_cpu_seconds" in c else _fmt_seconds(c["recording_seconds"]))
             v[f"{key}_device"] = ", ".join(c["recording_device"])
@@ -280,13 +281,13 @@ def values(numbers: dict, out: Path) -> _Values:
 
 
 def replayed_table(numbers: dict) -> str | None:
-    """The stem of the curves table the n vs B/n sweep replays (``results/nvsbn`` first, then any replayed
+    """The path of the curves table the n vs B/n sweep replays (``results/nvsbn`` first, then any replayed
     sweep), as its store records it; None when no replayed sweep has statistics."""
     results = numbers.get("results", {})
     for name in ["nvsbn"] + sorted(results):
         path = results.get(name, {}).get("statistics", {}).get("table_best", {}).get("path")
         if path:
-            return Path(path).stem
+            return path
     return None
 
 
@@ -294,16 +295,16 @@ def table_values(numbers: dict, v: dict) -> dict:
     """``table_*``: the values of the curves table the sweeps replay (``replayed_table``), so that the
     paper's section on the recorded curves follows whichever table the committed sweeps were run on."""
     tables = numbers.get("curves", {})
-    stem = replayed_table(numbers) or (next(iter(tables)) if len(tables) == 1 else None)  # no sweep: the one table
+    path = replayed_table(numbers)
+    if path is None and len(tables) == 1:  # no sweep: the one table
+        path = f"results/curves/{next(iter(tables))}.csv"
+    stem = Path(path).stem if path else None
     c = tables.get(stem) if stem else None
     if c is None:
         return {}
     key = stem.replace("-", "_")
     out = {f"table_{k[len(key) + 1:]}": val for k, val in v.items() if k.startswith(key + "_")}
     seeds = int(c.get("train_seeds", 1))
-    path = next((r["statistics"]["table_best"]["path"] for r in numbers.get("results", {}).values()
-                 if Path(r.get("statistics", {}).get("table_best", {}).get("path", "")).stem == stem),
-                f"results/curves/{stem}.csv")
     out["table_name"] = f"`{path}`"
     out["table_seeds"] = ("one training seed each" if seeds == 1 else
                           f"{seeds} training seeds each (spread and rank correlations below use each "

@@ -165,10 +165,17 @@ def test_two_dask_workers_record_the_same_runs_and_budgets(tmp_path, reference):
 
 
 def test_a_training_run_with_two_workers_keeps_two_jobs_in_flight(tmp_path, reference):
-    """``workers = 2`` in a training suite: a run uses both Dask workers, and asks what it asks on one."""
+    """``workers = 2`` in a training suite (through the command line): a run uses both Dask workers and
+    asks what it asks on one; without two workers in the sitting it is refused in one line."""
+    from bench.cli import main
     _, want = reference
     text = "workers = 2\n" + TINY.split("[[methods]]\nlabel = \"rs\"")[0]
-    assert Runner(load_suite(_suite(tmp_path, text)), tmp_path / "w2", workers=2, progress=False).run() == 0
+    suite = _suite(tmp_path, text)
+    res = subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(tmp_path / "w1"),
+                          "--no-progress"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "key 'workers': expected at most the 1 worker(s) this sitting has" in res.stderr
+    assert main(["run", str(suite), "--results", str(tmp_path / "w2"), "--workers", "2", "--no-progress"]) == 0
     db = sqlite3.connect(tmp_path / "w2" / "results.db")
     rows = db.execute("SELECT run_key, job_id, trial_id, config, resource, resumes_from, started, finished FROM jobs "
                       "WHERE status != 'skipped' ORDER BY job_id").fetchall()

@@ -64,7 +64,8 @@ def test_record_with_training_seeds_resumes_after_kills(tmp_path, real_data):
 
 def test_remeasure_fills_in_missing_cpu_seconds_and_changes_nothing_else(tmp_path, real_data):
     """Curves recorded before CPU seconds were stored: ``--remeasure-cpu`` retrains those jobs and fills
-    in only the missing CPU seconds; the metrics it reproduces equal the stored ones (deterministic)."""
+    in only the missing CPU seconds where the retrained metrics equal the stored ones (deterministic);
+    an epoch whose stored metrics differ keeps none, and a warning counts it."""
     assert _record(tmp_path / "r").returncode == 0
     db = sqlite3.connect(tmp_path / "r" / "results.db")
     before = db.execute("SELECT * FROM evaluations ORDER BY job_id, epoch").fetchall()
@@ -72,16 +73,21 @@ def test_remeasure_fills_in_missing_cpu_seconds_and_changes_nothing_else(tmp_pat
     cpu = cols.index("cpu_seconds")
     assert all(r[cpu] > 0 for r in before)
     db.execute("UPDATE evaluations SET cpu_seconds = NULL WHERE job_id = 1 OR (job_id = 0 AND epoch = 3)")
+    db.execute("UPDATE evaluations SET cpu_seconds = NULL, val_loss = 9.5 WHERE job_id = 0 AND epoch = 2")
     db.commit()
     db.close()
     res = _record(tmp_path / "r", extra=("--remeasure-cpu",))
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "remeasured 2 job(s): 8 of 8 epochs have metrics equal to the stored ones" in res.stderr
+    assert "remeasured 2 job(s): 5 of 6 epochs without CPU seconds have metrics equal" in res.stderr
+    assert "1 retrained epoch(s) differ from the stored ones" in res.stderr
     db = sqlite3.connect(tmp_path / "r" / "results.db")
     after = db.execute("SELECT * FROM evaluations ORDER BY job_id, epoch").fetchall()
     db.close()
-    assert [r[:cpu] + r[cpu + 1:] for r in after] == [r[:cpu] + r[cpu + 1:] for r in before]
-    assert all(r[cpu] > 0 for r in after)
-    job, ep = cols.index("job_id"), cols.index("epoch")
-    kept = [r[cpu] for r in before if r[job] == 0 and r[ep] != 3]
-    assert len(kept) == 3 and [r[cpu] for r in after if r[job] == 0 and r[ep] != 3] == kept  # not overwritten
+    job, ep, loss = cols.index("job_id"), cols.index("epoch"), cols.index("val_loss")
+    altered = [i for i, r in enumerate(after) if r[job] == 0 and r[ep] == 2]
+    assert len(altered) == 1 and after[altered[0]][cpu] is None and after[altered[0]][loss] == 9.5
+    rest = [i for i in range(len(after)) if i not in altered]
+    assert [after[i][:cpu] + after[i][cpu + 1:] for i in rest] == [before[i][:cpu] + before[i][cpu + 1:] for i in rest]
+    assert all(after[i][cpu] > 0 for i in rest)
+    kept = [r[cpu] for r in before if r[job] == 0 and r[ep] in (1, 4)]
+    assert [r[cpu] for r in after if r[job] == 0 and r[ep] in (1, 4)] == kept  # not overwritten
