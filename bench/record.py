@@ -89,7 +89,7 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
 
     ``epochs``: R (default the profile's ``max_epochs``). ``chunk``: epochs between checkpoints.
     ``threads``: torch intra-op threads (None leaves torch's default). ``remeasure_cpu``: first fill in
-    the CPU seconds of finished jobs that lack them (see the module docstring).
+    the CPU seconds of epochs that lack them, finished or not (see the module docstring).
     """
     import torch
 
