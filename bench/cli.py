@@ -202,7 +202,7 @@ def cmd_export_curves(args) -> int:
     from bench.store import StoreError
     out = Path(args.out) if args.out else Path("results") / "curves" / f"{Path(args.results[0]).name}.csv"
     try:
-        print(export_curves([Path(r) for r in args.results], out))
+        print(export_curves([Path(r) for r in args.results], out, partial=args.partial))
     except (FileNotFoundError, ValueError, sqlite3.DatabaseError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -356,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("results", nargs="+",
                     help="results directories (of bench record, e.g. its shards, or of bench run), joined")
     ec.add_argument("--out", default=None, help="CSV or .parquet (default results/curves/<dir name>.csv)")
+    ec.add_argument("--partial", action="store_true",
+                    help="export a recording that has not finished: only its curves that ended, and the "
+                         "table's .meta.json says complete: false (default: refuse)")
     ec.set_defaults(func=cmd_export_curves)
 
     pk = sub.add_parser("pack", help="write DIR/results.db.xz (a compressed snapshot of the store) to commit")

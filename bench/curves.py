@@ -85,16 +85,21 @@ def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
                          "seconds": e["seconds"],
                          "cpu_seconds": e["cpu_seconds"] if "cpu_seconds" in e.keys() else None})
         runs = store.run_provenance()
-    df = pd.DataFrame(rows).sort_values(["config_id", "train_seed", "epoch"], kind="stable").reset_index(drop=True)
+    df = pd.DataFrame(rows)
+    if len(df):
+        df = df.sort_values(["config_id", "train_seed", "epoch"], kind="stable").reset_index(drop=True)
     for r in runs:
         r["versions"] = json.loads(r["versions"]) if r["versions"] else None
     return df, {"source": str(db_path), "runs": runs}
 
 
-def export_curves(results: Path | list[Path], out: Path) -> Path:
+def export_curves(results: Path | list[Path], out: Path, partial: bool = False) -> Path:
     """One curves table from the stores of one or several results directories (e.g. the shards of a
     recording; ``results.db``, or a packed ``results.db.xz``), all of one profile (recipe): stores
-    of different profiles are refused (ValueError)."""
+    of different profiles are refused (ValueError). A store with a run that has not finished
+    (status other than ``done``, e.g. a recording still under way) is refused too, unless
+    ``partial``: then only its curves that ended are exported and the table's ``.meta.json`` says
+    ``"complete": false``, which the paper prints beside the table."""
     sources = [Path(r) for r in (results if isinstance(results, (list, tuple)) else [results])]
     parts = [curves_from_store(store_file(r)) for r in sources]
     recipes = {str(src): sorted({r["profile"] for r in m["runs"] if r["profile"]}) for src, (_, m) in zip(sources, parts)}
@@ -102,10 +107,19 @@ def export_curves(results: Path | list[Path], out: Path) -> Path:
         raise ValueError("the stores were recorded with different profiles (recipes): "
                          + "; ".join(f"{src}: {', '.join(ps)}" for src, ps in recipes.items())
                          + ". Export each recipe to its own table")
-    df = pd.concat([d for d, _ in parts], ignore_index=True)
+    unfinished = [f"{src}: {r['run_key']} is {r['status']}" for src, (_, m) in zip(sources, parts)
+                  for r in m["runs"] if r["status"] != "done"]
+    if unfinished and not partial:
+        raise ValueError("not every run of these stores has finished (" + "; ".join(unfinished)
+                         + "): finish the recording (it resumes), or pass --partial to export only the "
+                         "curves that ended so far, marked as a partial table")
+    if not any(len(d) for d, _ in parts):
+        raise ValueError("no curve has ended yet in " + ", ".join(map(str, sources)) + ": nothing to export")
+    df = pd.concat([d for d, _ in parts if len(d)], ignore_index=True)
     df = (df.drop_duplicates(["config_id", "train_seed", "epoch"], keep="first")
             .sort_values(["config_id", "train_seed", "epoch"], kind="stable").reset_index(drop=True))
-    meta = {"source": [m["source"] for _, m in parts], "runs": [r for _, m in parts for r in m["runs"]]}
+    meta = {"source": [m["source"] for _, m in parts], "runs": [r for _, m in parts for r in m["runs"]],
+            "complete": not unfinished}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":

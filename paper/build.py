@@ -415,6 +415,9 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
         meta = json.loads(meta_path.read_text())
         nums["recording_seconds"] = float(sum(r.get("wall_seconds") or 0 for r in meta["runs"]))
         nums["recording_processes"] = len(meta["runs"])
+        # a table exported with --partial says so; older tables: complete when every recording run was done
+        nums["recording_complete"] = bool(meta.get("complete", all(r.get("status") == "done" for r in meta["runs"])))
+        nums["recording_curves"] = meta.get("curves")
         if cpu_sum:  # wall time counts pauses and a shared machine; the epochs' CPU seconds do not
             nums["recording_cpu_seconds"], nums["recording_cpu_epochs"], nums["recording_epochs"] = cpu_sum
         nums["recording_device"] = sorted({r.get("device") for r in meta["runs"]})

@@ -220,6 +220,10 @@ def values(numbers: dict, out: Path) -> _Values:
             v[f"{key}_epoch_seconds"] = (f"{c['epoch_seconds_median']:.2f} s"
                                          + (" of CPU time per epoch, the replay's clock"
                                             if c.get("epoch_seconds_kind") == "CPU" else " per epoch"))
+        v[f"{key}_partial"] = ("" if c.get("recording_complete", True) else
+                               f" **This table is a partial recording:** its recording had not finished when it "
+                               f"was exported (`bench export-curves --partial`), so it holds only the "
+                               f"{c.get('recording_curves', '?')} curves that had ended by then.")
         v[f"{key}_figure"] = f"![Recorded learning curves](curves_{name}.png)"
     v.update(table_values(numbers, v))
     studies = numbers.get("workers", {})

@@ -20,7 +20,7 @@ ONE_SEED = REPO / "results" / "curves" / "cpu-seed0.csv"
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     """The committed cpu-v2 recording shard exported as a curves table (several training seeds)."""
-    return export_curves(SHARD, tmp_path_factory.mktemp("curves") / "cpu-v2-shard0.csv")
+    return export_curves(SHARD, tmp_path_factory.mktemp("curves") / "cpu-v2-shard0.csv", partial=True)
 
 
 def _finals(path):
@@ -103,3 +103,23 @@ def test_seeded_table_in_the_paper(seeded, tmp_path):
     assert f"{v['configs']} configurations x {v['seeds']} training seeds" in text
     _, c = curves_summary(seeded, tmp_path)
     assert c["train_seeds"] == v["seeds"] and c["complete"] == v["configs"]
+
+
+def test_a_partial_table_says_so_in_the_paper(seeded, tmp_path):
+    """A table exported from an unfinished recording (``--partial``) is marked in section 3 with its
+    number of curves; a complete one is not."""
+    import json
+
+    from paper.build import curves_summary
+    from paper.report import values
+    meta = json.loads(seeded.with_suffix(".meta.json").read_text())
+    _, c = curves_summary(seeded, tmp_path)
+    assert c["recording_complete"] is meta["complete"] and c["recording_curves"] == meta["curves"]
+    for complete in (False, True):
+        v = values({"curves": {seeded.stem: dict(c, recording_complete=complete)}}, tmp_path)
+        assert v["table_partial"] == v[f"{seeded.stem.replace('-', '_')}_partial"]
+        if complete:
+            assert v["table_partial"] == ""
+        else:
+            assert "partial recording" in v["table_partial"]
+            assert f"only the {meta['curves']} curves that had ended" in v["table_partial"]

@@ -15,6 +15,11 @@ def _record(results, env=None, extra=()):
                           timeout=300)
 
 
+def _export(results, out, *extra):
+    return subprocess.run([sys.executable, "-m", "bench", "export-curves", str(results), "--out", str(out), *extra],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
 def _rows(results):
     db = sqlite3.connect(results / "results.db")
     ev = db.execute("SELECT job_id, epoch, train_loss, val_loss, val_miou, status FROM evaluations "
@@ -53,8 +58,23 @@ def test_record_with_training_seeds_resumes_after_kills(tmp_path, real_data):
     assert len(by_image) == 2 and all(sum(map(sum, sum(b.values(), []))) > 0 for b in by_image)
     for at in (5, 11):
         assert _record(tmp_path / "rec", {"AERIAL_HPO_KILL_AT_WRITE": str(at)}, extra).returncode == -signal.SIGKILL
+    # a killed recording is unfinished: its curves table is refused, or exported and marked partial
+    out = tmp_path / "curves" / "rec.csv"
+    res = _export(tmp_path / "rec", out)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "is running" in res.stderr and "--partial" in res.stderr and str(tmp_path / "rec") in res.stderr
+    assert not out.exists()
+    res = _export(tmp_path / "rec", out, "--partial")
+    assert res.returncode in (0, 2), res.stderr  # 2: no curve had ended when it was killed
+    if res.returncode == 0:
+        assert json.loads(out.with_suffix(".meta.json").read_text())["complete"] is False
+    else:
+        assert "no curve has ended yet" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert _record(tmp_path / "rec", extra=extra).returncode == 0
     assert _rows(tmp_path / "rec") == want
+    assert _export(tmp_path / "rec", out).returncode == 0
+    meta = json.loads(out.with_suffix(".meta.json").read_text())
+    assert meta["complete"] is True and meta["curves"] == 2
     assert not (tmp_path / "rec" / "checkpoints" / "j2").exists()
     # another shard or seed list on the same store is refused with one clear line
     res = _record(tmp_path / "rec", extra=("--train-seeds", "0,1,2", "--shard", "1/3", "--configs", "3"))
