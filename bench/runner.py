@@ -245,7 +245,7 @@ class Runner:
             st.bar.close()
         active.remove(st)
         test = f"{st.tested['miou']:.4f}" if st.tested and "miou" in st.tested else "n/a"
-        log.info("done %s: %d/%d epochs (%d had promotions restarted), %d trials, overshoot %s, "
+        log.info("done %s: %d/%d epochs (%d if every promotion had restarted), %d trials, overshoot %s, "
                  "best val mIoU %.4f, incumbent test mIoU %s, peak checkpoint disk %.1f MB, tuner %.2f s, "
                  "wall %.1f s", st.spec.key, st.ledger.spent, st.spec.budget_epochs, st.ledger.restart,
                  len(st.trials), st.ledger.overshoot, st.best_miou, test,

@@ -66,10 +66,41 @@ def matched(real: Results, replay: Results) -> list[dict]:
     return sorted(out, key=lambda p: (order[p["label"].split(" = ")[0]], p["budget"]))
 
 
+MWU = "real vs replay: Mann-Whitney p"
+
+
+def _mwu(a: pd.Series, b: pd.Series) -> float:
+    """Two-sided Mann-Whitney U p-value of two samples of final test mIoU (NaN: one is empty)."""
+    a, b = a.dropna(), b.dropna()
+    return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue) if len(a) and len(b) else float("nan")
+
+
+def fidelity(pairs: list[dict]) -> list[dict]:
+    """Per method and B: do the real runs' and the replayed runs' final test mIoU come from one
+    distribution? Two-sided Mann-Whitney U, real runs against replayed runs (unpaired: a replayed
+    seed does not ask what the real seed asked), ``p`` and ``p_holm`` (Holm-corrected over the
+    methods of one B). A method without replayed runs is left out."""
+    from statsmodels.stats.multitest import multipletests
+    out = []
+    for p in pairs:
+        r, q = p["real"]["test_miou"], p["replay"]["test_miou"] if len(p["replay"]) else pd.Series(dtype=float)
+        pval = _mwu(r, q)
+        if pval == pval:
+            out.append({"label": p["label"], "budget": p["budget"], "p": pval, "real_median": float(r.median()),
+                        "replay_median": float(q.median()), "real_n": int(r.notna().sum()),
+                        "replay_n": int(q.notna().sum())})
+    for b in {f["budget"] for f in out}:  # one family of tests per B: Holm's step-down correction over its methods
+        fs = [f for f in out if f["budget"] == b]
+        for f, adj in zip(fs, multipletests([f["p"] for f in fs], method="holm")[1]):
+            f["p_holm"] = float(adj)
+    return out
+
+
 def table(real: Results, replay: Results, pairs: list[dict]) -> pd.DataFrame:
     rows = []
     for p in pairs:
         r, q = p["real"], p["replay"]
+        pval = _mwu(r["test_miou"], q["test_miou"]) if len(q) else float("nan")
         c = replaystats.cell(replay, p["replay_label"], p["budget"]) if p["replay_label"] else {}
         name = p["label"] if p["replay_label"] in (None, p["label"]) else f"{p['label']} (replay: {p['replay_label']})"
         rows.append({"method": name, "B": f"{p['budget']:g}",
@@ -78,7 +109,8 @@ def table(real: Results, replay: Results, pairs: list[dict]) -> pd.DataFrame:
                      "replay: test mIoU, median [IQR]": _quartiles(q["test_miou"]) if len(q) else "not in the replay store",
                      "replay runs": f"{int(q['test_miou'].notna().sum())}/{len(q)}" if len(q) else "0/0",
                      replaystats.ENTRIES: c.get(replaystats.ENTRIES, "—"),
-                     replaystats.SHARE: c.get(replaystats.SHARE, "—")})
+                     replaystats.SHARE: c.get(replaystats.SHARE, "—"),
+                     MWU: f"{pval:.2g}" if pval == pval else "—"})
     return pd.DataFrame(rows)
 
 
@@ -122,7 +154,7 @@ def summary(real_dir: Path, replay_dir: Path, out: Path) -> dict:
     kinds = [real.backend, replay.backend]
     stand_in = kinds != ["train", "replay"]
     nums = {"real": str(_short(real_dir)), "replay": str(_short(replay_dir)), "profiles": profiles, "backends": kinds,
-            "curves": replay.curves, "ranking": ranking(pairs), "stand_in": stand_in,
+            "curves": replay.curves, "ranking": ranking(pairs), "fidelity": fidelity(pairs), "stand_in": stand_in,
             "unmatched": list(dict.fromkeys(p["label"] for p in pairs if p["replay_label"] is None))}
     note = (f" Stand-in inputs: the stores' backends are {kinds[0]} and {kinds[1]}, not real training and replay."
             if stand_in else "")
@@ -132,7 +164,9 @@ def summary(real_dir: Path, replay_dir: Path, out: Path) -> dict:
         f"over seeds, per method and B (`{nums['real']}`, {kinds[0]}, profile {profiles[0]}; `{nums['replay']}`, "
         f"{kinds[1]} on `{replay.curves}`). Methods matched by their stored algorithm role (method, parameters, R), not "
         f"by label. runs: with an incumbent / asked. Distinct entries and neighbour share: how the replayed runs were "
-        f"answered (medians over seeds).{note}"))
+        f"answered (medians over seeds). Mann-Whitney p: two-sided U test of the real runs' against the replayed "
+        f"runs' final test mIoU of that method and B (unpaired, uncorrected; the text corrects it over the methods "
+        f"by Holm).{note}"))
     return nums
 
 
@@ -171,6 +205,23 @@ def text(nums: dict | None, out: Path | None = None) -> str:
              + (f", and the replay keeps the order of {sep_agree} of them" if sep else
                 ": the orders of medians are within seed noise, so this check cannot confirm or refute the replay's ranking")
              + ".")
+        parts.append(s)
+    for b in sorted({f["budget"] for f in nums.get("fidelity", [])}):
+        fs = [f for f in nums["fidelity"] if f["budget"] == b]
+        differ = [f for f in fs if f["p_holm"] < ALPHA]
+        same = [f for f in fs if f["p_holm"] >= ALPHA]
+        s = (f"B = {b:g} R, each method's real runs against its replayed runs (final test mIoU, two-sided "
+             f"Mann-Whitney U, Holm-corrected over the {len(fs)} methods, p < {ALPHA}): ")
+        if differ:
+            s += ("the replay's distribution differs from real training for " + "; ".join(
+                f"{f['label']} (median {f['real_median']:.3f} real, {f['replay_median']:.3f} replayed, "
+                f"p = {f['p']:.2g}, Holm {f['p_holm']:.2g})" for f in differ))
+            s += (", and no difference is detected for " + ", ".join(f["label"] for f in same)) if same else ""
+        else:
+            s += "no method's replayed distribution differs detectably from its real one"
+        n = sorted({(f["real_n"], f["replay_n"]) for f in fs})
+        s += (" (" + ", ".join(f"{a} real vs {c} replayed runs" for a, c in n) + "; with this few runs only large "
+              "shifts are detectable, so \"no difference detected\" is not evidence of fidelity).")
         parts.append(s)
     if nums.get("unmatched"):
         parts.append("Not in the replay store: " + ", ".join(f"`{m}`" for m in nums["unmatched"]) + ".")

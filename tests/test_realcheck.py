@@ -143,3 +143,37 @@ def test_readme_twin_template_replays_realcheck_by_role(tmp_path):
                 for r in suite.runs()}
     assert twin.runs()[0].backend == "replay" and real.runs()[0].backend != "replay"
     assert roles(twin) == roles(real) and len(roles(real)) == len(real.runs())
+
+
+def _test_mious(results, label, budget):
+    db = sqlite3.connect(results / "results.db")
+    v = [x for (x,) in db.execute("SELECT i.test_miou FROM incumbents i JOIN runs r USING (run_key) "
+                                  "WHERE r.label = ? AND r.budget = ?", (label, budget))]
+    db.close()
+    return v
+
+
+def test_each_method_real_against_replayed_with_holm(twin, tmp_path):
+    """Per method and B: a two-sided Mann-Whitney U of the real runs' against the replayed runs'
+    final test mIoU, in the table (uncorrected) and in the text (Holm over the methods of one B)."""
+    from statsmodels.stats.multitest import multipletests
+    nums = realcheck.summary(REAL, twin, tmp_path)
+    table = pd.read_csv(tmp_path / "realcheck.csv", dtype=str)
+    fid = nums["fidelity"]
+    assert {(f["label"], f["budget"]) for f in fid} == {(r, b) for r in PAIRS for b in (1, 3)}
+    for b in (1, 3):
+        fs = [f for f in fid if f["budget"] == b]
+        want = [stats.mannwhitneyu(_test_mious(REAL, f["label"], b), _test_mious(twin, PAIRS[f["label"]], b),
+                                   alternative="two-sided").pvalue for f in fs]
+        assert [f["p"] for f in fs] == pytest.approx(want)
+        assert [f["p_holm"] for f in fs] == pytest.approx(list(multipletests(want, method="holm")[1]))
+        for f in fs:
+            cell = table[(table["method"] == f"{f['label']} (replay: {PAIRS[f['label']]})") & (table["B"] == str(b))]
+            assert cell[realcheck.MWU].iloc[0] == f"{f['p']:.2g}"
+    assert (table.loc[table["method"] == "smac-bo", realcheck.MWU] == "—").all()  # no twin: no test
+    text = realcheck.text(nums, tmp_path)
+    for b in (1, 3):
+        line = next(x for x in text.split("\n\n") if x.startswith(f"B = {b} R, each method's real runs"))
+        differ = [f["label"] for f in fid if f["budget"] == b and f["p_holm"] < realcheck.ALPHA]
+        assert ("differs from real training for" in line) == bool(differ)
+        assert "2 real vs 2 replayed runs" in line and "not evidence of fidelity" in line
