@@ -95,11 +95,18 @@ def _bootstrap_sd(by_image: dict, images: list[str], rng: np.random.Generator, n
     return float(np.std([scores(confs[d].sum(axis=0))["miou"] for d in draws], ddof=1))
 
 
-def recipe_table(results: list[Path]) -> pd.DataFrame:
+def recipe_table(results: list[Path], n_boot: int = 1000) -> pd.DataFrame:
     """One row per (recipe, metric, validation subset), over the configurations (by index in the
-    recording's sampling order) that every store holds under all its training seeds."""
+    recording's sampling order) that every recipe holds under all its training seeds. Stores of
+    one recipe (the shards of a recording) are pooled first; a (configuration, seed) curve found in
+    two of them counts once. ``n_boot``: bootstrap resamples of the validation images per curve."""
     out = []
-    loaded = [final_curves(res) for res in results]
+    pooled: dict[str, list[pd.DataFrame]] = {}
+    for res in results:
+        profile, df = final_curves(res)
+        pooled.setdefault(profile, []).append(df)
+    loaded = [(p, pd.concat([d for d in dfs if len(d)], ignore_index=True).drop_duplicates(["config", "train_seed"])
+               if any(len(d) for d in dfs) else dfs[0]) for p, dfs in pooled.items()]
     common = set.intersection(*(set(df["config"]) if len(df) else set() for _, df in loaded)) if loaded else set()
     for profile, df in loaded:
         df = df[df["config"].isin(common)].reset_index(drop=True)
@@ -114,7 +121,7 @@ def recipe_table(results: list[Path]) -> pd.DataFrame:
         for name, images in _subsets(df["by_image"].iloc[0]).items():
             sub = df.assign(val_miou=[_miou(b, images) for b in df["by_image"]])
             rng = np.random.default_rng(0)
-            boot = float(np.median([_bootstrap_sd(b, images, rng) for b in df["by_image"]]))
+            boot = float(np.median([_bootstrap_sd(b, images, rng, n_boot) for b in df["by_image"]]))
             out.append({"recipe": profile, "metric": "val_miou", "validation": name, **seed_spread(sub, "val_miou"),
                         "boot_sd": boot})
     return pd.DataFrame(out)
@@ -123,7 +130,8 @@ def recipe_table(results: list[Path]) -> pd.DataFrame:
 def recipe_report(results: list[Path]) -> str:
     table = recipe_table(results)
     if table.empty:
-        return "no finished curves yet"
+        return ("no configuration has finished under every training seed in every recipe given yet "
+                "(the recipes are compared on the configurations they share)")
     lines = ["| recipe | metric | validation | configs x seeds | seed sd (median) | IQR over configs | "
              "sd / IQR | best - median | bootstrap sd (val images) |", "|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():

@@ -123,3 +123,22 @@ def test_a_partial_table_says_so_in_the_paper(seeded, tmp_path):
         else:
             assert "partial recording" in v["table_partial"]
             assert f"only the {meta['curves']} curves that had ended" in v["table_partial"]
+
+
+def test_recipe_report_pools_the_shards_of_one_recording():
+    """Both committed shards of the cpu-v2 recording are one recipe: their configurations are pooled
+    (not intersected, which would leave none), and a shard given twice counts once."""
+    from bench.recipe import recipe_table
+    shards = [SHARD, SHARD.parent / "cpu-v2-seed0-shard1of2"]
+    parts = [final_curves(s)[1] for s in shards]
+    both = pd.concat(parts, ignore_index=True)
+    assert len(parts[0]) and len(parts[1]) and not set(parts[0]["config"]) & set(parts[1]["config"])
+    for given in (shards, shards + [SHARD]):
+        t = recipe_table(given, n_boot=10)
+        assert set(t["recipe"]) == {"cpu-v2"}
+        loss = t[t["metric"] == "val_loss"].iloc[0]
+        want = seed_spread(both, "val_loss")
+        assert loss["configs"] == want["configs"] == both["config"].nunique()
+        assert loss["ratio"] == pytest.approx(want["ratio"], rel=1e-12)
+        whole = t[t["validation"].str.startswith("all ")].iloc[0]
+        assert whole["ratio"] == pytest.approx(seed_spread(both, "val_miou")["ratio"], rel=1e-12)
