@@ -43,7 +43,7 @@ import pandas as pd
 from methods.base import config_to_dict
 
 from .packing import store_file
-from .store import dumps, read_store
+from .store import ENDED, dumps, read_store
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("train_loss", "val_loss", "val_miou", "test_loss", "test_miou", "seconds")
@@ -90,36 +90,63 @@ def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
         df = df.sort_values(["config_id", "train_seed", "epoch"], kind="stable").reset_index(drop=True)
     for r in runs:
         r["versions"] = json.loads(r["versions"]) if r["versions"] else None
+        r["identity"] = json.loads(r["identity"]) if r.get("identity") else None
     return df, {"source": str(db_path), "runs": runs}
+
+
+def unfinished(sources: list[Path], metas: list[dict]) -> list[str]:
+    """Why the stores do not hold a whole recording: each run that has not ended (``ENDED``: it is
+    in progress, or was interrupted) and each shard of a sharded ``bench record`` that is not among
+    them (a recording's shards share the identity apart from ``shard``). Empty: complete."""
+    why = [f"{src}: {r['run_key']} has not finished (status {r['status']}: in progress or interrupted)"
+           for src, m in zip(sources, metas) for r in m["runs"] if r["status"] not in ENDED]
+    shards: dict[str, set[int]] = {}
+    of: dict[str, int] = {}
+    for m in metas:
+        for r in m["runs"]:
+            ident = r.get("identity") or {}
+            if r.get("method") == "record" and ident.get("shard"):
+                k, n = ident["shard"]
+                key = dumps({a: b for a, b in ident.items() if a != "shard"})
+                shards.setdefault(key, set()).add(int(k))
+                of[key] = int(n)
+    for key, ks in shards.items():
+        missing = sorted(set(range(of[key])) - ks)
+        if missing:
+            rec = json.loads(key)
+            why.append(f"recording {rec.get('profile')} seed {rec.get('seed')}: shard(s) "
+                       + ", ".join(f"{k}/{of[key]}" for k in missing) + " not given")
+    return why
 
 
 def export_curves(results: Path | list[Path], out: Path, partial: bool = False) -> Path:
     """One curves table from the stores of one or several results directories (e.g. the shards of a
     recording; ``results.db``, or a packed ``results.db.xz``), all of one profile (recipe): stores
-    of different profiles are refused (ValueError). A store with a run that has not finished
-    (status other than ``done``, e.g. a recording still under way) is refused too, unless
-    ``partial``: then only its curves that ended are exported and the table's ``.meta.json`` says
-    ``"complete": false``, which the paper prints beside the table."""
-    sources = [Path(r) for r in (results if isinstance(results, (list, tuple)) else [results])]
+    of different profiles are refused (ValueError). Stores that do not hold a whole recording (a
+    run that has not ended, or a shard of a sharded recording not given: ``unfinished``) are
+    refused too, unless ``partial``: then only the curves that ended are exported and the table's
+    ``.meta.json`` says ``"complete": false`` and why, which the paper prints beside the table. A
+    directory given twice counts once."""
+    given = [Path(r) for r in (results if isinstance(results, (list, tuple)) else [results])]
+    sources = list({p.resolve(): p for p in given}.values())  # a store given twice counts once
     parts = [curves_from_store(store_file(r)) for r in sources]
     recipes = {str(src): sorted({r["profile"] for r in m["runs"] if r["profile"]}) for src, (_, m) in zip(sources, parts)}
     if len({p for ps in recipes.values() for p in ps}) > 1:  # a table holds one recipe: never mixed silently
         raise ValueError("the stores were recorded with different profiles (recipes): "
                          + "; ".join(f"{src}: {', '.join(ps)}" for src, ps in recipes.items())
                          + ". Export each recipe to its own table")
-    unfinished = [f"{src}: {r['run_key']} is {r['status']}" for src, (_, m) in zip(sources, parts)
-                  for r in m["runs"] if r["status"] != "done"]
-    if unfinished and not partial:
-        raise ValueError("not every run of these stores has finished (" + "; ".join(unfinished)
-                         + "): finish the recording (it resumes), or pass --partial to export only the "
-                         "curves that ended so far, marked as a partial table")
+    why = unfinished(sources, [m for _, m in parts])
+    if why and not partial:
+        raise ValueError("these stores do not hold a whole recording (" + "; ".join(why)
+                         + "): finish the recording (it resumes) and give every shard, or pass --partial to "
+                         "export only the curves that ended so far, marked as a partial table")
     if not any(len(d) for d, _ in parts):
         raise ValueError("no curve has ended yet in " + ", ".join(map(str, sources)) + ": nothing to export")
     df = pd.concat([d for d, _ in parts if len(d)], ignore_index=True)
     df = (df.drop_duplicates(["config_id", "train_seed", "epoch"], keep="first")
             .sort_values(["config_id", "train_seed", "epoch"], kind="stable").reset_index(drop=True))
     meta = {"source": [m["source"] for _, m in parts], "runs": [r for _, m in parts for r in m["runs"]],
-            "complete": not unfinished}
+            "complete": not why, "incomplete_because": why}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":

@@ -20,7 +20,8 @@ validation split of the recipe, and (where the split holds more than one image p
 each single image number, e.g. ``image 9 only`` reproduces the original split's
 measurement on the same trained models. Only mIoU can be recomputed on a subset (the
 cross-entropy is stored for the whole split); loss rows use the whole split.
-Only configurations recorded under every training seed of their store count.
+Only configurations recorded under every training seed of their recording (its identity's
+``train_seeds``) count; the shards of one recording are pooled.
 """
 from __future__ import annotations
 
@@ -38,6 +39,13 @@ from .store import read_store
 
 def final_curves(results: Path) -> tuple[str, pd.DataFrame]:
     """(profile, one row per finished curve: config index, train seed, val_loss, val_miou, per-image confusions)."""
+    ident, df = _recording(results)
+    return ident["profile"], df
+
+
+def _recording(results: Path) -> tuple[dict, pd.DataFrame]:
+    """(the recording's identity, its finished curves), whole seed groups only: a configuration counts
+    once all the recording's ``train_seeds`` have finished it (one seed where the identity names none)."""
     path = Path(results) / DB_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no recording store at {path}")
@@ -45,17 +53,21 @@ def final_curves(results: Path) -> tuple[str, pd.DataFrame]:
         run, finals = store.record_finals()
     if run is None:
         raise ValueError(f"{path} holds no recording (bench record)")
+    ident = dict(json.loads(run["identity"]), profile=run["profile"])
     rows = []
     for r in finals:
         info = json.loads(r["info"])
         rows.append({"config": r["trial_id"], "train_seed": info.get("train_seed", 0), "val_loss": r["val_loss"],
                      "val_miou": r["val_miou"],
                      "by_image": json.loads(r["val_confusion_by_image"]) if r["val_confusion_by_image"] else None})
-    df = pd.DataFrame(rows)
-    if len(df):  # whole seed groups only
-        n_seeds = df["train_seed"].nunique()
-        df = df[df.groupby("config")["train_seed"].transform("nunique") == n_seeds].reset_index(drop=True)
-    return run["profile"], df
+    return ident, _whole_groups(pd.DataFrame(rows), len(ident.get("train_seeds") or [0]))
+
+
+def _whole_groups(df: pd.DataFrame, n_seeds: int) -> pd.DataFrame:
+    if not len(df):
+        return df
+    df = df.drop_duplicates(["config", "train_seed"]).sort_values(["config", "train_seed"], kind="stable")
+    return df[df.groupby("config")["train_seed"].transform("nunique") == n_seeds].reset_index(drop=True)
 
 
 def _miou(by_image: dict, images: list[str]) -> float:
@@ -97,16 +109,24 @@ def _bootstrap_sd(by_image: dict, images: list[str], rng: np.random.Generator, n
 
 def recipe_table(results: list[Path], n_boot: int = 1000) -> pd.DataFrame:
     """One row per (recipe, metric, validation subset), over the configurations (by index in the
-    recording's sampling order) that every recipe holds under all its training seeds. Stores of
-    one recipe (the shards of a recording) are pooled first; a (configuration, seed) curve found in
-    two of them counts once. ``n_boot``: bootstrap resamples of the validation images per curve."""
+    recording's sampling order) that every recipe holds under all its training seeds. The shards of
+    one recording (same profile, sampling seed and training seeds) are pooled first, a curve found
+    twice counting once; two recordings of one recipe that differ otherwise are refused (their
+    configuration indices name different configurations). ``n_boot``: bootstrap resamples of the validation images per curve."""
     out = []
-    pooled: dict[str, list[pd.DataFrame]] = {}
+    # one recording = one (profile, sampling seed, training seeds); its shards hold disjoint configurations
+    pooled: dict[tuple, list[pd.DataFrame]] = {}
     for res in results:
-        profile, df = final_curves(res)
-        pooled.setdefault(profile, []).append(df)
-    loaded = [(p, pd.concat([d for d in dfs if len(d)], ignore_index=True).drop_duplicates(["config", "train_seed"])
-               if any(len(d) for d in dfs) else dfs[0]) for p, dfs in pooled.items()]
+        ident, df = _recording(res)
+        pooled.setdefault((ident["profile"], ident.get("seed"), tuple(ident.get("train_seeds") or [0])), []).append(df)
+    loaded = []
+    for (profile, _, seeds), dfs in pooled.items():
+        dfs = [d for d in dfs if len(d)]
+        loaded.append((profile, _whole_groups(pd.concat(dfs, ignore_index=True), len(seeds)) if dfs else pd.DataFrame()))
+    if len({p for p, _ in loaded}) < len(loaded):
+        raise ValueError("several recordings of one recipe with different sampling or training seeds: "
+                         + ", ".join(f"{p} seed {s} train seeds {list(t)}" for p, s, t in pooled)
+                         + "; compare recipes one recording each")
     common = set.intersection(*(set(df["config"]) if len(df) else set() for _, df in loaded)) if loaded else set()
     for profile, df in loaded:
         df = df[df["config"].isin(common)].reset_index(drop=True)

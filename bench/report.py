@@ -12,7 +12,7 @@ import pandas as pd
 from segmentation.palette import CLASSES
 
 from .packing import store_file
-from .store import ReadStore, read_store
+from .store import ENDED, ReadStore, read_store
 
 STALE_SECONDS = 600
 
@@ -37,7 +37,7 @@ def status_table(results: Path) -> pd.DataFrame:
     store = open_store(results)
     rows = []
     for r in store.runs():
-        state = r["status"] if r["status"] in ("done", "infeasible") else (
+        state = r["status"] if r["status"] in ENDED else (
             "running" if _alive(r) else "interrupted")
         jobs = store.jobs(r["run_key"])
         ok = [j for j in jobs if j["status"] == "ok"]

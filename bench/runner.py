@@ -39,7 +39,7 @@ from .packing import DB_NAME, PACKED, unpack
 from .retell import ResumeError, retell
 from .runstate import RunState, objective
 from .simworkers import SimulatedWorkers
-from .store import Store, now
+from .store import ENDED, Store, now
 from .suite import RunSpec, Suite, SuiteChanged, SuiteError, check_unchanged
 
 log = logging.getLogger("bench.run")
@@ -90,7 +90,7 @@ class Runner:
             self.check_suite()
             runs = [s for s in self.suite.runs() if keys is None or s.key in keys]
             todo = [s for s in runs
-                    if (r := self.store.run(s.key)) is None or r["status"] not in ("done", "infeasible")]
+                    if (r := self.store.run(s.key)) is None or r["status"] not in ENDED]
             if self.ckroot.is_dir():  # a kill between "done" and the deletion of its checkpoints leaves them
                 left = {s.key for s in todo}
                 for s in runs:

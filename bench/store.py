@@ -63,6 +63,7 @@ from urllib.parse import quote
 
 SCHEMA_VERSION = 2  # 1: evaluations repeat the job's config in every row (still read and written)
 RUN_TABLES = ("runs", "jobs", "evaluations", "curve_tests", "incumbents")  # each row names its run_key
+ENDED = ("done", "infeasible")  # a run's status once it has ended; any other (running) is unfinished or was interrupted
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_key TEXT PRIMARY KEY, suite TEXT NOT NULL, suite_hash TEXT NOT NULL, suite_text TEXT NOT NULL,
@@ -253,8 +254,8 @@ class _Reads:
     def run_provenance(self) -> list[dict]:
         """Per run: where and with what it ran (commit, versions, device, host, ...)."""
         return [dict(r) for r in self.db.execute(
-            "SELECT run_key, git_commit, versions, device, host, profile, seed, status, started, ended, "
-            "wall_seconds, epochs_spent FROM runs")]
+            "SELECT run_key, method, identity, git_commit, versions, device, host, profile, seed, status, started, "
+            "ended, wall_seconds, epochs_spent FROM runs")]
 
 
 def _column(name: str) -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .packing import DB_NAME, PACKED, unpack
-from .store import Store, read_store
+from .store import ENDED, Store, read_store
 from .suite import Suite, check_unchanged
 
 log = logging.getLogger("bench.sweep")
@@ -78,7 +78,7 @@ def run_in_processes(suite: Suite, results: Path, processes: int, progress: bool
         rows = {s.key: store.run(s.key) for s in runs}
     finally:
         store.close()
-    partial = {k for k, r in rows.items() if r is not None and r["status"] not in ("done", "infeasible")}
+    partial = {k for k, r in rows.items() if r is not None and r["status"] not in ENDED}
     fresh = [s.key for s in runs if rows[s.key] is None]
     if len(runs) > len(partial) + len(fresh):
         log.info("%d of %d run(s) already done in %s: skipped", len(runs) - len(partial) - len(fresh), len(runs),

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bench.store import ENDED
 from methods.brackets import hyperband_brackets
 
 from . import figures, gpu, landscape, realcheck, replaystats, stats as st, tables
@@ -415,8 +416,11 @@ def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
         meta = json.loads(meta_path.read_text())
         nums["recording_seconds"] = float(sum(r.get("wall_seconds") or 0 for r in meta["runs"]))
         nums["recording_processes"] = len(meta["runs"])
-        # a table exported with --partial says so; older tables: complete when every recording run was done
-        nums["recording_complete"] = bool(meta.get("complete", all(r.get("status") == "done" for r in meta["runs"])))
+        # a table exported with --partial says so; older tables: complete when every recording run had ended
+        nums["recording_complete"] = bool(meta.get("complete", all(r.get("status") in ENDED for r in meta["runs"])))
+        nums["recording_incomplete_because"] = meta.get("incomplete_because") or (
+            [] if nums["recording_complete"] else [f"{r['run_key']}: status {r.get('status')}" for r in meta["runs"]
+                                                   if r.get("status") not in ENDED])
         nums["recording_curves"] = meta.get("curves")
         if cpu_sum:  # wall time counts pauses and a shared machine; the epochs' CPU seconds do not
             nums["recording_cpu_seconds"], nums["recording_cpu_epochs"], nums["recording_epochs"] = cpu_sum

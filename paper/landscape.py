@@ -26,6 +26,7 @@ Definitions (at R, the table's last epoch; the same as the README's "The recipe"
 from __future__ import annotations
 
 import itertools
+import json
 import warnings
 from pathlib import Path
 
@@ -212,6 +213,8 @@ def summary(path: Path, out: Path) -> dict:
             "configs_in_table": int(ok["config_id"].nunique()), "R": R,
             "seeds": sorted(int(s) for s in ok["train_seed"].unique()),
             "noise": {m: noise(ok, m) for m in METRICS}}
+    meta = path.with_suffix(".meta.json")  # a table exported with --partial says so (older tables: no flag)
+    nums["complete"] = json.loads(meta.read_text()).get("complete") if meta.is_file() else None
     by = {m: rank_by_epoch(ok, m) for m in METRICS}
     nums["rank_by_epoch"] = {m: {c: {str(int(e)): float(r) for e, r in zip(g["epoch"], g["rho"])}
                                  for c, g in long.groupby("curve", sort=False)} for m, long in by.items()}
@@ -255,7 +258,8 @@ def text(landscape: dict | None, out: Path | None = None) -> str:
         seeds = len(n["seeds"])
         head = (f"**`{n['path']}`** ({vm['configs']} configurations x {seeds} training seed{'s' if seeds > 1 else ''}"
                 + (f" (the {vm['configs']} of its {n['configs_in_table']} configurations with every training seed at R)"
-                   if vm["configs"] < n["configs_in_table"] else "") + f", R = {n['R']} epochs; validation). ")
+                   if vm["configs"] < n["configs_in_table"] else "") + f", R = {n['R']} epochs; validation"
+                + ("; a partial recording, exported before it was whole" if n.get("complete") is False else "") + "). ")
         if seeds < 2:
             s = head + ("One training seed: no seed noise recorded. "
                         f"Across configurations the final validation mIoU has an interquartile range of {vm['iqr']:.4f} "

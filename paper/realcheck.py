@@ -17,6 +17,8 @@ seeds per method most pairwise orders of medians are noise.
 from __future__ import annotations
 
 import itertools
+import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -67,40 +69,58 @@ def matched(real: Results, replay: Results) -> list[dict]:
 
 
 MWU = "real vs replay: Mann-Whitney p"
+SHIFT = "replay - real: Hodges-Lehmann shift"
 
 
 def _mwu(a: pd.Series, b: pd.Series) -> float:
-    """Two-sided Mann-Whitney U p-value of two samples of final test mIoU (NaN: one is empty)."""
+    """Two-sided Mann-Whitney U p-value of two samples (NaN: one is empty), exact over all
+    reassignments of the pooled values (``PermutationMethod``: with ties too, where scipy's default
+    falls back to the normal approximation, which is off at five runs a side)."""
     a, b = a.dropna(), b.dropna()
-    return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue) if len(a) and len(b) else float("nan")
+    if not len(a) or not len(b):
+        return float("nan")
+    return float(stats.mannwhitneyu(a, b, alternative="two-sided", method=stats.PermutationMethod()).pvalue)
+
+
+def _min_p(n1: int, n2: int) -> float:
+    """The smallest two-sided exact Mann-Whitney p-value samples of n1 and n2 can reach (no ties)."""
+    return min(1.0, 2 / math.comb(n1 + n2, n1))
+
+
+def _holm(ps: list[float]) -> list[float]:
+    from statsmodels.stats.multitest import multipletests
+    return [float(x) for x in multipletests(ps, method="holm")[1]] if ps else []
 
 
 def fidelity(pairs: list[dict]) -> list[dict]:
-    """Per method and B: do the real runs' and the replayed runs' final test mIoU come from one
-    distribution? Two-sided Mann-Whitney U, real runs against replayed runs (unpaired: a replayed
-    seed does not ask what the real seed asked), ``p`` and ``p_holm`` (Holm-corrected over the
-    methods of one B). A method without replayed runs is left out."""
-    from statsmodels.stats.multitest import multipletests
+    """Per method and B: are the replayed runs' final test mIoU shifted against the real runs'?
+    Two-sided exact Mann-Whitney U, real runs against replayed runs (unpaired: a replayed seed does
+    not ask what the real seed asked), ``p`` and ``p_holm`` (Holm over the tested methods of one B),
+    the Hodges-Lehmann shift (median of all replayed - real differences) and ``min_p``, the smallest
+    p these sample sizes allow. U looks for a shift, not for a difference in spread: the table's
+    IQRs show that. Methods without runs on both sides are listed with ``tested`` False."""
     out = []
     for p in pairs:
-        r, q = p["real"]["test_miou"], p["replay"]["test_miou"] if len(p["replay"]) else pd.Series(dtype=float)
-        pval = _mwu(r, q)
-        if pval == pval:
-            out.append({"label": p["label"], "budget": p["budget"], "p": pval, "real_median": float(r.median()),
-                        "replay_median": float(q.median()), "real_n": int(r.notna().sum()),
-                        "replay_n": int(q.notna().sum())})
-    for b in {f["budget"] for f in out}:  # one family of tests per B: Holm's step-down correction over its methods
-        fs = [f for f in out if f["budget"] == b]
-        for f, adj in zip(fs, multipletests([f["p"] for f in fs], method="holm")[1]):
-            f["p_holm"] = float(adj)
+        r = p["real"]["test_miou"].dropna()
+        q = p["replay"]["test_miou"].dropna() if len(p["replay"]) else pd.Series(dtype=float)
+        f = {"label": p["label"], "budget": p["budget"], "real_n": len(r), "replay_n": len(q),
+             "tested": bool(len(r) and len(q))}
+        if f["tested"]:
+            f.update(p=_mwu(r, q), min_p=_min_p(len(r), len(q)), real_median=float(r.median()),
+                     replay_median=float(q.median()),
+                     shift=float(np.median(np.subtract.outer(q.to_numpy(), r.to_numpy()))))
+        out.append(f)
+    for b in {f["budget"] for f in out}:  # one family of tests per B
+        fs = [f for f in out if f["budget"] == b and f["tested"]]
+        for f, adj in zip(fs, _holm([f["p"] for f in fs])):
+            f["p_holm"] = adj
     return out
 
 
-def table(real: Results, replay: Results, pairs: list[dict]) -> pd.DataFrame:
+def table(real: Results, replay: Results, pairs: list[dict], fid: list[dict]) -> pd.DataFrame:
     rows = []
-    for p in pairs:
+    for p, f in zip(pairs, fid):
         r, q = p["real"], p["replay"]
-        pval = _mwu(r["test_miou"], q["test_miou"]) if len(q) else float("nan")
         c = replaystats.cell(replay, p["replay_label"], p["budget"]) if p["replay_label"] else {}
         name = p["label"] if p["replay_label"] in (None, p["label"]) else f"{p['label']} (replay: {p['replay_label']})"
         rows.append({"method": name, "B": f"{p['budget']:g}",
@@ -110,7 +130,8 @@ def table(real: Results, replay: Results, pairs: list[dict]) -> pd.DataFrame:
                      "replay runs": f"{int(q['test_miou'].notna().sum())}/{len(q)}" if len(q) else "0/0",
                      replaystats.ENTRIES: c.get(replaystats.ENTRIES, "—"),
                      replaystats.SHARE: c.get(replaystats.SHARE, "—"),
-                     MWU: f"{pval:.2g}" if pval == pval else "—"})
+                     SHIFT: f"{f['shift']:+.3f}" if f["tested"] else "—",
+                     MWU: f"{f['p']:.2g}" if f["tested"] else "—"})
     return pd.DataFrame(rows)
 
 
@@ -129,10 +150,11 @@ def ranking(pairs: list[dict]) -> dict:
         pair_rows = []
         for i, j in itertools.combinations(range(len(ps)), 2):
             sr, sp = np.sign(real_med[i] - real_med[j]), np.sign(rep_med[i] - rep_med[j])
-            a, c = ps[i]["real"]["test_miou"].dropna(), ps[j]["real"]["test_miou"].dropna()
-            pval = float(stats.mannwhitneyu(a, c, alternative="two-sided").pvalue) if len(a) and len(c) else float("nan")
+            pval = _mwu(ps[i]["real"]["test_miou"], ps[j]["real"]["test_miou"])
             pair_rows.append({"a": ps[i]["label"], "b": ps[j]["label"], "real_sign": int(sr), "replay_sign": int(sp),
                               "agree": bool(sr == sp), "real_p": pval})
+        for x, adj in zip(pair_rows, _holm([x["real_p"] for x in pair_rows])):  # one family: the pairs of one B
+            x["real_p_holm"] = adj
         seeds = sorted({int(p["real"]["test_miou"].notna().sum()) for p in ps})
         out[f"{b:g}"] = {"methods": [p["label"] for p in ps], "real_median": real_med, "replay_median": rep_med,
                          "kendall_tau": float(tau.statistic), "kendall_p": float(tau.pvalue), "pairs": pair_rows,
@@ -150,24 +172,45 @@ def summary(real_dir: Path, replay_dir: Path, out: Path) -> dict:
         return {"missing": missing}
     real, replay = load(real_dir), load(replay_dir)
     pairs = matched(real, replay)
+    fid = fidelity(pairs)
     profiles = [str(real.runs["profile"].iloc[0]), str(replay.runs["profile"].iloc[0])]
     kinds = [real.backend, replay.backend]
     stand_in = kinds != ["train", "replay"]
     nums = {"real": str(_short(real_dir)), "replay": str(_short(replay_dir)), "profiles": profiles, "backends": kinds,
-            "curves": replay.curves, "ranking": ranking(pairs), "fidelity": fidelity(pairs), "stand_in": stand_in,
+            "curves": replay.curves, "curves_complete": _table_complete(replay.curves), "ranking": ranking(pairs),
+            "fidelity": fid, "stand_in": stand_in,
             "unmatched": list(dict.fromkeys(p["label"] for p in pairs if p["replay_label"] is None))}
     note = (f" Stand-in inputs: the stores' backends are {kinds[0]} and {kinds[1]}, not real training and replay."
             if stand_in else "")
     note += f" Profiles differ ({profiles[0]} vs {profiles[1]})." if profiles[0] != profiles[1] else ""
-    write_table(table(real, replay, pairs), out, "realcheck", (
+    note += (f" The replayed table `{replay.curves}` is a partial recording (exported with --partial)."
+             if nums["curves_complete"] is False else "")
+    write_table(table(real, replay, pairs, fid), out, "realcheck", (
         f"Real vs replayed training: final test mIoU (Tile 5) of each run's incumbent, median [interquartile range] "
         f"over seeds, per method and B (`{nums['real']}`, {kinds[0]}, profile {profiles[0]}; `{nums['replay']}`, "
         f"{kinds[1]} on `{replay.curves}`). Methods matched by their stored algorithm role (method, parameters, R), not "
         f"by label. runs: with an incumbent / asked. Distinct entries and neighbour share: how the replayed runs were "
-        f"answered (medians over seeds). Mann-Whitney p: two-sided U test of the real runs' against the replayed "
+        f"answered (medians over seeds). Shift: Hodges-Lehmann estimate of replayed minus real final test mIoU (median "
+        f"of all pairwise differences). Mann-Whitney p: two-sided exact U test of the real runs' against the replayed "
         f"runs' final test mIoU of that method and B (unpaired, uncorrected; the text corrects it over the methods "
-        f"by Holm).{note}"))
+        f"by Holm). U tests for a shift; a difference in spread shows in the IQRs.{note}"))
     return nums
+
+
+def _sizes(fs: list[dict]) -> str:
+    return ", ".join(f"{a} real vs {c} replayed runs" for a, c in sorted({(f["real_n"], f["replay_n"]) for f in fs}))
+
+
+def _table_complete(curves) -> bool | None:
+    """Whether a curves table's ``.meta.json`` says it holds a whole recording (None: no meta, or a
+    table exported before the flag existed)."""
+    if not curves:
+        return None
+    meta = (REPO / curves if not Path(curves).is_absolute() else Path(curves)).with_suffix(".meta.json")
+    try:
+        return json.loads(meta.read_text()).get("complete")
+    except (OSError, ValueError):
+        return None
 
 
 def _short(p: Path) -> Path:
@@ -189,40 +232,51 @@ def text(nums: dict | None, out: Path | None = None) -> str:
     parts = [p.read_text() if p and p.is_file() else ""]
     for b, r in sorted(nums["ranking"].items(), key=lambda kv: float(kv[0])):
         agree = sum(x["agree"] for x in r["pairs"])
-        sep = [x for x in r["pairs"] if x["real_p"] == x["real_p"] and x["real_p"] < ALPHA]
+        sep = [x for x in r["pairs"] if x.get("real_p_holm", x["real_p"]) < ALPHA]
         sep_agree = sum(x["agree"] for x in sep)
         order_real = " > ".join(m for _, m in sorted(zip(r["real_median"], r["methods"]), key=lambda t: -t[0]))
         order_rep = " > ".join(m for _, m in sorted(zip(r["replay_median"], r["methods"]), key=lambda t: -t[0]))
         seeds = "/".join(map(str, r["real_seeds"]))
-        verdict = ("The replay orders the methods as real training does" if agree == len(r["pairs"]) else
+        n_pairs = len(r["pairs"])
+        verdict = ("The replay orders the methods as real training does" if agree == n_pairs else
                    "The replay does not order the methods as real training does")
         s = (f"B = {b} R: {verdict} (median final test mIoU; real: {order_real}; replay: {order_rep}): Kendall tau = "
-             f"{r['kendall_tau']:.2f} (p = {r['kendall_p']:.2g}) over {len(r['methods'])} methods, {agree} of {len(r['pairs'])} pairwise orders agree"
+             f"{r['kendall_tau']:.2f} (p = {r['kendall_p']:.2g}) over {len(r['methods'])} methods, {agree} of {n_pairs} pairwise orders agree"
              + (" (" + "; ".join(f"{x['a']} vs {x['b']}" for x in r["pairs"] if not x["agree"]) + " disagree)"
-                if agree < len(r["pairs"]) else "")
+                if agree < n_pairs else "")
              + f". With {seeds} real runs per method, real training itself separates {len(sep)} of the "
-             f"{len(r['pairs'])} pairs (two-sided Mann-Whitney U, p < {ALPHA})"
+             f"{n_pairs} pairs (two-sided exact Mann-Whitney U, Holm-corrected over the {n_pairs} pairs, p < {ALPHA})"
              + (f", and the replay keeps the order of {sep_agree} of them" if sep else
                 ": the orders of medians are within seed noise, so this check cannot confirm or refute the replay's ranking")
              + ".")
         parts.append(s)
     for b in sorted({f["budget"] for f in nums.get("fidelity", [])}):
-        fs = [f for f in nums["fidelity"] if f["budget"] == b]
-        differ = [f for f in fs if f["p_holm"] < ALPHA]
-        same = [f for f in fs if f["p_holm"] >= ALPHA]
-        s = (f"B = {b:g} R, each method's real runs against its replayed runs (final test mIoU, two-sided "
-             f"Mann-Whitney U, Holm-corrected over the {len(fs)} methods, p < {ALPHA}): ")
-        if differ:
-            s += ("the replay's distribution differs from real training for " + "; ".join(
-                f"{f['label']} (median {f['real_median']:.3f} real, {f['replay_median']:.3f} replayed, "
-                f"p = {f['p']:.2g}, Holm {f['p_holm']:.2g})" for f in differ))
-            s += (", and no difference is detected for " + ", ".join(f["label"] for f in same)) if same else ""
+        fs = [f for f in nums["fidelity"] if f["budget"] == b and f.get("tested", True)]
+        untested = [f["label"] for f in nums["fidelity"] if f["budget"] == b and not f.get("tested", True)]
+        s = f"B = {b:g} R, each method's replayed runs against its real runs (final test mIoU): "
+        if not fs:
+            s += "no method has runs on both sides, so none is tested"
+        elif all(f["min_p"] * len(fs) >= ALPHA for f in fs):
+            s += (f"with {_sizes(fs)}, no two-sided exact Mann-Whitney p-value can fall below {ALPHA} after Holm's "
+                  f"correction over the {len(fs)} methods, so this test cannot detect any shift; the shifts "
+                  "(Hodges-Lehmann, replayed minus real) are " + ", ".join(f"{f['label']} {f['shift']:+.3f}" for f in fs))
         else:
-            s += "no method's replayed distribution differs detectably from its real one"
-        n = sorted({(f["real_n"], f["replay_n"]) for f in fs})
-        s += (" (" + ", ".join(f"{a} real vs {c} replayed runs" for a, c in n) + "; with this few runs only large "
-              "shifts are detectable, so \"no difference detected\" is not evidence of fidelity).")
-        parts.append(s)
+            shifted = [f for f in fs if f["p_holm"] < ALPHA]
+            s += f"two-sided exact Mann-Whitney U, Holm-corrected over the {len(fs)} methods, p < {ALPHA}: "
+            if shifted:
+                s += ("the replayed results are shifted against real training for " + "; ".join(
+                    f"{f['label']} (Hodges-Lehmann shift {f['shift']:+.3f}: median {f['real_median']:.3f} real, "
+                    f"{f['replay_median']:.3f} replayed; p = {f['p']:.2g}, Holm {f['p_holm']:.2g})" for f in shifted))
+                rest = [f for f in fs if f["p_holm"] >= ALPHA]
+                s += ("; no shift is detected for " + ", ".join(f"{f['label']} ({f['shift']:+.3f})" for f in rest)) if rest else ""
+            else:
+                s += ("no shift is detected for any method (Hodges-Lehmann shifts " +
+                      ", ".join(f"{f['label']} {f['shift']:+.3f}" for f in fs) + ")")
+            s += (f" ({_sizes(fs)}: only large shifts are detectable, so \"no shift detected\" is not evidence of "
+                  "fidelity; U does not test the spread, which the IQRs compare)")
+        if untested:
+            s += "; not tested (no runs with an incumbent on one side): " + ", ".join(untested)
+        parts.append(s + ".")
     if nums.get("unmatched"):
         parts.append("Not in the replay store: " + ", ".join(f"`{m}`" for m in nums["unmatched"]) + ".")
     if nums.get("stand_in"):

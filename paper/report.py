@@ -220,10 +220,12 @@ def values(numbers: dict, out: Path) -> _Values:
             v[f"{key}_epoch_seconds"] = (f"{c['epoch_seconds_median']:.2f} s"
                                          + (" of CPU time per epoch, the replay's clock"
                                             if c.get("epoch_seconds_kind") == "CPU" else " per epoch"))
+        why = "; ".join(c.get("recording_incomplete_because") or [])
         v[f"{key}_partial"] = ("" if c.get("recording_complete", True) else
-                               f" **This table is a partial recording:** its recording had not finished when it "
-                               f"was exported (`bench export-curves --partial`), so it holds only the "
-                               f"{c.get('recording_curves', '?')} curves that had ended by then.")
+                               f" **This table is a partial recording:** it was exported before its recording was "
+                               f"whole (`bench export-curves --partial`{': ' + why if why else ''}), so it holds "
+                               f"only the {c.get('recording_curves') or '?'} curves that had ended by then; the "
+                               f"configurations counted here are those with every training seed among them.")
         v[f"{key}_figure"] = f"![Recorded learning curves](curves_{name}.png)"
     v.update(table_values(numbers, v))
     studies = numbers.get("workers", {})

@@ -2,6 +2,7 @@
 correlations by epoch, on the committed real tables (cpu-v2 shard 0: several training seeds;
 cpu-seed0: one), equal to direct computations and to ``bench recipe-report``'s criterion."""
 import itertools
+import sqlite3
 
 import numpy as np
 import pandas as pd
@@ -115,6 +116,19 @@ def test_a_partial_table_says_so_in_the_paper(seeded, tmp_path):
     meta = json.loads(seeded.with_suffix(".meta.json").read_text())
     _, c = curves_summary(seeded, tmp_path)
     assert c["recording_complete"] is meta["complete"] and c["recording_curves"] == meta["curves"]
+    text = landscape.text({seeded.stem: landscape.summary(seeded, tmp_path)}, tmp_path)
+    assert ("a partial recording, exported before it was whole" in text) == (not meta["complete"])
+    # a table exported before the flag existed: complete when every recording run had ended
+    old = tmp_path / "old" / seeded.name
+    old.parent.mkdir()
+    old.write_bytes(seeded.read_bytes())
+    for status, complete in (("running", False), ("done", True), ("infeasible", True)):
+        runs = [{"run_key": "record/cpu-v2/seed0", "status": "done", "wall_seconds": 1.0},
+                {"run_key": "record/cpu-v2/seed1", "status": status, "wall_seconds": 1.0}]
+        old.with_suffix(".meta.json").write_text(json.dumps({"runs": runs}))
+        _, o = curves_summary(old, tmp_path)
+        assert o["recording_complete"] is complete
+        assert o["recording_incomplete_because"] == ([] if complete else ["record/cpu-v2/seed1: status running"])
     for complete in (False, True):
         v = values({"curves": {seeded.stem: dict(c, recording_complete=complete)}}, tmp_path)
         assert v["table_partial"] == v[f"{seeded.stem.replace('-', '_')}_partial"]
@@ -125,15 +139,21 @@ def test_a_partial_table_says_so_in_the_paper(seeded, tmp_path):
             assert f"only the {meta['curves']} curves that had ended" in v["table_partial"]
 
 
-def test_recipe_report_pools_the_shards_of_one_recording():
+def test_recipe_report_pools_the_shards_of_one_recording(tmp_path):
     """Both committed shards of the cpu-v2 recording are one recipe: their configurations are pooled
     (not intersected, which would leave none), and a shard given twice counts once."""
     from bench.recipe import recipe_table
-    shards = [SHARD, SHARD.parent / "cpu-v2-seed0-shard1of2"]
+    shards = []
+    for src in (SHARD, SHARD.parent / "cpu-v2-seed0-shard1of2"):  # a snapshot: the recording may be writing them
+        (tmp_path / src.name).mkdir()
+        with sqlite3.connect(f"file:{src / 'results.db'}?mode=ro", uri=True) as a, \
+                sqlite3.connect(tmp_path / src.name / "results.db") as b:
+            a.backup(b)
+        shards.append(tmp_path / src.name)
     parts = [final_curves(s)[1] for s in shards]
     both = pd.concat(parts, ignore_index=True)
     assert len(parts[0]) and len(parts[1]) and not set(parts[0]["config"]) & set(parts[1]["config"])
-    for given in (shards, shards + [SHARD]):
+    for given in (shards, shards + [shards[0]]):
         t = recipe_table(given, n_boot=10)
         assert set(t["recipe"]) == {"cpu-v2"}
         loss = t[t["metric"] == "val_loss"].iloc[0]

@@ -153,27 +153,84 @@ def _test_mious(results, label, budget):
     return v
 
 
+def _exact_mwu(x, y):
+    """Two-sided Mann-Whitney p by enumerating every split of the pooled values (ties count 1/2):
+    2 min(P(U <= u), P(U >= u)), at most 1."""
+    import itertools
+    pooled, n1 = list(x) + list(y), len(x)
+
+    def u(idx):
+        a = [pooled[i] for i in idx]
+        b = [pooled[i] for i in range(len(pooled)) if i not in idx]
+        return sum((p > q) + 0.5 * (p == q) for p in a for q in b)
+    obs = u(range(n1))
+    us = [u(c) for c in itertools.combinations(range(len(pooled)), n1)]
+    return min(1.0, 2 * min(np.mean([v <= obs + 1e-9 for v in us]), np.mean([v >= obs - 1e-9 for v in us])))
+
+
 def test_each_method_real_against_replayed_with_holm(twin, tmp_path):
-    """Per method and B: a two-sided Mann-Whitney U of the real runs' against the replayed runs'
-    final test mIoU, in the table (uncorrected) and in the text (Holm over the methods of one B)."""
+    """Per method and B: an exact two-sided Mann-Whitney U of the real runs' against the replayed
+    runs' final test mIoU, its Hodges-Lehmann shift (table) and Holm's correction over the methods
+    (text); at 2 runs a side the text says no shift can be detected."""
     from statsmodels.stats.multitest import multipletests
     nums = realcheck.summary(REAL, twin, tmp_path)
     table = pd.read_csv(tmp_path / "realcheck.csv", dtype=str)
-    fid = nums["fidelity"]
+    fid = [f for f in nums["fidelity"] if f["tested"]]
     assert {(f["label"], f["budget"]) for f in fid} == {(r, b) for r in PAIRS for b in (1, 3)}
+    db = sqlite3.connect(REAL / "results.db")
+    others = {x for (x,) in db.execute("SELECT DISTINCT label FROM runs")} - set(PAIRS)  # no twin
+    db.close()
+    assert others and {f["label"] for f in nums["fidelity"] if not f["tested"]} == others
     for b in (1, 3):
         fs = [f for f in fid if f["budget"] == b]
-        want = [stats.mannwhitneyu(_test_mious(REAL, f["label"], b), _test_mious(twin, PAIRS[f["label"]], b),
-                                   alternative="two-sided").pvalue for f in fs]
+        real = [_test_mious(REAL, f["label"], b) for f in fs]
+        rep = [_test_mious(twin, PAIRS[f["label"]], b) for f in fs]
+        want = [_exact_mwu(x, y) for x, y in zip(real, rep)]
         assert [f["p"] for f in fs] == pytest.approx(want)
         assert [f["p_holm"] for f in fs] == pytest.approx(list(multipletests(want, method="holm")[1]))
-        for f in fs:
+        for f, x, y in zip(fs, real, rep):
+            assert f["shift"] == pytest.approx(np.median([q - r for q in y for r in x]))
+            assert f["min_p"] == pytest.approx(1 / 3)  # 2 vs 2: 2 / C(4, 2)
             cell = table[(table["method"] == f"{f['label']} (replay: {PAIRS[f['label']]})") & (table["B"] == str(b))]
             assert cell[realcheck.MWU].iloc[0] == f"{f['p']:.2g}"
-    assert (table.loc[table["method"] == "smac-bo", realcheck.MWU] == "—").all()  # no twin: no test
+            assert cell[realcheck.SHIFT].iloc[0] == f"{f['shift']:+.3f}"
+    assert (table.loc[table["method"] == "smac-bo", realcheck.MWU] == "—").all()
+    r = nums["ranking"]["3"]
+    assert [x["real_p_holm"] for x in r["pairs"]] == pytest.approx(
+        list(multipletests([x["real_p"] for x in r["pairs"]], method="holm")[1]))
     text = realcheck.text(nums, tmp_path)
     for b in (1, 3):
-        line = next(x for x in text.split("\n\n") if x.startswith(f"B = {b} R, each method's real runs"))
-        differ = [f["label"] for f in fid if f["budget"] == b and f["p_holm"] < realcheck.ALPHA]
-        assert ("differs from real training for" in line) == bool(differ)
-        assert "2 real vs 2 replayed runs" in line and "not evidence of fidelity" in line
+        line = next(x for x in text.split("\n\n") if x.startswith(f"B = {b} R, each method's replayed runs"))
+        assert "with 2 real vs 2 replayed runs" in line and "cannot detect any shift" in line
+        untested = line.split("not tested (no runs with an incumbent on one side): ")[1].rstrip(".").split(", ")
+        assert set(untested) == others
+
+
+def _pair(label, real, replay):
+    return {"label": label, "budget": 4.0, "real": pd.DataFrame({"test_miou": real}),
+            "replay": pd.DataFrame({"test_miou": replay})}
+
+
+def test_fidelity_finds_a_clear_shift_and_lists_what_it_cannot_test():
+    """Synthetic samples (five runs a side): a replay that is clearly shifted is named with its shift,
+    Holm's p and the caveat; an overlapping one is not; a method without replayed runs or without
+    real incumbents is listed as not tested and stays out of the correction."""
+    pairs = [_pair("shifted", [.30, .31, .32, .33, .34], [.40, .41, .42, .43, .44]),
+             _pair("same", [.30, .35, .32, .38, .34], [.31, .36, .33, .37, .30]),
+             _pair("tied", [.30, .30, .31, .32, .33], [.40, .30, .41, .42, .43]),
+             _pair("no replay", [.3, .4], []),
+             _pair("failed real", [np.nan, np.nan], [.3, .4])]
+    fid = realcheck.fidelity(pairs)
+    by = {f["label"]: f for f in fid}
+    assert not by["no replay"]["tested"] and not by["failed real"]["tested"]
+    tested = [f for f in fid if f["tested"]]
+    ps = [_exact_mwu(p["real"]["test_miou"], p["replay"]["test_miou"]) for p in pairs[:3]]
+    assert [f["p"] for f in tested] == pytest.approx(ps)
+    assert by["shifted"]["p"] == pytest.approx(2 / 252) and by["shifted"]["shift"] == pytest.approx(0.10)
+    asymptotic = stats.mannwhitneyu([.30, .30, .31, .32, .33], [.40, .30, .41, .42, .43], alternative="two-sided")
+    assert abs(by["tied"]["p"] - asymptotic.pvalue) > 1e-3  # with a tie: exact, not the normal approximation
+    text = realcheck.text({"ranking": {}, "fidelity": fid})
+    assert "shifted against real training for shifted (Hodges-Lehmann shift +0.100" in text
+    assert f"Holm {by['shifted']['p_holm']:.2g}" in text and by["shifted"]["p_holm"] < realcheck.ALPHA
+    assert "no shift is detected for same" in text and "not evidence of fidelity" in text
+    assert "not tested (no runs with an incumbent on one side): no replay, failed real" in text

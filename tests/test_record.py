@@ -30,13 +30,23 @@ def _rows(results):
 
 
 def test_record_writes_curves_and_their_test_scores(tmp_path, real_data):
-    """One seed, no shard: every epoch's validation row and its test score (own table). Kills and
-    resumes are tested with seeds and shards below."""
+    """One seed, no shard: every epoch's validation row and its test score (own table), exported as a
+    complete curves table. Kills and resumes are tested with seeds and shards below."""
+    import json
     assert _record(tmp_path / "ref").returncode == 0
     want = _rows(tmp_path / "ref")
     assert len(want[0]) == len(want[1]) == 2 * 4 and want[2] == [(0, "ok", 4), (1, "ok", 4)]
     assert all(0 <= t[3] <= 1 for t in want[1])  # test mIoU per epoch, in its own table
     assert not (tmp_path / "ref" / "checkpoints" / "j0").exists()
+    # a whole recording (one process, no shards), given twice: one complete table, its run counted once
+    out = tmp_path / "curves" / "ref.csv"
+    assert _export(tmp_path / "ref", out).returncode == 0
+    res = subprocess.run([sys.executable, "-m", "bench", "export-curves", str(tmp_path / "ref"), str(tmp_path / "ref"),
+                          "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    meta = json.loads(out.with_suffix(".meta.json").read_text())
+    assert meta["complete"] is True and meta["incomplete_because"] == [] and len(meta["runs"]) == 1
+    assert meta["curves"] == 2 and meta["rows"] == 8
 
 
 def test_record_with_training_seeds_resumes_after_kills(tmp_path, real_data):
@@ -58,23 +68,24 @@ def test_record_with_training_seeds_resumes_after_kills(tmp_path, real_data):
     assert len(by_image) == 2 and all(sum(map(sum, sum(b.values(), []))) > 0 for b in by_image)
     for at in (5, 11):
         assert _record(tmp_path / "rec", {"AERIAL_HPO_KILL_AT_WRITE": str(at)}, extra).returncode == -signal.SIGKILL
-    # a killed recording is unfinished: its curves table is refused, or exported and marked partial
+    # a killed recording is unfinished: its curves table is refused; here no curve had ended yet
     out = tmp_path / "curves" / "rec.csv"
     res = _export(tmp_path / "rec", out)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
-    assert "is running" in res.stderr and "--partial" in res.stderr and str(tmp_path / "rec") in res.stderr
-    assert not out.exists()
+    assert "record/smoke/seed5 has not finished (status running" in res.stderr and "--partial" in res.stderr
+    assert str(tmp_path / "rec") in res.stderr and not out.exists()
     res = _export(tmp_path / "rec", out, "--partial")
-    assert res.returncode in (0, 2), res.stderr  # 2: no curve had ended when it was killed
-    if res.returncode == 0:
-        assert json.loads(out.with_suffix(".meta.json").read_text())["complete"] is False
-    else:
-        assert "no curve has ended yet" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert res.returncode == 2 and res.stderr.strip() == f"error: no curve has ended yet in {tmp_path / 'rec'}: nothing to export"
     assert _record(tmp_path / "rec", extra=extra).returncode == 0
     assert _rows(tmp_path / "rec") == want
-    assert _export(tmp_path / "rec", out).returncode == 0
+    # finished, but one shard of three: still not a whole recording
+    res = _export(tmp_path / "rec", out)
+    assert res.returncode == 2 and "has not finished" not in res.stderr
+    assert "recording smoke seed 5: shard(s) 0/3, 2/3 not given" in res.stderr
+    assert _export(tmp_path / "rec", out, "--partial").returncode == 0
     meta = json.loads(out.with_suffix(".meta.json").read_text())
-    assert meta["complete"] is True and meta["curves"] == 2
+    assert meta["complete"] is False and meta["curves"] == 2
+    assert meta["incomplete_because"] == ["recording smoke seed 5: shard(s) 0/3, 2/3 not given"]
     assert not (tmp_path / "rec" / "checkpoints" / "j2").exists()
     # another shard or seed list on the same store is refused with one clear line
     res = _record(tmp_path / "rec", extra=("--train-seeds", "0,1,2", "--shard", "1/3", "--configs", "3"))
