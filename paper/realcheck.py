@@ -272,8 +272,8 @@ def text(nums: dict | None, out: Path | None = None) -> str:
             else:
                 s += ("no shift is detected for any method (Hodges-Lehmann shifts " +
                       ", ".join(f"{f['label']} {f['shift']:+.3f}" for f in fs) + ")")
-            s += (f" ({_sizes(fs)}: only large shifts are detectable, so \"no shift detected\" is not evidence of "
-                  "fidelity; U does not test the spread, which the IQRs compare)")
+            s += (f". With {_sizes(fs)} only large shifts are detectable, so \"no shift detected\" is not evidence "
+                  "of fidelity; U does not test the spread, which the IQRs compare")
         if untested:
             s += "; not tested (no runs with an incumbent on one side): " + ", ".join(untested)
         parts.append(s + ".")
