@@ -325,6 +325,11 @@ def table_values(numbers: dict, v: dict) -> dict:
             "trial draws one of them from its run seed and keeps it through its promotions, so a replayed run "
             f"meets training noise, but only {seeds} draws of it per configuration: a configuration asked in many "
             f"runs repeats its {seeds} curves, where real training would give a new curve every time.")
+    out["table_threat_seeds"] += (
+        f" The table is finite ({v.get(key + '_configs', '?')} configurations): a run that draws a large share of it "
+        "(Hyperband's most exploratory bracket, for one) meets the same best configurations as "
+        "other seeds do, so the replayed spread of final results over seeds can understate the real one; the distinct "
+        "entries printed beside every replayed result say how much of the table each run drew.")
     return out
 
 

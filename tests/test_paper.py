@@ -189,6 +189,7 @@ def test_the_curves_section_follows_the_table_the_sweep_replays(built):
     fields = values(numbers, out)
     assert fields["table_configs"] == "128" and fields["table_name"] == "`results/curves/cpu-v9.csv`"
     assert "3 recording seeds" in fields["table_threat_seeds"] and "3 training seeds each" in fields["table_seeds"]
+    assert "The table is finite (128 configurations)" in fields["table_threat_seeds"]
     del numbers["results"]["nvsbn"]["statistics"]
     assert "not available" in values(numbers, out)["table_configs"]  # no sweep, two tables: a gap, not a guess
     del numbers["curves"][FIXTURE.stem]
