@@ -17,7 +17,7 @@ from bench.store import ENDED
 from methods.brackets import hyperband_brackets
 
 from . import figures, gpu, landscape, realcheck, replaystats, stats as st, tables
-from .data import Results, final_table, incumbent_trace, load
+from .data import Results, final_table, incumbent_trace, load, seeded_table
 from .style import setup
 
 log = logging.getLogger("paper")
@@ -48,7 +48,13 @@ def _objective_name(res: Results) -> str:
 
 
 def _kind(res: Results) -> str:
-    return "replayed curves" if res.backend == "replay" else "real training"
+    if res.backend != "replay":
+        return "real training"
+    seeded = seeded_table(res)
+    if seeded is None:
+        return "replayed curves"
+    k = max(len(s) for s in seeded.table.seeds.values())
+    return f"replayed curves; incumbents scored by their configuration's mean over its {k} recorded training seeds"
 
 
 def anytime(res: Results, out: Path, clock: str, best: dict | None = None) -> list[Path]:
@@ -135,13 +141,18 @@ def statistics(res: Results, out: Path, best: dict) -> dict:
                          "validation regret, median [IQR]": _quartiles(v),
                          "test regret, median [IQR]": _quartiles(t),
                          "test regret, IQM [95% CI]": st._ci_cell(*st.iqm_ci([t.to_numpy()]), len(t)),
+                         **({"validation regret of the drawn seed, median [IQR]": _quartiles(
+                             g["val_regret_drawn"].dropna())} if "val_regret_drawn" in g else {}),
                          **replaystats.cell(res, cols[name][0], b)})
     tables.write_table(pd.DataFrame(rows), out, f"regret_{res.name}", (
         f"Regret of the incumbent at the end of the run ({res.name}, {_kind(res)}): its {_objective_name(res)} "
         f"minus the best in the recorded table at R (validation {best['val']:.4f}; test split, the same objective "
         f"on Tile 5, {best['test']:.4f}). runs: with an incumbent / asked. Distinct entries: recorded configurations "
         "that answered a run; neighbour share: its asks answered by a nearest neighbour (medians over seeds; n/a: "
-        "store made before runs stored them)."))
+        "store made before runs stored them)."
+        + (" On this table of several training seeds, regret is of the incumbent configuration's seed mean at its "
+           "resource; the drawn seed's column is the regret of the one seed the run was told."
+           if "val_regret_drawn" in fin else "")))
     tables.write_table(st.wasted_table(res), out, f"wasted_{res.name}", (
         f"Budget that fits ({res.name}): per method and B, the mean share of B spent in brackets that never "
         "reached R + the mean share of B left unspent because the next job did not fit; (k/N): runs whose "

@@ -114,10 +114,10 @@ def with_workers(runs: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
-def objective_values(df: pd.DataFrame, objective: str, split: str = "val") -> pd.Series:
-    """The tuner's objective (lower is better) of rows with ``<split>_loss`` / ``<split>_miou``
-    columns: the loss itself, or 1 - mIoU for ``objective = "val_miou"``."""
-    return df[f"{split}_loss"] if objective == "val_loss" else 1.0 - df[f"{split}_miou"]
+def objective_values(df: pd.DataFrame, objective: str, split: str = "val", suffix: str = "") -> pd.Series:
+    """The tuner's objective (lower is better) of rows with ``<split>_loss<suffix>`` /
+    ``<split>_miou<suffix>`` columns: the loss itself, or 1 - mIoU for ``objective = "val_miou"``."""
+    return df[f"{split}_loss{suffix}"] if objective == "val_loss" else 1.0 - df[f"{split}_miou{suffix}"]
 
 
 def incumbent_trace(res: Results) -> pd.DataFrame:
@@ -130,8 +130,13 @@ def incumbent_trace(res: Results) -> pd.DataFrame:
     training seconds, simulated in replay, plus the tuner's own seconds spread evenly over its
     jobs), ``finished`` (the told job's recorded finish: replay, simulated seconds since the run
     began, the wall clock of its N workers without the tuner's decision time; real training,
-    Unix time), ``resource`` (epochs of the incumbent), ``value`` (its objective, lower is
-    better). Rows start at the first successful job.
+    Unix time), ``trial_id`` and ``resource`` (epochs) of the incumbent, ``value`` (its
+    objective, lower is better). Rows start at the first successful job.
+
+    On a replayed store whose table has several training seeds per configuration (``seeded``),
+    ``value`` is the incumbent configuration's mean over its recorded seeds at its resource and
+    ``value_drawn`` what the tuner was told (the one seed its trial drew); the incumbent itself
+    is chosen on the drawn values, as the tuner saw them.
     """
     if "trace" in res.cache:
         return res.cache["trace"].copy()
@@ -158,19 +163,26 @@ def incumbent_trace(res: Results) -> pd.DataFrame:
                 if best is None or cand > best:
                     best = cand
             if best is not None:
-                rows.append((epochs[k], seconds[k], finished[k], best[0], -best[1]))
+                rows.append((epochs[k], seconds[k], finished[k], -best[2], best[0], -best[1]))
         if rows:
             r = runs.loc[key]
-            d = pd.DataFrame(rows, columns=["epochs", "seconds", "finished", "resource", "value"])
+            d = pd.DataFrame(rows, columns=["epochs", "seconds", "finished", "trial_id", "resource", "value"])
             d.insert(0, "run_key", key)
             d.insert(1, "label", r["label"])
             d.insert(2, "budget", r["budget"])
             d.insert(3, "seed", r["seed"])
             d.insert(4, "workers", r["workers"])
             out.append(d)
-    res.cache["trace"] = pd.concat(out, ignore_index=True) if out else pd.DataFrame(
-        columns=["run_key", "label", "budget", "seed", "workers", "epochs", "seconds", "finished", "resource",
-                 "value"])
+    trace = pd.concat(out, ignore_index=True) if out else pd.DataFrame(
+        columns=["run_key", "label", "budget", "seed", "workers", "epochs", "seconds", "finished", "trial_id",
+                 "resource", "value"])
+    seeded = seeded_table(res)
+    if seeded is not None and len(trace):
+        first = res.jobs.drop_duplicates(["run_key", "trial_id"]).set_index(["run_key", "trial_id"])["config"]
+        configs = [first[(k, int(t))] for k, t in zip(trace["run_key"], trace["trial_id"])]
+        trace["value_drawn"] = trace["value"]
+        trace["value"] = seeded.objective(configs, trace["resource"], obj, "val")
+    res.cache["trace"] = trace
     return res.cache["trace"].copy()
 
 
@@ -210,12 +222,20 @@ def best_so_far(res: Results, clock: str = "epochs") -> pd.DataFrame:
         columns=["run_key", "label", "budget", "seed", "x", "best"])
 
 
-def final_table(res: Results) -> pd.DataFrame:
+def final_table(res: Results, drawn: bool = False) -> pd.DataFrame:
     """One row per run (computed once per load): status, incumbent test and validation mIoU, epochs spent, the incumbent's
     resource (epochs) and its objective on validation and test (``val_obj``, ``test_obj``: the
-    suite's objective, lower is better: the loss, or 1 - mIoU)."""
-    if "final" in res.cache:
-        return res.cache["final"].copy()
+    suite's objective, lower is better: the loss, or 1 - mIoU).
+
+    On a replayed store whose table has several training seeds per configuration (``seeded_table``)
+    the incumbent is scored as benchmarks with seeds score it (NAS-Bench-201): ``val_*``,
+    ``test_*``, ``val_obj`` and ``test_obj`` are its configuration's means over the recorded seeds
+    at its resource (``mean_over``: how many), and the ``*_drawn`` columns keep the values of the one
+    seed its trial drew. ``drawn=True`` returns the drawn values in the main columns (like for like
+    with real training, where an incumbent is one trained model)."""
+    key = "final_drawn" if drawn else "final"
+    if key in res.cache:
+        return res.cache[key].copy()
     inc = res.incumbents.set_index("run_key")
     rows = []
     for _, r in res.runs.iterrows():
@@ -229,8 +249,80 @@ def final_table(res: Results) -> pd.DataFrame:
                      "resource": inc.at[r["run_key"], "resource"] if has else np.nan,
                      "epochs": r["epochs_spent"], "params": r["params"], "algorithm": r["algorithm"]})
     df = pd.DataFrame(rows)
+    seeded = None if drawn else seeded_table(res)
+    if seeded is not None and len(df):
+        configs = [inc.at[k, "config"] if k in inc.index else None for k in df["run_key"]]
+        for c in METRICS:
+            df[f"{c}_drawn"] = df[c]
+            df[c] = seeded.mean(configs, df["resource"], c)
+        df["mean_over"] = seeded.count(configs, df["resource"])
     if len(df):
         df["val_obj"] = objective_values(df, res.objective, "val").astype(float)
         df["test_obj"] = objective_values(df, res.objective, "test").astype(float)
-    res.cache["final"] = df
+        if seeded is not None:
+            df["val_obj_drawn"] = objective_values(df, res.objective, "val", "_drawn").astype(float)
+            df["test_obj_drawn"] = objective_values(df, res.objective, "test", "_drawn").astype(float)
+    res.cache[key] = df
     return df.copy()
+
+
+METRICS = ("val_loss", "val_miou", "test_loss", "test_miou")
+
+
+@dataclass
+class SeedMeans:
+    """A seeded curves table's per-configuration means over training seeds, by (config id, epoch)."""
+
+    table: object  # bench.curves.CurveTable
+    means: pd.DataFrame  # index (config_id, epoch), columns METRICS: means over the seeds with an ok row
+    counts: pd.Series  # index (config_id, epoch): seeds with an ok row
+    ids: dict = field(default_factory=dict)  # config JSON -> the table entry that answers it
+
+    def entry(self, config) -> str | None:
+        """The table entry that replay answered ``config`` (JSON text or dict) with: itself or its
+        nearest recorded neighbour (``bench.curves.CurveTable.match``)."""
+        if config is None or (isinstance(config, float) and np.isnan(config)):
+            return None
+        k = config if isinstance(config, str) else json.dumps(config, sort_keys=True)
+        if k not in self.ids:
+            self.ids[k] = self.table.match(json.loads(k))[0]
+        return self.ids[k]
+
+    def _at(self, configs, resources, series: pd.Series) -> np.ndarray:
+        cids = [self.entry(c) for c in configs]
+        epochs = [int(r) if not pd.isna(r) else -1 for r in resources]
+        idx = pd.MultiIndex.from_arrays([cids, epochs], names=series.index.names)
+        return series.reindex(idx).to_numpy(dtype=float)  # NaN where the entry has no ok row at that epoch
+
+    def mean(self, configs, resources, metric: str) -> np.ndarray:
+        """Per (config, resource): ``metric``'s mean over the entry's recorded seeds at that epoch."""
+        return self._at(configs, resources, self.means[metric])
+
+    def count(self, configs, resources) -> np.ndarray:
+        return self._at(configs, resources, self.counts.astype(float))
+
+    def objective(self, configs, resources, objective: str, split: str) -> np.ndarray:
+        """The mean of the suite's objective (the loss, or 1 - mIoU) over the seeds."""
+        if objective == "val_loss":
+            return self.mean(configs, resources, f"{split}_loss")
+        return 1.0 - self.mean(configs, resources, f"{split}_miou")
+
+
+def seeded_table(res: Results) -> SeedMeans | None:
+    """The seed means of the curves table a replayed store replayed, when that table has several
+    training seeds for some configuration; None for real training, one-seed tables, or a table
+    that is not on disk (the paper then scores the drawn values, and says so)."""
+    if "seeded" in res.cache:
+        return res.cache["seeded"]
+    out = None
+    if res.backend == "replay" and res.curves and len(res.runs):
+        from bench.curves import _table, resolve
+        path = resolve(res.curves)
+        if path.is_file():
+            table = _table(str(path), str(res.runs["profile"].iloc[0]))
+            if any(len(s) > 1 for s in table.seeds.values()):
+                ok = table.df[table.df["status"] == "ok"]
+                g = ok.groupby(["config_id", "epoch"])
+                out = SeedMeans(table, g[list(METRICS)].mean(), g.size())
+    res.cache["seeded"] = out
+    return out

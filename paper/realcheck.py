@@ -48,8 +48,10 @@ def _quartiles(v: pd.Series) -> str:
 
 def matched(real: Results, replay: Results) -> list[dict]:
     """Per (real label, B) in the real suite's order: the real runs' and the replayed runs' final
-    rows (``final_table``), matched by the stored ``algorithm`` role and B."""
-    fr, fp = final_table(real), final_table(replay)
+    rows (``final_table``), matched by the stored ``algorithm`` role and B. The replayed runs'
+    incumbents keep the values of the training seed they drew (``drawn=True``), not their
+    configuration's seed mean: like for like with a real run, whose incumbent is one trained model."""
+    fr, fp = final_table(real), final_table(replay, drawn=True)
     out = []
     for b in real.budgets():
         groups: dict[str, list[str]] = {}  # labels that are one algorithm count once, named together

@@ -252,3 +252,76 @@ def test_a_seeded_table_is_judged_by_seed_means(tmp_path):
     assert best["seed_mean"] and best["val"] == pytest.approx(means.min())
     assert best["val"] > at_r["val_loss"].min()  # the luckiest single seed is lower
     assert table_best(table, "val_miou")["test"] == pytest.approx((1 - at_r["test_miou"]).groupby(at_r["config_id"]).mean().min())
+
+
+def test_replayed_incumbents_on_a_seeded_table_are_scored_by_seed_means(tmp_path):
+    """On a table with training seeds a replayed incumbent is scored by its configuration's mean
+    over the seeds at its resource (regret >= 0 at R), the drawn seed's values are kept beside it,
+    the anytime trace ends on the same score, and the real-vs-replay check reads the drawn seed."""
+    from paper.data import final_table, incumbent_trace, load
+    from paper.realcheck import matched
+    from paper.stats import final_regret, table_best
+    from tests.test_harness import _suite
+    from tests.test_replay import _seeded_table
+    path, df = _seeded_table(tmp_path, n_configs=6)
+    order = {cid: i for i, cid in enumerate(dict.fromkeys(df["config_id"]))}
+    df["val_miou"] += 0.03 * df["config_id"].map(order) * (df["train_seed"] - 1)  # seeds disagree on the ranking
+    df["test_miou"] += 0.02 * df["config_id"].map(order) + 0.05 * df["train_seed"]
+    df.to_csv(path, index=False)
+    means = df.groupby(["config_id", "epoch"])[["val_miou", "test_miou", "val_loss"]].mean()
+    suite = f'''profile = "smoke"
+backend = "replay"
+curves = "{path}"
+objective = "val_miou"
+max_budget = 5
+budgets = [3]
+seeds = [0, 1, 2, 3]
+[[methods]]
+label = "hb"
+method = "hyperband"
+[[methods]]
+label = "rs"
+method = "random-search"
+'''
+    # sampling = "neighbour" answers random search's asks with neighbours: the score follows the entry that answered
+    for sampling in ("table", "neighbour"):
+        out = tmp_path / sampling
+        assert Runner(load_suite(_suite(tmp_path, f'sampling = "{sampling}"\n' + suite, f"{sampling}.toml")), out,
+                      progress=False).run() == 0
+        res = load(out)
+        fin = final_regret(res, table_best(path, "val_miou"))
+        stored = res.incumbents.set_index("run_key")
+        from bench.curves import _table, resolve
+        table = _table(str(resolve(path)), "smoke")
+        assert fin["val_miou"].notna().all() and (fin["mean_over"] == 3).all()
+        for _, r in fin.iterrows():
+            cid = table.lookup(json.loads(stored.at[r["run_key"], "config"]))
+            assert r["val_miou"] == pytest.approx(means.at[(cid, int(r["resource"])), "val_miou"])
+            assert r["test_miou"] == pytest.approx(means.at[(cid, int(r["resource"])), "test_miou"])
+            assert r["val_miou_drawn"] == stored.at[r["run_key"], "val_miou"]
+            assert r["test_miou_drawn"] == stored.at[r["run_key"], "test_miou"]
+            assert r["val_obj"] == pytest.approx(1 - r["val_miou"])
+        assert (fin["val_miou"] != fin["val_miou_drawn"]).any()  # a drawn seed is not the mean
+        at_r = fin[fin["resource"] == 5]
+        assert len(at_r) and (at_r["val_regret"] >= -1e-12).all()  # seed mean against the best seed mean
+        assert (fin["val_regret_drawn"] == fin["val_obj_drawn"] - table_best(path, "val_miou")["val"]).all()
+        trace = incumbent_trace(res)
+        last = trace.groupby("run_key").tail(1).set_index("run_key")
+        assert np.allclose(last.loc[fin["run_key"], "value"], fin["val_obj"])
+        assert np.allclose(last.loc[fin["run_key"], "value_drawn"], fin["val_obj_drawn"])
+        drawn = final_table(res, drawn=True).set_index("run_key")
+        assert (drawn.loc[fin["run_key"], "test_miou"].to_numpy() == fin["test_miou_drawn"].to_numpy()).all()
+        pairs = matched(res, res)
+        assert all((p["replay"]["test_miou"].to_numpy() == drawn.loc[p["replay"]["run_key"], "test_miou"].to_numpy())
+                   .all() for p in pairs)
+    # a table of one seed per configuration: the stored values, no drawn columns
+    one = tmp_path / "one.csv"
+    df[df["train_seed"] == 0].drop(columns=["train_seed"]).to_csv(one, index=False)
+    out = tmp_path / "one"
+    assert Runner(load_suite(_suite(tmp_path, suite.replace(str(path), str(one)), "one.toml")), out,
+                  progress=False).run() == 0
+    res = load(out)
+    fin = final_table(res)
+    assert "val_miou_drawn" not in fin and "value_drawn" not in incumbent_trace(res)
+    stored = res.incumbents.set_index("run_key")["val_miou"]
+    assert (fin["val_miou"].to_numpy() == stored.loc[fin["run_key"]].to_numpy()).all()
