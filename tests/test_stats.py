@@ -275,7 +275,7 @@ curves = "{path}"
 objective = "val_miou"
 max_budget = 5
 budgets = [3]
-seeds = [0, 1, 2, 3]
+seeds = [0, 1, 2]
 [[methods]]
 label = "hb"
 method = "hyperband"
