@@ -239,9 +239,18 @@ def plot_anytime_bands(long: pd.DataFrame, ax, order: list[str], ylabel: str, xl
         ax.set_ylim(float(np.nanmin(d["lo"])) / 1.5, top * 3)
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0), numticks=8))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    else:  # a regret below zero (an incumbent from a low rung beats every value at R): linear axis
+    else:  # a regret of zero or below (the best configuration itself, or a low rung's value beating every value at R)
         bottom = float(np.nanmin(d["lo"]))
-        ax.set_ylim(bottom - 0.05 * (top - bottom), top + 0.3 * (top - bottom))
+        positive = d["median"][d["median"] > 0]
+        if len(positive) and top / float(positive.min()) > 100:
+            # medians over orders of magnitude (a one-epoch incumbent whose seeds diverged) above zero:
+            # a symmetric log axis, linear below the smallest positive median's decade
+            lin = 10.0 ** math.floor(math.log10(float(positive.min())))
+            ax.set_yscale("symlog", linthresh=lin)
+            ax.set_ylim(min(bottom * 1.5, -0.2 * lin), top * 3)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        else:
+            ax.set_ylim(bottom - 0.05 * (top - bottom), top + 0.3 * (top - bottom))
     ax.yaxis.set_minor_locator(NullLocator())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
