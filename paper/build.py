@@ -271,8 +271,8 @@ def nvsbn(res: Results, out: Path) -> tuple[list[Path], pd.DataFrame]:
     mesh = figures.plot_heatmap(cells, axes[1], "val_miou", "incumbent validation mIoU, median over seeds",
                                 brackets, lo, hi)
     fig.colorbar(mesh, ax=axes, label="mIoU (median over seeds)", shrink=0.9)
-    fig.suptitle(f"n vs B/n: successive halving with n configurations in total budget B ({res.name}, "
-                 f"{'replayed curves' if res.backend == 'replay' else 'real training'})\n"
+    fig.suptitle(f"n vs B/n: successive halving with n configurations in total budget B ({res.name})\n"
+                 f"{_kind(res)}\n"
                  f"★ best n per B on validation (ties: every tied n); ×: n configurations do not fit into B;\n"
                  f"'no halving': all n trained to R (random search); dashed: n of Hyperband's brackets (eta = {eta})")
     return save(fig, out, f"nvsbn_{res.name}"), cells
@@ -297,7 +297,7 @@ def brackets(res: Results, out: Path) -> list[Path]:
         figures.plot_versus_budget(df, ax, order, value, name)
     axes[0].legend(loc="lower right")
     fig.suptitle(f"Each Hyperband bracket alone ({', '.join(labels)}), full Hyperband and random search ({res.name}); "
-                 "median and interquartile range over seeds")
+                 f"median and interquartile range over seeds\n{_kind(res)}")
     return save(fig, out, f"brackets_{res.name}")
 
 
