@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .build import REALCHECK, build
+from .data import TableChanged
 from .gpu import CheckFileError
 from .report import render
 
@@ -30,7 +31,7 @@ def main(argv=None) -> int:
     try:
         numbers = build([Path(r) for r in args.results], Path(args.out), [Path(c) for c in args.curves], args.data,
                         Path(args.gpu_check), tuple(Path(r) for r in args.realcheck))
-    except (FileNotFoundError, CheckFileError) as exc:
+    except (FileNotFoundError, CheckFileError, TableChanged) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(render(numbers, Path(args.out)))

@@ -54,7 +54,7 @@ def _kind(res: Results) -> str:
     if seeded is None:
         return "replayed curves"
     k = max(len(s) for s in seeded.table.seeds.values())
-    return f"replayed curves; incumbents scored by their configuration's mean over its {k} recorded training seeds"
+    return f"replayed curves; incumbents scored by their configuration's mean over its recorded training seeds (up to {k})"
 
 
 def anytime(res: Results, out: Path, clock: str, best: dict | None = None) -> list[Path]:

@@ -178,8 +178,9 @@ def incumbent_trace(res: Results) -> pd.DataFrame:
                  "resource", "value"])
     seeded = seeded_table(res)
     if seeded is not None and len(trace):
-        first = res.jobs.drop_duplicates(["run_key", "trial_id"]).set_index(["run_key", "trial_id"])["config"]
-        configs = [first[(k, int(t))] for k, t in zip(trace["run_key"], trace["trial_id"])]
+        first = res.jobs.drop_duplicates(["run_key", "trial_id"])[["run_key", "trial_id", "config"]]
+        configs = trace[["run_key", "trial_id"]].astype({"trial_id": "int64"}).merge(
+            first.astype({"trial_id": "int64"}), on=["run_key", "trial_id"], how="left")["config"].tolist()
         trace["value_drawn"] = trace["value"]
         trace["value"] = seeded.objective(configs, trace["resource"], obj, "val")
     res.cache["trace"] = trace
@@ -308,19 +309,33 @@ class SeedMeans:
         return 1.0 - self.mean(configs, resources, f"{split}_miou")
 
 
+class TableChanged(ValueError):
+    """A store's runs replayed another version of their curves table than the file now on disk."""
+
+
 def seeded_table(res: Results) -> SeedMeans | None:
     """The seed means of the curves table a replayed store replayed, when that table has several
     training seeds for some configuration; None for real training, one-seed tables, or a table
-    that is not on disk (the paper then scores the drawn values, and says so)."""
+    that is not on disk (``paper.stats.table_best`` then says it is missing).
+
+    Raises ``TableChanged`` when the file's hash is not the one every run recorded
+    (``curves_hash``): its seed means would score the runs against curves they never met."""
     if "seeded" in res.cache:
         return res.cache["seeded"]
     out = None
     if res.backend == "replay" and res.curves and len(res.runs):
-        from bench.curves import _table, resolve
+        from bench.curves import _table, resolve, table_hash
         path = resolve(res.curves)
         if path.is_file():
             table = _table(str(path), str(res.runs["profile"].iloc[0]))
             if any(len(s) > 1 for s in table.seeds.values()):
+                recorded = {json.loads(i).get("curves_hash") for i in res.runs["identity"]}
+                now = table_hash(path)
+                if recorded != {now}:
+                    raise TableChanged(
+                        f"{res.path}: its runs replayed {res.curves} with hash {', '.join(sorted(map(str, recorded)))}, "
+                        f"but the file now has hash {now}; re-run the suite on this table (bench run --fresh) "
+                        "or restore the table it replayed")
                 ok = table.df[table.df["status"] == "ok"]
                 g = ok.groupby(["config_id", "epoch"])
                 out = SeedMeans(table, g[list(METRICS)].mean(), g.size())

@@ -241,7 +241,7 @@ def plot_anytime_bands(long: pd.DataFrame, ax, order: list[str], ylabel: str, xl
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     else:  # a regret of zero or below (the best configuration itself, or a low rung's value beating every value at R)
         bottom = float(np.nanmin(d["lo"]))
-        positive = d["median"][d["median"] > 0]
+        positive = d["median"][d["median"] > 1e-9 * top]  # not a rounding error's 1e-16 above zero
         if len(positive) and top / float(positive.min()) > 100:
             # medians over orders of magnitude (a one-epoch incumbent whose seeds diverged) above zero:
             # a symmetric log axis, linear below the smallest positive median's decade

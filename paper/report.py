@@ -317,13 +317,14 @@ def table_values(numbers: dict, v: dict) -> dict:
                           f"configuration's mean over its seeds)")
     out["table_scoring"] = ("" if seeds == 1 else
                             f" The table has {seeds} training seeds per configuration. A tuner is told the value of the "
-                            "one seed its trial drew, but an incumbent is scored by its configuration's mean over the "
-                            f"{seeds} seeds at its resource (how NAS-Bench-201 scores a chosen architecture), against "
-                            "the best seed mean at R: regret then measures the tuner's choice, not the luck of one "
-                            "draw, and cannot go below zero at R. This holds for every replayed final result, "
-                            "heatmap and anytime curve here; the regret tables give the drawn seed's regret beside "
-                            "it, and only the real-vs-replay check keeps the drawn seed (like for like with a real "
-                            "run's one trained model).")
+                            "one seed its trial drew, but an incumbent is scored by its configuration's mean over its "
+                            f"recorded seeds at its resource ({seeds}, fewer where a seed's curve failed before that "
+                            "epoch; how NAS-Bench-201 scores a chosen architecture), against the best seed mean at R: "
+                            "regret then measures the tuner's choice, not the luck of one draw, and cannot go below "
+                            "zero at R. Every figure and table of a store replayed on a table with seeds says so in "
+                            "its caption; the table of final regret gives the drawn seed's regret beside it, and only "
+                            "the real-vs-replay check keeps the drawn seed (like for like with a real run's one "
+                            "trained model).")
     if seeds == 1:
         out["table_threat_seeds"] = (
             "- **One recording seed.** Each configuration was trained once; seed-to-seed noise of the same "
