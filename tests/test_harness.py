@@ -185,8 +185,10 @@ def test_a_training_run_with_two_workers_keeps_two_jobs_in_flight(tmp_path, refe
     assert _overlaps([r[6:] for r in rows]) > 0
 
 
-def test_changed_suite_is_refused_with_a_diff_and_fresh_starts_over(tmp_path, real_data):
-    text = TINY.split("[[methods]]\nlabel = \"rs\"")[0].replace("budgets = [2]", "budgets = [1]")
+def test_changed_suite_is_refused_with_a_diff_and_fresh_starts_over(tmp_path):
+    # the store's identity check is the same for every backend: replayed (cpu curves, R = 27), no training
+    text = TINY.split("[[methods]]\nlabel = \"rs\"")[0].replace("budgets = [2]", "budgets = [1]").replace(
+        'profile = "smoke"', f'profile = "cpu"\nbackend = "replay"\ncurves = "{REPO}/results/curves/cpu-seed0.csv"')
     suite = _suite(tmp_path, text)
     assert Runner(load_suite(suite), tmp_path / "r", progress=False).run() == 0
     suite.write_text(text.replace("eta = 3", "eta = 2"))
