@@ -157,3 +157,23 @@ def test_paper_names_a_broken_check_file(tmp_path):
     (tmp_path / "gpu-x.json").write_text("{not json")
     with pytest.raises(ValueError, match="gpu-x.json"):
         paper_gpu.summary(tmp_path, tmp_path / "build")
+
+
+def test_cost_estimate_times_a_step_after_the_first(real_data):
+    """The first step carries start-up costs: the estimate always times a second step and ignores the
+    first, even when ``stop_after`` has passed (before, one slow first step made the estimate 2,228 s
+    per epoch for a model the GPU trains in seconds, and the check skipped it)."""
+    from bench.bare import bare_train, epoch_estimate
+    from segmentation.train import load_task
+
+    task = load_task("smoke", real_data, None, "cpu")
+    cfg = {"encoder": "resnet18", "decoder_width": 8, "batch_size": 4, "loss": "ce",
+           "learning_rate": 1e-3, "weight_decay": 1e-4, "augment": False}
+    r = bare_train(cfg, task, 1, max_steps=3, stop_after=0.0)
+    assert len(r["step_seconds"]) == 2  # no third step starts after stop_after, the second always does
+    est = epoch_estimate(cfg, task, steps=2, stop_after=0.0)
+    n_val = task.x["val"].shape[0]
+    steps = task.x["train"].shape[0] // 4
+    # the estimate is one step's seconds times (steps + validation at a third of a step per batch image)
+    per_step = est / (steps + n_val / 12)
+    assert 0 < per_step < 60
