@@ -177,7 +177,7 @@ def cmd_record(args) -> int:
         out = record(args.profile, args.configs, args.seed, args.results, args.data, args.device,
                      chunk=args.chunk, epochs=args.epochs, progress=not args.no_progress,
                      train_seeds=args.train_seeds, shard=parse_shard(args.shard), threads=args.threads,
-                     remeasure_cpu=args.remeasure_cpu)
+                     remeasure_cpu=args.remeasure_cpu, workers=args.workers)
     except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -341,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="record only configurations i with i %% N == K, into their own store")
     rc.add_argument("--threads", type=int, default=1,
                     help="torch threads of this process (default 1; 0 = torch's default)")
+    rc.add_argument("--workers", type=int, default=1,
+                    help="jobs trained at a time, each in its own worker process with --threads threads; this "
+                         "process writes every row (default 1: train here)")
     rc.add_argument("--remeasure-cpu", action="store_true",
                     help="first retrain finished jobs whose epochs lack CPU seconds and fill them in")
     rc.add_argument("--data", default=None)

@@ -26,7 +26,11 @@ Parallel recording on one machine: ``--shard K/N`` records only configurations w
 index i has i % N == K, into its own store (``...-shardKofN``); ``export-curves`` joins
 the shards' stores into one table. ``--threads`` sets torch's intra-op threads of this
 process (default 1; see the README for why two one-thread processes are the fastest
-way on a 2-core machine).
+way on a 2-core machine). ``--workers W`` trains W jobs at a time in W worker processes
+(each with ``--threads`` threads) that send every epoch's rows to this process, the store's
+one writer: the same rows as one process, for a shard whose share of the work outlasts the
+others'. A worker dies with its parent; a killed record resumes as above, from the last
+checkpoint whose epochs are all stored.
 
 A configuration's training seed under training seed t is ``trial_seed(t, config)``: a
 record made before training seeds existed (one seed, equal to the record's seed) keeps
@@ -84,12 +88,13 @@ def default_results(profile: str, seed: int, shard: tuple[int, int] = (0, 1)) ->
 def record(profile: str, n_configs: int, seed: int, results: Path | None = None, data=None, device=None,
            chunk: int = 3, epochs: int | None = None, progress: bool = True,
            train_seeds: tuple[int, ...] | None = None, shard: tuple[int, int] = (0, 1),
-           threads: int | None = 1, remeasure_cpu: bool = False) -> Path:
+           threads: int | None = 1, remeasure_cpu: bool = False, workers: int = 1) -> Path:
     """Record ``n_configs`` configurations x ``train_seeds`` (default: the record's ``seed``) to R epochs.
 
     ``epochs``: R (default the profile's ``max_epochs``). ``chunk``: epochs between checkpoints.
-    ``threads``: torch intra-op threads (None leaves torch's default). ``remeasure_cpu``: first fill in
-    the CPU seconds of epochs that lack them, finished or not (see the module docstring).
+    ``threads``: torch intra-op threads of each training process (None leaves torch's default).
+    ``remeasure_cpu``: first fill in the CPU seconds of epochs that lack them, finished or not (see the
+    module docstring). ``workers``: jobs trained at a time, each in its own worker process (1: in this one).
     """
     import torch
 
@@ -100,6 +105,8 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
     seeds = tuple(int(t) for t in (train_seeds if train_seeds else (seed,)))
     if len(set(seeds)) != len(seeds) or any(t < 0 for t in seeds):
         raise ValueError(f"--train-seeds must be distinct non-negative integers, got {list(seeds)}")
+    if int(workers) < 1:
+        raise ValueError(f"--workers expects a positive number of worker processes, got {workers}")
     k_shard, n_shard = shard
     task = load_task(profile, data, None, device)
     R = int(epochs or task.profile.max_epochs)
@@ -121,7 +128,7 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
     mine = [i for i in range(n_configs) if i % n_shard == k_shard]
     total_epochs = len(mine) * len(seeds) * R
     params = {"configs": n_configs, "train_seeds": list(seeds), "shard": [k_shard, n_shard],
-              "threads": threads, "chunk": chunk}
+              "threads": threads, "chunk": chunk, "workers": int(workers)}
     if row is None:
         store.add_run({"run_key": run_key, "suite": f"record-{profile}", "suite_hash": "", "suite_text": "",
                        "label": "record", "method": "record", "params": dumps(params),
@@ -141,16 +148,25 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
         t0 = time.perf_counter()
         _remeasure_cpu(store, run_key, task, train)
         wall0 += time.perf_counter() - t0
-    for i in mine:
-        config = configs[i]
-        for k, tseed_index in enumerate(seeds):
-            job_id = i * len(seeds) + k
-            if job_id in done and done[job_id]["status"] in ("ok", "failed"):
-                continue
-            spent += _record_one(store, run_key, task, train, config, i, job_id, tseed_index, R, chunk,
-                                 ckroot / f"j{job_id}", bar)
-            store.update_run(run_key, epochs_spent=spent, heartbeat=now(), wall_seconds=time.perf_counter() - wall0)
-            store.checkpoint()  # the database file alone holds every finished job
+    todo = [_Job(job_id=i * len(seeds) + k, trial_id=i, config=configs[i], train_seed=t, resource=R)
+            for i in mine for k, t in enumerate(seeds)
+            if not (i * len(seeds) + k in done and done[i * len(seeds) + k]["status"] in ("ok", "failed"))]
+    writer = _Writer(store, run_key, R, ckroot, bar)
+
+    def finished(trained: int) -> None:
+        nonlocal spent
+        spent += trained
+        store.update_run(run_key, epochs_spent=spent, heartbeat=now(), wall_seconds=time.perf_counter() - wall0)
+        store.checkpoint()  # the database file alone holds every finished job
+
+    if int(workers) == 1:
+        for job in todo:
+            start = writer.begin(job)
+            _train_job(task, train, job, start, chunk, writer.ckdir(job), lambda kind, payload: writer.apply(job, kind, payload))
+            finished(writer.trained.pop(job.job_id))
+    else:
+        _run_workers(int(workers), todo, writer, chunk, finished,
+                     (profile, data, None if device is None else str(device), threads))
     bar.close()
     store.update_run(run_key, status="done", ended=now(), wall_seconds=time.perf_counter() - wall0)
     store.close()
@@ -193,36 +209,98 @@ def _remeasure_cpu(store: Store, run_key: str, task, train) -> None:
         store.checkpoint()
 
 
-def _record_one(store: Store, run_key: str, task, train, config: dict, config_index: int, job_id: int,
-                train_seed: int, R: int, chunk: int, ckdir: Path, bar) -> int:
-    """Train one (configuration, training seed) to R epochs, resuming its checkpoint; returns epochs spent."""
+class _Job:
+    """One (configuration, training seed) of a recording, as ``Store.add_job`` reads it."""
 
-    class _Job:  # what Store.add_job reads
-        pass
+    def __init__(self, job_id: int, trial_id: int, config: dict, train_seed: int, resource: int):
+        self.job_id, self.trial_id, self.config, self.resource, self.resumes_from = job_id, trial_id, config, resource, 0
+        self.train_seed = train_seed
+        self.info = {"record": True, "train_seed": train_seed}
 
-    _Job.job_id, _Job.trial_id, _Job.resource, _Job.resumes_from = job_id, config_index, R, 0
-    _Job.config, _Job.info = config, {"record": True, "train_seed": train_seed}
-    store.add_job(run_key, _Job, job_id)
-    ckdir.mkdir(parents=True, exist_ok=True)
-    reached = max((int(m.group(1)) for p in ckdir.glob("e*.pt") if (m := re.fullmatch(r"e(\d+)\.pt", p.name))),
-                  default=0)
-    status, error, tseed = "ok", None, trial_seed(train_seed, config)
+    def task(self, start: int) -> dict:
+        """What a worker process needs to train this job from epoch ``start`` (picklable)."""
+        return {"job_id": self.job_id, "trial_id": self.trial_id, "config": self.config,
+                "train_seed": self.train_seed, "resource": self.resource, "start": start}
+
+
+def _checkpoint_epochs(ckdir: Path) -> list[int]:
+    return sorted(int(m.group(1)) for p in ckdir.glob("e*.pt") if (m := re.fullmatch(r"e(\d+)\.pt", p.name)))
+
+
+class _Writer:
+    """The store's side of recording: the one process that writes a record's rows.
+
+    ``begin`` adds a job's row and picks the epoch it resumes from: its latest checkpoint whose epochs
+    are all stored (a worker may have saved a checkpoint whose epochs' rows its parent never wrote);
+    every other checkpoint of the job is removed. ``apply`` writes what training reported:
+    ``("epoch", (evaluation row, test row))``, ``("chunk", epoch the chunk started from)`` (its
+    checkpoint is no longer needed: the chunk's rows are stored), ``("end", outcome)``."""
+
+    def __init__(self, store: Store, run_key: str, R: int, ckroot: Path, bar):
+        self.store, self.run_key, self.R, self.ckroot, self.bar = store, run_key, R, ckroot, bar
+        self.trained: dict[int, int] = {}  # job id -> epochs trained, once it ended
+
+    def ckdir(self, job: _Job) -> Path:
+        return self.ckroot / f"j{job.job_id}"
+
+    def begin(self, job: _Job) -> int:
+        self.store.add_job(self.run_key, job, job.job_id)
+        ckdir = self.ckdir(job)
+        ckdir.mkdir(parents=True, exist_ok=True)
+        stored = self.store.recorded_epochs(self.run_key, job.job_id)
+        start = max((k for k in _checkpoint_epochs(ckdir) if all(e in stored for e in range(1, k + 1))), default=0)
+        for k in _checkpoint_epochs(ckdir):
+            if k != start:
+                (ckdir / f"e{k}.pt").unlink(missing_ok=True)
+        return start
+
+    def apply(self, job: _Job, kind: str, payload) -> None:
+        if kind == "epoch":
+            evaluation, test = payload
+            self.store.add_evaluation({"run_key": self.run_key, **evaluation})
+            self.store.add_curve_test({"run_key": self.run_key, **test})
+            self.bar.update(1)
+        elif kind == "chunk":
+            if payload:
+                (self.ckdir(job) / f"e{payload}.pt").unlink(missing_ok=True)
+        elif kind == "end":
+            status, error, trained, last_loss, last_miou = payload
+            if status != "ok":
+                self.store.add_evaluation({"run_key": self.run_key, "job_id": job.job_id, "trial_id": job.trial_id,
+                                           "epoch": trained, "config": dumps(job.config), "resource": self.R,
+                                           "epochs_trained": trained, "cum_epochs": trained, "status": "failed",
+                                           "error": error})
+                log.warning("config %d (train seed %d) failed: %s", job.trial_id, job.train_seed, error)
+            self.store.finish_job(self.run_key, job.job_id, status, last_loss, None, trained, error, last_miou)
+            shutil.rmtree(self.ckdir(job), ignore_errors=True)
+            self.trained[job.job_id] = trained
+        else:
+            raise ValueError(f"unknown message from training: {kind!r}")
+
+
+def _train_job(task, train, job: _Job, start: int, chunk: int, ckdir: Path, emit) -> None:
+    """Train one job from its checkpoint at epoch ``start`` (0: from scratch) to R epochs, in chunks
+    of ``chunk`` epochs, each ending with a checkpoint; ``emit(kind, payload)`` reports every epoch's
+    rows (without their run key, which is the writer's), each chunk's end and the outcome (see
+    ``_Writer``). Never writes the store."""
+    R, config = job.resource, job.config
+    status, error, tseed = "ok", None, trial_seed(job.train_seed, config)
     last = None
+    reached = start
 
     def on_epoch(e):
         nonlocal last
         last = e
-        store.add_evaluation({
-            "run_key": run_key, "job_id": job_id, "trial_id": config_index, "epoch": e.epoch,
-            "config": dumps(config), "resource": R, "epochs_trained": e.epoch, "cum_epochs": e.epoch,
-            "train_loss": e.train_loss, "val_loss": e.val_loss, "val_miou": e.val_miou,
-            "val_iou": dumps(e.val_iou), "val_precision": dumps(e.val_precision),
-            "val_recall": dumps(e.val_recall), "seconds": e.seconds, "status": "ok", "error": None,
-            "val_confusion_by_image": dumps(e.val_by_image) if e.epoch == R and e.val_by_image else None,
-            "cpu_seconds": e.cpu_seconds})
-        store.add_curve_test({"run_key": run_key, "job_id": job_id, "epoch": e.epoch, "test_loss": e.test["loss"],
-                              "test_miou": e.test["miou"], "test_iou": dumps(e.test["iou"])})
-        bar.update(1)
+        emit("epoch", (
+            {"job_id": job.job_id, "trial_id": job.trial_id, "epoch": e.epoch,
+             "config": dumps(config), "resource": R, "epochs_trained": e.epoch, "cum_epochs": e.epoch,
+             "train_loss": e.train_loss, "val_loss": e.val_loss, "val_miou": e.val_miou,
+             "val_iou": dumps(e.val_iou), "val_precision": dumps(e.val_precision),
+             "val_recall": dumps(e.val_recall), "seconds": e.seconds, "status": "ok", "error": None,
+             "val_confusion_by_image": dumps(e.val_by_image) if e.epoch == R and e.val_by_image else None,
+             "cpu_seconds": e.cpu_seconds},
+            {"job_id": job.job_id, "epoch": e.epoch, "test_loss": e.test["loss"],
+             "test_miou": e.test["miou"], "test_iou": dumps(e.test["iou"])}))
 
     while reached < R and status == "ok":
         target = min(R, reached + chunk)
@@ -233,16 +311,92 @@ def _record_one(store: Store, run_key: str, task, train, config: dict, config_in
             status, error = res.status, res.error
         except Exception as exc:  # out of memory, a library crash: recorded, the record goes on
             status, error = "failed", f"{type(exc).__name__}: {exc}"
-        if ck_in is not None:
-            ck_in.unlink(missing_ok=True)
+        if status == "ok":
+            emit("chunk", reached)
         reached = target if status == "ok" else reached
-    trained = R if status == "ok" else (last.epoch if last else 0) + 1
-    if status != "ok":
-        store.add_evaluation({"run_key": run_key, "job_id": job_id, "trial_id": config_index, "epoch": trained,
-                              "config": dumps(config), "resource": R, "epochs_trained": trained,
-                              "cum_epochs": trained, "status": "failed", "error": error})
-        log.warning("config %d (train seed %d) failed: %s", config_index, train_seed, error)
-    store.finish_job(run_key, job_id, status, last.val_loss if last and status == "ok" else None, None, trained,
-                     error, last.val_miou if last and status == "ok" else None)
-    shutil.rmtree(ckdir, ignore_errors=True)
-    return trained
+    trained = R if status == "ok" else (last.epoch if last else reached) + 1
+    ok = last is not None and status == "ok"
+    emit("end", (status, error, trained, last.val_loss if ok else None, last.val_miou if ok else None))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux), so that a killed record leaves
+    no worker training on; elsewhere, or if the parent is already gone, end now or rely on the parent."""
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _worker_main(parent: int, setup: tuple, chunk: int, ckroot: str, tasks, results) -> None:
+    """A worker process: load the task once, then train each job it is given and send its rows."""
+    import signal
+    import traceback
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    profile, data, device, threads = setup
+    try:
+        import torch
+
+        from segmentation.train import load_task, train
+        if threads:
+            torch.set_num_threads(int(threads))
+        task = load_task(profile, data, None, device)
+        while (item := tasks.get()) is not None:
+            job = _Job(item["job_id"], item["trial_id"], item["config"], item["train_seed"], item["resource"])
+            _train_job(task, train, job, item["start"], chunk, Path(ckroot) / f"j{job.job_id}",
+                       lambda kind, payload, j=job.job_id: results.put((j, kind, payload)))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which stops the record (resumable)
+        results.put((None, "crash", traceback.format_exc()))
+
+
+def _run_workers(n: int, todo: list[_Job], writer: _Writer, chunk: int, finished, setup: tuple) -> None:
+    """Train ``todo`` on ``n`` worker processes, at most ``n`` jobs at a time, in order; write what they
+    send. A worker that crashes or dies stops the record with an error (rerun to resume)."""
+    import multiprocessing as mp
+    import queue
+
+    ctx = mp.get_context("spawn")  # a fresh interpreter: no forked torch thread pools
+    tasks, results = ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_worker_main, args=(os.getpid(), setup, chunk, str(writer.ckroot), tasks, results),
+                         daemon=True, name=f"record-worker-{w}") for w in range(n)]
+    for p in procs:
+        p.start()
+    pending, running = iter(todo), {}
+
+    def dispatch() -> None:
+        job = next(pending, None)
+        if job is not None:
+            running[job.job_id] = job
+            tasks.put(job.task(writer.begin(job)))
+
+    try:
+        for _ in range(n):
+            dispatch()
+        while running:
+            try:
+                job_id, kind, payload = results.get(timeout=5)
+            except queue.Empty:
+                dead = [p.name for p in procs if not p.is_alive()]
+                if dead:
+                    raise RuntimeError(f"recording worker(s) {', '.join(dead)} died; rerun the same command to resume")
+                continue
+            if kind == "crash":
+                raise RuntimeError(f"a recording worker crashed; rerun the same command to resume:\n{payload}")
+            writer.apply(running[job_id], kind, payload)
+            if kind == "end":
+                del running[job_id]
+                finished(writer.trained.pop(job_id))
+                dispatch()
+        for _ in procs:
+            tasks.put(None)
+        for p in procs:
+            p.join(timeout=60)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()

@@ -234,6 +234,13 @@ class _Reads:
             "j.run_key AND e.job_id = j.job_id AND e.status = 'ok' AND e.cpu_seconds IS NULL) ORDER BY j.job_id",
             (run_key,)).fetchall()
 
+    def recorded_epochs(self, run_key: str, job_id: int) -> set[int]:
+        """A recording job's epochs with both rows stored: its ``ok`` evaluation and its test score
+        (``curve_tests``, written after the evaluation)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT e.epoch FROM evaluations e JOIN curve_tests t ON t.run_key = e.run_key AND t.job_id = e.job_id "
+            "AND t.epoch = e.epoch WHERE e.run_key = ? AND e.job_id = ? AND e.status = 'ok'", (run_key, job_id))}
+
     def evaluations_of_job(self, run_key: str, job_id: int) -> list[sqlite3.Row]:
         """One job's evaluation rows (with its ``config``), by epoch."""
         return self.db.execute(f"{self._evals()} WHERE e.run_key = ? AND e.job_id = ? ORDER BY e.epoch",

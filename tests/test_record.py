@@ -66,8 +66,11 @@ def test_record_with_training_seeds_resumes_after_kills(tmp_path, real_data):
     by_image = [json.loads(v) for (v,) in db.execute(
         "SELECT val_confusion_by_image FROM evaluations WHERE val_confusion_by_image IS NOT NULL")]
     assert len(by_image) == 2 and all(sum(map(sum, sum(b.values(), []))) > 0 for b in by_image)
-    for at in (5, 11):
-        assert _record(tmp_path / "rec", {"AERIAL_HPO_KILL_AT_WRITE": str(at)}, extra).returncode == -signal.SIGKILL
+    # killed once training here, once training on two worker processes (the parent writes every row;
+    # its workers die with it), resumed on the workers: the same rows as one process in one go
+    workers = extra + ("--workers", "2")
+    for at, how in ((5, extra), (11, workers)):
+        assert _record(tmp_path / "rec", {"AERIAL_HPO_KILL_AT_WRITE": str(at)}, how).returncode == -signal.SIGKILL
     # a killed recording is unfinished: its curves table is refused; here no curve had ended yet
     out = tmp_path / "curves" / "rec.csv"
     res = _export(tmp_path / "rec", out)
@@ -76,7 +79,8 @@ def test_record_with_training_seeds_resumes_after_kills(tmp_path, real_data):
     assert str(tmp_path / "rec") in res.stderr and not out.exists()
     res = _export(tmp_path / "rec", out, "--partial")
     assert res.returncode == 2 and res.stderr.strip() == f"error: no curve has ended yet in {tmp_path / 'rec'}: nothing to export"
-    assert _record(tmp_path / "rec", extra=extra).returncode == 0
+    res = _record(tmp_path / "rec", extra=workers)
+    assert res.returncode == 0, res.stderr[-2000:]
     assert _rows(tmp_path / "rec") == want
     # finished, but one shard of three: still not a whole recording
     res = _export(tmp_path / "rec", out)
