@@ -171,7 +171,7 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def cmd_record(args) -> int:
-    from bench.record import parse_shard, record
+    from bench.record import RecordWorkerError, parse_shard, record
     from segmentation.data import DatasetError
     try:
         out = record(args.profile, args.configs, args.seed, args.results, args.data, args.device,
@@ -181,6 +181,9 @@ def cmd_record(args) -> int:
     except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RecordWorkerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(out)
     return 0
 

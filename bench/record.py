@@ -265,6 +265,9 @@ class _Writer:
                 (self.ckdir(job) / f"e{payload}.pt").unlink(missing_ok=True)
         elif kind == "end":
             status, error, trained, last_loss, last_miou = payload
+            if status == "ok" and last_loss is None:  # resumed after its last epoch was stored: nothing retrained
+                final = [e for e in self.store.evaluations_of_job(self.run_key, job.job_id) if e["epoch"] == self.R]
+                last_loss, last_miou = (final[0]["val_loss"], final[0]["val_miou"]) if final else (None, None)
             if status != "ok":
                 self.store.add_evaluation({"run_key": self.run_key, "job_id": job.job_id, "trial_id": job.trial_id,
                                            "epoch": trained, "config": dumps(job.config), "resource": self.R,
@@ -276,6 +279,22 @@ class _Writer:
             self.trained[job.job_id] = trained
         else:
             raise ValueError(f"unknown message from training: {kind!r}")
+
+
+class _NotWritten(Exception):
+    """Raised through training when reporting an epoch failed (the store, the queue): re-raised as its
+    cause by ``_train_job`` rather than recorded as a failed curve."""
+
+
+def _emit_or_raise(emit, kind: str, payload) -> None:
+    try:
+        emit(kind, payload)
+    except Exception as exc:
+        raise _NotWritten() from exc
+
+
+class RecordWorkerError(RuntimeError):
+    """A recording worker process crashed or died; what was written stays, and the record resumes."""
 
 
 def _train_job(task, train, job: _Job, start: int, chunk: int, ckdir: Path, emit) -> None:
@@ -291,7 +310,7 @@ def _train_job(task, train, job: _Job, start: int, chunk: int, ckdir: Path, emit
     def on_epoch(e):
         nonlocal last
         last = e
-        emit("epoch", (
+        _emit_or_raise(emit, "epoch", (
             {"job_id": job.job_id, "trial_id": job.trial_id, "epoch": e.epoch,
              "config": dumps(config), "resource": R, "epochs_trained": e.epoch, "cum_epochs": e.epoch,
              "train_loss": e.train_loss, "val_loss": e.val_loss, "val_miou": e.val_miou,
@@ -309,6 +328,8 @@ def _train_job(task, train, job: _Job, start: int, chunk: int, ckdir: Path, emit
             res = train(config, target, tseed, task, checkpoint=ck_in, save_to=ckdir / f"e{target}.pt",
                         with_test=True, per_image_val=target == R, on_epoch=on_epoch)
             status, error = res.status, res.error
+        except _NotWritten as exc:  # the store's failure, not the training's: the record stops (resumable)
+            raise exc.__cause__ from None
         except Exception as exc:  # out of memory, a library crash: recorded, the record goes on
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         if status == "ok":
@@ -383,10 +404,13 @@ def _run_workers(n: int, todo: list[_Job], writer: _Writer, chunk: int, finished
             except queue.Empty:
                 dead = [p.name for p in procs if not p.is_alive()]
                 if dead:
-                    raise RuntimeError(f"recording worker(s) {', '.join(dead)} died; rerun the same command to resume")
+                    raise RecordWorkerError(f"recording worker(s) {', '.join(dead)} died (killed, or out of memory); "
+                                            "everything reported before is stored: run the same command to resume")
                 continue
             if kind == "crash":
-                raise RuntimeError(f"a recording worker crashed; rerun the same command to resume:\n{payload}")
+                log.error("a recording worker crashed:\n%s", payload)
+                raise RecordWorkerError(f"a recording worker crashed ({payload.strip().splitlines()[-1]}); everything "
+                                        "reported before is stored: run the same command to resume")
             writer.apply(running[job_id], kind, payload)
             if kind == "end":
                 del running[job_id]

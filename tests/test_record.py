@@ -126,3 +126,27 @@ def test_remeasure_fills_in_missing_cpu_seconds_and_changes_nothing_else(tmp_pat
     assert all(after[i][cpu] > 0 for i in rest)
     kept = [r[cpu] for r in before if r[job] == 0 and r[ep] in (1, 4)]
     assert [r[cpu] for r in after if r[job] == 0 and r[ep] in (1, 4)] == kept  # not overwritten
+
+
+def test_a_job_killed_after_its_last_epoch_was_stored_ends_with_its_final_scores(tmp_path, real_data):
+    """Killed between storing a job's last epoch (its checkpoint at R on disk) and marking it done:
+    the resume trains nothing more for it and takes its final loss and mIoU from the stored epoch R,
+    as an uninterrupted record stores them."""
+    assert _record(tmp_path / "r").returncode == 0
+    db = sqlite3.connect(tmp_path / "r" / "results.db")
+    want = db.execute("SELECT job_id, status, loss, val_miou, epochs_trained FROM jobs ORDER BY job_id").fetchall()
+    assert all(w[2] is not None and w[3] is not None for w in want)
+    n_evals = db.execute("SELECT count(*) FROM evaluations").fetchone()[0]
+    db.execute("UPDATE jobs SET status = 'asked', loss = NULL, val_miou = NULL, epochs_trained = NULL WHERE job_id = 1")
+    db.execute("UPDATE runs SET status = 'running'")
+    db.commit()
+    db.close()
+    ck = tmp_path / "r" / "checkpoints" / "j1"
+    ck.mkdir(parents=True)
+    (ck / "e4.pt").write_bytes(b"never read: every epoch up to it is stored")
+    res = _record(tmp_path / "r")
+    assert res.returncode == 0, res.stderr[-2000:]
+    db = sqlite3.connect(tmp_path / "r" / "results.db")
+    assert db.execute("SELECT job_id, status, loss, val_miou, epochs_trained FROM jobs ORDER BY job_id").fetchall() == want
+    assert db.execute("SELECT count(*) FROM evaluations").fetchone()[0] == n_evals
+    assert not ck.exists()
