@@ -148,9 +148,9 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
         t0 = time.perf_counter()
         _remeasure_cpu(store, run_key, task, train)
         wall0 += time.perf_counter() - t0
-    todo = [_Job(job_id=i * len(seeds) + k, trial_id=i, config=configs[i], train_seed=t, resource=R)
-            for i in mine for k, t in enumerate(seeds)
-            if not (i * len(seeds) + k in done and done[i * len(seeds) + k]["status"] in ("ok", "failed"))]
+    todo = [job for i in mine for k, t in enumerate(seeds)
+            if (job := _Job(i * len(seeds) + k, i, configs[i], t, R)).job_id not in done
+            or done[job.job_id]["status"] not in ("ok", "failed")]
     writer = _Writer(store, run_key, R, ckroot, bar)
 
     def finished(trained: int) -> None:
@@ -217,11 +217,6 @@ class _Job:
         self.train_seed = train_seed
         self.info = {"record": True, "train_seed": train_seed}
 
-    def task(self, start: int) -> dict:
-        """What a worker process needs to train this job from epoch ``start`` (picklable)."""
-        return {"job_id": self.job_id, "trial_id": self.trial_id, "config": self.config,
-                "train_seed": self.train_seed, "resource": self.resource, "start": start}
-
 
 def _checkpoint_epochs(ckdir: Path) -> list[int]:
     return sorted(int(m.group(1)) for p in ckdir.glob("e*.pt") if (m := re.fullmatch(r"e(\d+)\.pt", p.name)))
@@ -247,9 +242,9 @@ class _Writer:
         self.store.add_job(self.run_key, job, job.job_id)
         ckdir = self.ckdir(job)
         ckdir.mkdir(parents=True, exist_ok=True)
-        stored = self.store.recorded_epochs(self.run_key, job.job_id)
-        start = max((k for k in _checkpoint_epochs(ckdir) if all(e in stored for e in range(1, k + 1))), default=0)
-        for k in _checkpoint_epochs(ckdir):
+        stored, saved = self.store.recorded_epochs(self.run_key, job.job_id), _checkpoint_epochs(ckdir)
+        start = max((k for k in saved if all(e in stored for e in range(1, k + 1))), default=0)
+        for k in saved:
             if k != start:
                 (ckdir / f"e{k}.pt").unlink(missing_ok=True)
         return start
@@ -368,8 +363,8 @@ def _worker_main(parent: int, setup: tuple, chunk: int, ckroot: str, tasks, resu
             torch.set_num_threads(int(threads))
         task = load_task(profile, data, None, device)
         while (item := tasks.get()) is not None:
-            job = _Job(item["job_id"], item["trial_id"], item["config"], item["train_seed"], item["resource"])
-            _train_job(task, train, job, item["start"], chunk, Path(ckroot) / f"j{job.job_id}",
+            job, start = item
+            _train_job(task, train, job, start, chunk, Path(ckroot) / f"j{job.job_id}",
                        lambda kind, payload, j=job.job_id: results.put((j, kind, payload)))
     except BaseException:  # noqa: BLE001 - reported to the parent, which stops the record (resumable)
         results.put((None, "crash", traceback.format_exc()))
@@ -393,7 +388,7 @@ def _run_workers(n: int, todo: list[_Job], writer: _Writer, chunk: int, finished
         job = next(pending, None)
         if job is not None:
             running[job.job_id] = job
-            tasks.put(job.task(writer.begin(job)))
+            tasks.put((job, writer.begin(job)))
 
     try:
         for _ in range(n):
