@@ -177,7 +177,7 @@ def cmd_record(args) -> int:
         out = record(args.profile, args.configs, args.seed, args.results, args.data, args.device,
                      chunk=args.chunk, epochs=args.epochs, progress=not args.no_progress,
                      train_seeds=args.train_seeds, shard=parse_shard(args.shard), threads=args.threads,
-                     remeasure_cpu=args.remeasure_cpu, workers=args.workers)
+                     remeasure_cpu=args.remeasure_cpu, workers=args.workers, budgets=args.budgets)
     except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -347,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--workers", type=int, default=1,
                     help="jobs trained at a time, each in its own worker process with --threads threads; this "
                          "process writes every row (default 1: train here)")
+    rc.add_argument("--budgets", type=_int_list, default=None, metavar="1,3,9",
+                    help="on a budget-aware profile (cpu-v2-budget): train every configuration and seed once per "
+                         "budget r, each a fresh training whose schedule ends at r (default: R alone)")
     rc.add_argument("--remeasure-cpu", action="store_true",
                     help="first retrain finished jobs whose epochs lack CPU seconds and fill them in")
     rc.add_argument("--data", default=None)

@@ -35,6 +35,12 @@ checkpoint whose epochs are all stored.
 A configuration's training seed under training seed t is ``trial_seed(t, config)``: a
 record made before training seeds existed (one seed, equal to the record's seed) keeps
 its identity and job numbers.
+
+Budget-aware recording (``--budgets 1,3,9`` on a profile whose schedule belongs to the job's
+budget, e.g. ``cpu-v2-budget``): every (configuration, training seed) is trained once per budget r,
+each a fresh training whose learning rate reaches zero after epoch r (it cannot be continued to a
+larger budget), in the order configuration, training seed, budget. A job's ``resource`` is its
+budget r and its curve has epochs 1..r.
 """
 from __future__ import annotations
 
@@ -88,8 +94,12 @@ def default_results(profile: str, seed: int, shard: tuple[int, int] = (0, 1)) ->
 def record(profile: str, n_configs: int, seed: int, results: Path | None = None, data=None, device=None,
            chunk: int = 3, epochs: int | None = None, progress: bool = True,
            train_seeds: tuple[int, ...] | None = None, shard: tuple[int, int] = (0, 1),
-           threads: int | None = 1, remeasure_cpu: bool = False, workers: int = 1) -> Path:
+           threads: int | None = 1, remeasure_cpu: bool = False, workers: int = 1,
+           budgets: tuple[int, ...] | None = None) -> Path:
     """Record ``n_configs`` configurations x ``train_seeds`` (default: the record's ``seed``) to R epochs.
+
+    ``budgets``: on a budget-aware profile, the budgets r (epochs, 1 <= r <= R) each (configuration,
+    training seed) is trained to, each in a training of its own (default: R alone).
 
     ``epochs``: R (default the profile's ``max_epochs``). ``chunk``: epochs between checkpoints.
     ``threads``: torch intra-op threads of each training process (None leaves torch's default).
@@ -110,6 +120,16 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
     k_shard, n_shard = shard
     task = load_task(profile, data, None, device)
     R = int(epochs or task.profile.max_epochs)
+    if budgets:
+        budgets = tuple(int(r) for r in budgets)
+        if not task.profile.budget_aware:
+            raise ValueError(f"--budgets needs a profile with a budget-aware schedule (e.g. cpu-v2-budget); "
+                             f"{profile!r} anneals over R = {task.profile.max_epochs} whatever the job's budget")
+        if len(set(budgets)) != len(budgets) or any(not 1 <= r <= R for r in budgets):
+            raise ValueError(f"--budgets must be distinct integers in 1..{R} (R, inclusive), got {list(budgets)}")
+    elif task.profile.budget_aware:
+        budgets = (R,)
+    rs = tuple(budgets) if budgets else (R,)
     results = Path(results) if results else default_results(profile, seed, shard)
     store = Store(results / DB_NAME, lock=True)  # one driver per store
     run_key = f"record/{profile}/seed{seed}"
@@ -118,6 +138,8 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
         identity["train_seeds"] = list(seeds)
     if n_shard > 1:
         identity["shard"] = [k_shard, n_shard]
+    if budgets:
+        identity["budgets"] = list(rs)
     row = store.run(run_key)
     if row is not None and row["identity"] != dumps(identity):
         raise ValueError(f"{store.path} holds a record of {row['identity']}, not {dumps(identity)}; "
@@ -126,9 +148,11 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
                 "device": meta.device_string(device), "host": meta.host(), "pid": os.getpid(),
                 "status": "running", "heartbeat": now()}
     mine = [i for i in range(n_configs) if i % n_shard == k_shard]
-    total_epochs = len(mine) * len(seeds) * R
+    total_epochs = len(mine) * len(seeds) * sum(rs)
     params = {"configs": n_configs, "train_seeds": list(seeds), "shard": [k_shard, n_shard],
               "threads": threads, "chunk": chunk, "workers": int(workers)}
+    if budgets:
+        params["budgets"] = list(rs)
     if row is None:
         store.add_run({"run_key": run_key, "suite": f"record-{profile}", "suite_hash": "", "suite_text": "",
                        "label": "record", "method": "record", "params": dumps(params),
@@ -148,10 +172,11 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
         t0 = time.perf_counter()
         _remeasure_cpu(store, run_key, task, train)
         wall0 += time.perf_counter() - t0
-    todo = [job for i in mine for k, t in enumerate(seeds)
-            if (job := _Job(i * len(seeds) + k, i, configs[i], t, R)).job_id not in done
+    todo = [job for i in mine for k, t in enumerate(seeds) for b, r in enumerate(rs)
+            if (job := _Job((i * len(seeds) + k) * len(rs) + b, i, configs[i], t, r, budget_aware=bool(budgets))
+                ).job_id not in done
             or done[job.job_id]["status"] not in ("ok", "failed")]
-    writer = _Writer(store, run_key, R, ckroot, bar)
+    writer = _Writer(store, run_key, ckroot, bar)
 
     def finished(trained: int) -> None:
         nonlocal spent
@@ -212,10 +237,13 @@ def _remeasure_cpu(store: Store, run_key: str, task, train) -> None:
 class _Job:
     """One (configuration, training seed) of a recording, as ``Store.add_job`` reads it."""
 
-    def __init__(self, job_id: int, trial_id: int, config: dict, train_seed: int, resource: int):
+    def __init__(self, job_id: int, trial_id: int, config: dict, train_seed: int, resource: int,
+                 budget_aware: bool = False):
         self.job_id, self.trial_id, self.config, self.resource, self.resumes_from = job_id, trial_id, config, resource, 0
         self.train_seed = train_seed
         self.info = {"record": True, "train_seed": train_seed}
+        if budget_aware:  # the schedule's horizon: the job's own budget (its resource), in epochs
+            self.info["budget"] = resource
 
 
 def _checkpoint_epochs(ckdir: Path) -> list[int]:
@@ -231,8 +259,8 @@ class _Writer:
     ``("epoch", (evaluation row, test row))``, ``("chunk", epoch the chunk started from)`` (its
     checkpoint is no longer needed: the chunk's rows are stored), ``("end", outcome)``."""
 
-    def __init__(self, store: Store, run_key: str, R: int, ckroot: Path, bar):
-        self.store, self.run_key, self.R, self.ckroot, self.bar = store, run_key, R, ckroot, bar
+    def __init__(self, store: Store, run_key: str, ckroot: Path, bar):
+        self.store, self.run_key, self.ckroot, self.bar = store, run_key, ckroot, bar
         self.trained: dict[int, int] = {}  # job id -> epochs trained, once it ended
 
     def ckdir(self, job: _Job) -> Path:
@@ -261,11 +289,11 @@ class _Writer:
         elif kind == "end":
             status, error, trained, last_loss, last_miou = payload
             if status == "ok" and last_loss is None:  # resumed after its last epoch was stored: nothing retrained
-                final = [e for e in self.store.evaluations_of_job(self.run_key, job.job_id) if e["epoch"] == self.R]
+                final = [e for e in self.store.evaluations_of_job(self.run_key, job.job_id) if e["epoch"] == job.resource]
                 last_loss, last_miou = (final[0]["val_loss"], final[0]["val_miou"]) if final else (None, None)
             if status != "ok":
                 self.store.add_evaluation({"run_key": self.run_key, "job_id": job.job_id, "trial_id": job.trial_id,
-                                           "epoch": trained, "config": dumps(job.config), "resource": self.R,
+                                           "epoch": trained, "config": dumps(job.config), "resource": job.resource,
                                            "epochs_trained": trained, "cum_epochs": trained, "status": "failed",
                                            "error": error})
                 log.warning("config %d (train seed %d) failed: %s", job.trial_id, job.train_seed, error)
@@ -293,7 +321,8 @@ class RecordWorkerError(RuntimeError):
 
 
 def _train_job(task, train, job: _Job, start: int, chunk: int, ckdir: Path, emit) -> None:
-    """Train one job from its checkpoint at epoch ``start`` (0: from scratch) to R epochs, in chunks
+    """Train one job from its checkpoint at epoch ``start`` (0: from scratch) to its resource (R, or its
+    budget r on a budget-aware profile, whose schedule ends there) epochs, in chunks
     of ``chunk`` epochs, each ending with a checkpoint; ``emit(kind, payload)`` reports every epoch's
     rows (without their run key, which is the writer's), each chunk's end and the outcome (see
     ``_Writer``). Never writes the store."""
@@ -321,7 +350,7 @@ def _train_job(task, train, job: _Job, start: int, chunk: int, ckdir: Path, emit
         ck_in = ckdir / f"e{reached}.pt" if reached else None
         try:
             res = train(config, target, tseed, task, checkpoint=ck_in, save_to=ckdir / f"e{target}.pt",
-                        with_test=True, per_image_val=target == R, on_epoch=on_epoch)
+                        with_test=True, per_image_val=target == R, on_epoch=on_epoch, budget=R)
             status, error = res.status, res.error
         except _NotWritten as exc:  # the store's failure, not the training's: the record stops (resumable)
             raise exc.__cause__ from None

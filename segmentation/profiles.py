@@ -26,7 +26,10 @@ from dataclasses import dataclass, field, replace
 TEST_TILES: tuple[int, ...] = (5,)
 VAL_IMAGES: tuple[int, ...] = (9,)
 ALL_TILES: tuple[int, ...] = tuple(range(1, 9))
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "cosine-to-budget")
+# Schedules whose horizon is the job's own budget r, not R: a run trained under one cannot be
+# continued to a larger budget (its rate has already reached zero at the end of epoch r).
+BUDGET_AWARE_SCHEDULES = ("cosine-to-budget",)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,12 @@ class Profile:
         or ``"cosine"`` (the same warm-up, then cosine decay to zero at the end of epoch
         ``max_epochs``). Both are functions of the optimiser step alone, with R fixed by the
         profile, so continuing a checkpoint to more epochs equals training longer in one go.
+        ``"cosine-to-budget"`` (budget-aware, Li, Yumer and Ramanan 2020): the schedule belongs to
+        the job's own budget r epochs: a linear warm-up over ``r * steps_per_epoch // R`` optimiser
+        steps (at least one; a 1/R share of the job, so less than one epoch for r < R and exactly one
+        epoch at r = R), then cosine decay that reaches zero after the last step of epoch r. At
+        r = R it is the ``cosine`` schedule, step for step. A job under it cannot be continued to a
+        larger budget: a promotion to r' is a new training at r'.
     channels_last: train and evaluate in channels-last memory format on every device
         (always on CUDA; on the CPU only where set, since it changes the float results).
     """
@@ -68,6 +77,11 @@ class Profile:
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"profile {self.name!r}: lr_schedule {self.lr_schedule!r}, expected one of {LR_SCHEDULES}")
+
+    @property
+    def budget_aware(self) -> bool:
+        """Whether each job's schedule ends at its own budget (no continuation to a larger one)."""
+        return self.lr_schedule in BUDGET_AWARE_SCHEDULES
 
     def split_of(self, tile: int, image: int) -> str:
         if tile in TEST_TILES:
@@ -149,6 +163,10 @@ RECIPE_FIELDS = ("lr_schedule", "val_images", "channels_last")
 # validation images per tile, channels-last tensors. Same space, images and cost as "cpu".
 PROFILES["cpu-v2"] = replace(PROFILES["cpu"], name="cpu-v2", val_images=(8, 9), lr_schedule="cosine",
                              channels_last=True)
+# cpu-v2 with a budget-aware schedule (issue 23): each job anneals to zero at the end of its own
+# budget r. At r = R it trains exactly as cpu-v2 (same warm-up, same decay, same data and seeds),
+# so cpu-v2's recorded R column is this profile's R column too.
+PROFILES["cpu-v2-budget"] = replace(PROFILES["cpu-v2"], name="cpu-v2-budget", lr_schedule="cosine-to-budget")
 
 
 def get_profile(name: str) -> Profile:

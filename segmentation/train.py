@@ -202,29 +202,41 @@ def _steps_per_epoch(n: int, batch_size: int) -> int:
     return max(1, n // batch_size)  # the last incomplete batch is dropped
 
 
-def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str) -> float:
+def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str, budget: int | None = None) -> float:
     """The multiple of the configured learning rate used by optimiser step ``step`` (0-based).
 
-    Steps 0 .. steps_per_epoch - 1 (the first epoch) warm up linearly to 1. After that,
-    ``constant`` stays at 1; ``cosine`` decays as 0.5 (1 + cos(pi t)), t going from 0 at
-    the first step after warm-up to 1 at the end of epoch ``max_epochs`` (inclusive), so the
-    last step of epoch R trains at a small positive rate and the rate would be 0 after it.
+    ``constant`` and ``cosine``: steps 0 .. steps_per_epoch - 1 (the first epoch) warm up
+    linearly to 1. After that, ``constant`` stays at 1; ``cosine`` decays as 0.5 (1 + cos(pi t)),
+    t going from 0 at the first step after warm-up to 1 at the end of epoch ``max_epochs``
+    (inclusive), so the last step of epoch R trains at a small positive rate and the rate is
+    exactly 0 after it (the factor of step ``max_epochs * steps_per_epoch``).
+
+    ``cosine-to-budget``: the same shape over the job's own ``budget`` r epochs (1 <= r <= R,
+    inclusive): warm-up over ``max(1, r * steps_per_epoch // R)`` steps, then cosine decay whose
+    factor is exactly 0 at step ``r * steps_per_epoch``, the first step after epoch r. At r = R
+    every factor equals ``cosine``'s.
     """
-    warmup = steps_per_epoch
+    if schedule == "cosine-to-budget":
+        if budget is None or not 1 <= budget <= max_epochs:
+            raise ValueError(f"schedule {schedule!r} needs the job's budget in 1..{max_epochs} epochs, got {budget!r}")
+        warmup = max(1, budget * steps_per_epoch // max_epochs)
+        horizon = budget
+    else:
+        warmup, horizon = steps_per_epoch, max_epochs
     if step < warmup:
         return (step + 1) / warmup
     if schedule == "constant":
         return 1.0
-    total = max_epochs * steps_per_epoch
+    total = horizon * steps_per_epoch
     t = min(1.0, (step - warmup) / max(1, total - warmup))
     return 0.5 * (1.0 + math.cos(math.pi * t))
 
 
-def _make_optimiser(model, config: dict, steps_per_epoch: int, profile: Profile):
+def _make_optimiser(model, config: dict, steps_per_epoch: int, profile: Profile, budget: int | None = None):
     opt = torch.optim.AdamW(model.parameters(), lr=float(config["learning_rate"]),
                             weight_decay=float(config["weight_decay"]))
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: lr_factor(step, steps_per_epoch, profile.max_epochs, profile.lr_schedule))
+        opt, lambda step: lr_factor(step, steps_per_epoch, profile.max_epochs, profile.lr_schedule, budget))
     return opt, sched
 
 
@@ -271,8 +283,13 @@ def model_from_checkpoint(path: Path, profile: Profile, device: torch.device) ->
 
 def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path | None = None,
           save_to: Path | None = None, with_test: bool = False, per_image_val: bool = False,
-          on_epoch: Callable[[EpochResult], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[EpochResult], None] | None = None, budget: int | None = None) -> TrainResult:
     """Train ``config`` until ``epochs`` epochs in total, optionally continuing ``checkpoint``.
+
+    ``budget``: on a profile with a budget-aware schedule (``Profile.budget_aware``), the job's
+    budget r in epochs: the schedule reaches zero after epoch r, and ``epochs`` <= r (a record may
+    train a job in chunks, each call continuing the last one's checkpoint with the same budget).
+    Default: ``epochs``. A checkpoint trained under another budget is refused. Ignored otherwise.
 
     ``save_to``: where to write the checkpoint after the last epoch (also written when
     no epoch is left to train). ``with_test``: also evaluate the test split after
@@ -285,6 +302,13 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
     if task.profile.lr_schedule != "constant" and epochs > task.profile.max_epochs:
         raise ValueError(f"profile {task.profile.name!r} anneals the learning rate to zero at R = "
                          f"{task.profile.max_epochs} epochs; asked for {epochs}")
+    if task.profile.budget_aware:
+        budget = int(epochs if budget is None else budget)
+        if not epochs <= budget <= task.profile.max_epochs:
+            raise ValueError(f"profile {task.profile.name!r}: budget {budget} must lie in [{epochs}, "
+                             f"{task.profile.max_epochs}] epochs (inclusive) for a job trained to {epochs}")
+    else:
+        budget = None
     config = dict(config)
     device = task.device
     cuda_devices = [device.index or 0] if device.type == "cuda" else []
@@ -298,6 +322,9 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
     state = load_checkpoint(checkpoint) if checkpoint is not None else None
     if state is not None and dict(state["config"]) != config:
         raise ValueError(f"checkpoint {checkpoint} was trained with config {dict(state['config'])}, not {config}")
+    if state is not None and state.get("budget") != budget:
+        raise ValueError(f"checkpoint {checkpoint} was trained with a schedule for budget {state.get('budget')}, "
+                         f"not {budget}: a budget-aware run cannot be continued to another budget")
 
     with torch.random.fork_rng(devices=cuda_devices):
         gen = torch.Generator()
@@ -314,7 +341,7 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
             _zero_unused(model, config, task.profile)
         if task.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        opt, sched = _make_optimiser(model, config, spe, task.profile)
+        opt, sched = _make_optimiser(model, config, spe, task.profile, budget)
         if state is not None:
             load_trained_state(model, state["model"], config, task.profile)
             opt.load_state_dict(state["optimizer"])
@@ -376,6 +403,8 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
             ck = {"model": trained_state(model, config, task.profile), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                   "rng_torch": torch.get_rng_state(), "rng_data": gen.get_state(),
                   "epoch": max(start, int(epochs)), "config": config, "seed": int(seed)}
+            if budget is not None:  # only budget-aware checkpoints carry it: older ones stay loadable as they are
+                ck["budget"] = budget
             if cuda_devices:
                 ck["rng_cuda"] = torch.cuda.get_rng_state(cuda_devices[0])
             result.checkpoint = save_checkpoint(save_to, ck)
