@@ -81,6 +81,10 @@ class Tuner(ABC):
     """
 
     own_sampler = False  # True where a wrapped library proposes configurations (SMAC, skopt)
+    # True where the protocol reads the intermediate epochs of one continued training (a trial reports every
+    # epoch and is pruned on them): it cannot be answered by budget-aware curves, where each budget is a
+    # training of its own whose schedule ends at that budget.
+    needs_one_training = False
 
     def __init__(self, space: ConfigurationSpace, seed: int, min_budget: int, max_budget: int,
                  max_configs: int | None = None, workdir=None):

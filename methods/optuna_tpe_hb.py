@@ -55,6 +55,7 @@ def optuna_bracket_count(min_budget: int, max_budget: int, eta: int) -> int:
 
 class OptunaTpeHyperband(Tuner):
     own_sampler = True
+    needs_one_training = True  # reports every epoch of one training to the pruner
 
     def __init__(self, space, seed, min_budget, max_budget, *, eta: int = 3, n_startup_trials: int = 10,
                  max_configs: int | None = None, workdir=None):
