@@ -227,6 +227,16 @@ class _Reads:
         return {(r["run_key"], r["job_id"]): int(json.loads(r["info"]).get("train_seed", seeds.get(r["run_key"], 0)))
                 for r in self.db.execute("SELECT run_key, job_id, info FROM jobs")}
 
+    def job_budgets(self) -> dict[tuple, int]:
+        """The schedule budget r (epochs) of each job of a budget-aware recording (``bench record
+        --budgets``), keyed by (run key, job id); jobs without one are left out."""
+        out = {}
+        for r in self.db.execute("SELECT run_key, job_id, info FROM jobs"):
+            budget = json.loads(r["info"]).get("budget")
+            if budget is not None:
+                out[(r["run_key"], r["job_id"])] = int(budget)
+        return out
+
     def jobs_without_cpu_seconds(self, run_key: str) -> list[sqlite3.Row]:
         """A recording's jobs with a trained (``ok``) epoch whose ``cpu_seconds`` is NULL, by job id."""
         return self.db.execute(
