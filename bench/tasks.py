@@ -11,7 +11,8 @@ from segmentation.data import DatasetError
 from segmentation.palette import CLASSES
 from segmentation.profiles import get_profile
 from segmentation.space import default_config, search_space
-from segmentation.train import load_task, majority_baseline, model_from_checkpoint, train
+from segmentation.train import (load_task, majority_baseline, model_from_checkpoint, pick_device,
+                                require_captured_step, train)
 
 log = logging.getLogger("bench.tasks")
 
@@ -37,9 +38,10 @@ def _fmt(values) -> str:
 
 
 def train_once(profile: str, epochs: int, seed: int, overrides: dict, data=None, device=None,
-               with_test: bool = False, predict_dir=None) -> int:
+               with_test: bool = False, predict_dir=None, captured: bool = False) -> int:
     """Train the profile's default configuration (with ``overrides``) for ``epochs`` epochs and
-    print its metrics. A bad argument or dataset: one line on stderr, returns 2, nothing trained."""
+    print its metrics. A bad argument or dataset: one line on stderr, returns 2, nothing trained.
+    ``captured``: the captured (CUDA graph) training step; refused in one line without CUDA."""
     try:  # the arguments first, before any data is read
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"--epochs: expected a positive whole number of epochs, got {epochs!r}")
@@ -48,6 +50,11 @@ def train_once(profile: str, epochs: int, seed: int, overrides: dict, data=None,
         except ValueError as exc:
             raise ValueError(f"--profile: {exc}") from None
         config = validated_config(prof, overrides)
+        if captured:
+            try:
+                require_captured_step(pick_device(device))
+            except ValueError as exc:
+                raise ValueError(f"--captured-step: {exc}") from None
         task = load_task(profile, data, None, device)
     except (ValueError, DatasetError) as exc:  # DatasetError is a ValueError too
         print(f"error: {exc}", file=sys.stderr)
@@ -58,7 +65,7 @@ def train_once(profile: str, epochs: int, seed: int, overrides: dict, data=None,
              "from cache" if task.data.from_cache else "prepared now")
     log.info("config %s", config)
     ck = Path(".cache/demo-checkpoint.pt")
-    result = train(config, epochs, seed, task, save_to=ck, with_test=with_test)
+    result = train(config, epochs, seed, task, save_to=ck, with_test=with_test, captured=captured)
     print(f"{'epoch':>5} {'train_loss':>10} {'val_loss':>9} {'val_mIoU':>9} {'seconds':>8}")
     for e in result.epochs:
         print(f"{e.epoch:>5} {e.train_loss:>10.4f} {e.val_loss:>9.4f} {e.val_miou:>9.4f} {e.seconds:>8.2f}")

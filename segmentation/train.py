@@ -116,14 +116,32 @@ class TrainResult:
         return self.epochs[-1] if self.epochs else None
 
 
+@lru_cache(maxsize=16)
+def _constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The normalisation mean and standard deviation, copied to ``device`` once per process."""
+    return MEAN.to(device), STD.to(device)
+
+
 def _normalise(x: torch.Tensor) -> torch.Tensor:
+    mean, std = _constants(x.device)
     x = x.float().div_(255)
-    return (x - MEAN.to(x.device)) / STD.to(x.device)
+    return (x - mean) / std
 
 
-def _augment(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random element of the dihedral group (transpose, h-flip, v-flip) per sample, on x's device."""
-    flags = torch.randint(0, 2, (3, x.shape[0]), generator=gen).bool().to(x.device)
+def draw_flags(gen: torch.Generator, steps: int, batch_size: int, device: torch.device) -> torch.Tensor:
+    """The augmentation flags of a whole epoch, drawn at once: (steps, 3, batch_size) bools on ``device``.
+
+    Row ``[k]`` holds step k's (transpose, h-flip, v-flip) flags. The CPU generator draws them in the
+    same order as ``steps`` successive draws of (3, batch_size) would, and leaves the same state
+    behind, so training with them is bit-identical to drawing them step by step (tested); one copy
+    to the device per epoch instead of one per step.
+    """
+    return torch.randint(0, 2, (steps, 3, batch_size), generator=gen).bool().to(device)
+
+
+def _augment(x: torch.Tensor, y: torch.Tensor, flags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random element of the dihedral group (transpose, h-flip, v-flip) per sample: ``flags`` is one
+    step's (3, batch) bools on x's device (a row of ``draw_flags``)."""
     t, h, v = (f.view(-1, 1, 1, 1) for f in flags)
     yt = y.unsqueeze(1)
     x = torch.where(t, x.transpose(-1, -2), x)
@@ -228,7 +246,7 @@ def lr_factor(step: int, steps_per_epoch: int, max_epochs: int, schedule: str, b
     if schedule == "constant":
         return 1.0
     total = horizon * steps_per_epoch
-    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    t = min(1.0, (step - warmup) / (total - warmup)) if total > warmup else 1.0  # no step left to decay over
     return 0.5 * (1.0 + math.cos(math.pi * t))
 
 
@@ -281,9 +299,113 @@ def model_from_checkpoint(path: Path, profile: Profile, device: torch.device) ->
     return model, config
 
 
+class CapturedStepUnavailable(ValueError):
+    """The captured step was asked for where there is no CUDA device (one line for the user)."""
+
+
+def require_captured_step(device: torch.device) -> None:
+    """Raise ``CapturedStepUnavailable`` unless ``device`` is a CUDA device that is available."""
+    if device.type != "cuda" or not torch.cuda.is_available():
+        raise CapturedStepUnavailable(
+            f"the captured training step needs a CUDA device (CUDA graphs); the device here is {device.type!r}"
+            + ("" if torch.cuda.is_available() else " and torch sees no CUDA device"))
+
+
+class _CapturedStep:
+    """One training step (forward, loss, backward, AdamW step) captured once as a CUDA graph and replayed.
+
+    Follows PyTorch's whole-network capture recipe: the optimiser is made capturable (its step counts
+    on the device) and its learning rate a device tensor that the scheduler fills before each replay,
+    so the schedule stays a function of the step; autocast runs without its weight cache. Warm-up
+    steps on a side stream (needed before capture) change the weights, the normalisation statistics
+    and the optimiser state, so all of them are copied before and restored in place after the capture:
+    the first replayed step starts from exactly the state the eager step would. Inputs are copied into
+    static buffers each step (same shape every step: the last incomplete batch is always dropped).
+    """
+
+    WARMUP_STEPS = 3
+
+    def __init__(self, model: torch.nn.Module, opt: torch.optim.Optimizer, loss_fn, device: torch.device):
+        self.model, self.opt, self.loss_fn, self.device = model, opt, loss_fn, device
+        self.graph: torch.cuda.CUDAGraph | None = None
+        for group in opt.param_groups:
+            group["capturable"] = True
+            if not isinstance(group["lr"], torch.Tensor):
+                group["lr"] = torch.tensor(float(group["lr"]), dtype=torch.float32, device=device)
+        for st in opt.state.values():
+            if "step" in st:
+                st["step"] = st["step"].to(device=device, dtype=torch.float32)
+
+    def _eager_like(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+            logits = self.model(x)
+        loss = self.loss_fn(logits, y)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+    def _capture(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x.clone(), y.clone()  # static inputs, same memory format as the step's
+        model_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        fresh = not self.opt.state
+        opt_state = {id(t): t.clone() for st in self.opt.state.values() for t in st.values()
+                     if isinstance(t, torch.Tensor)}
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(self.WARMUP_STEPS):
+                self.opt.zero_grad(set_to_none=True)
+                self._eager_like(self.x, self.y)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        self.opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self.graph):
+            self.loss = self._eager_like(self.x, self.y)
+        with torch.no_grad():  # undo the warm-up: the state before it, in the same tensors
+            for k, v in self.model.state_dict().items():
+                v.copy_(model_state[k])
+            for st in self.opt.state.values():
+                for t in st.values():
+                    if isinstance(t, torch.Tensor):
+                        if fresh:
+                            t.zero_()  # zero moments and step count: what a first step starts from
+                        else:
+                            t.copy_(opt_state[id(t)])
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Train on one batch; returns the step's loss (a static tensor, overwritten by the next step)."""
+        if self.graph is None:
+            self._capture(x, y)
+        self.x.copy_(x)
+        self.y.copy_(y)
+        self.graph.replay()
+        return self.loss
+
+
+def _eager_state(state: dict) -> dict:
+    """An optimiser's or scheduler's state dict as the eager step writes it: device scalars (a captured
+    step's learning rates and step counts) become CPU tensors or floats, and ``capturable`` is off,
+    so a checkpoint continues the same way under either step."""
+    def plain(key, v):
+        if isinstance(v, torch.Tensor) and v.dim() == 0 and key != "step" and key not in ("exp_avg", "exp_avg_sq"):
+            return float(v)
+        if isinstance(v, torch.Tensor):
+            return v.detach().to("cpu")
+        if isinstance(v, list):
+            return [plain(key, x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(k, x) for k, x in v.items()}
+        return v
+    out = {k: plain(k, v) for k, v in state.items()}
+    for group in out.get("param_groups", []):
+        group["capturable"] = False
+    return out
+
+
 def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path | None = None,
           save_to: Path | None = None, with_test: bool = False, per_image_val: bool = False,
-          on_epoch: Callable[[EpochResult], None] | None = None, budget: int | None = None) -> TrainResult:
+          on_epoch: Callable[[EpochResult], None] | None = None, budget: int | None = None,
+          captured: bool = False, on_step: Callable[[torch.Tensor], None] | None = None) -> TrainResult:
     """Train ``config`` until ``epochs`` epochs in total, optionally continuing ``checkpoint``.
 
     ``budget``: on a profile with a budget-aware schedule (``Profile.budget_aware``), the job's
@@ -296,7 +418,17 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
     every epoch, into ``EpochResult.test``. ``per_image_val``: also keep the validation
     confusion counts of each image (``EpochResult.val_by_image``). ``on_epoch``: called with each epoch's
     record as soon as it exists (before the checkpoint is written).
+
+    ``captured``: run each training step (forward, loss, backward, optimiser step) as one replayed
+    CUDA graph with a capturable AdamW (``_CapturedStep``); CUDA only (``CapturedStepUnavailable``
+    elsewhere, before anything is read or trained). Same data, flags, schedule and checkpoints as
+    the eager step; its losses match the eager step's to floating-point tolerance, not bit for bit
+    (the capturable optimiser computes its bias corrections on the device, in float32).
+    ``on_step``: called with each training step's loss (a 0-d tensor on the device, a copy; reading
+    it synchronises, so keep it and read it after the epoch).
     """
+    if captured:
+        require_captured_step(task.device)
     if int(epochs) != epochs or epochs < 1:
         raise ValueError(f"epochs must be a positive integer (total epochs to reach), got {epochs!r}")
     if task.profile.lr_schedule != "constant" and epochs > task.profile.max_epochs:
@@ -352,28 +484,36 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
             gen.set_state(state["rng_data"])
             start = int(state["epoch"])
 
+        graph = _CapturedStep(model, opt, loss_fn, device) if captured else None
+
         result = TrainResult(status="ok")
         for epoch in range(start + 1, int(epochs) + 1):
             t0, c0 = time.perf_counter(), time.process_time()
             model.train()
             perm = torch.randperm(n_train, generator=gen).to(device)
+            flags = draw_flags(gen, spe, batch_size, device) if config["augment"] else None
             loss_sum = torch.zeros((), device=device)
-            for step in range(spe):
+            for step in range(spe):  # no host synchronisation inside: every tensor is on the device
                 idx = perm[step * batch_size:(step + 1) * batch_size]
-                x, y = x_train[idx], y_train[idx]
-                if config["augment"]:
-                    x, y = _augment(x, y, gen)
+                x, y = x_train.index_select(0, idx), y_train.index_select(0, idx)
+                if flags is not None:
+                    x, y = _augment(x, y, flags[step])
                 x = _normalise(x)
                 if task.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                with _autocast(device):
-                    logits = model(x)
-                loss = loss_fn(logits, y.long())
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                if graph is not None:
+                    loss = graph.step(x, y.long())
+                else:
+                    with _autocast(device):
+                        logits = model(x)
+                    loss = loss_fn(logits, y.long())
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
                 sched.step()
                 loss_sum += loss.detach()
+                if on_step is not None:
+                    on_step(loss.detach().clone())
             train_loss = float(loss_sum) / spe
             if not math.isfinite(train_loss):
                 result.status = "failed"
@@ -400,7 +540,10 @@ def train(config: dict, epochs: int, seed: int, task: Task, *, checkpoint: Path 
             if on_epoch is not None:
                 on_epoch(result.epochs[-1])
         if save_to is not None:
-            ck = {"model": trained_state(model, config, task.profile), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            opt_state, sched_state = opt.state_dict(), sched.state_dict()
+            if graph is not None:  # the eager step's checkpoint format: float rates, steps on the CPU
+                opt_state, sched_state = _eager_state(opt_state), _eager_state(sched_state)
+            ck = {"model": trained_state(model, config, task.profile), "optimizer": opt_state, "scheduler": sched_state,
                   "rng_torch": torch.get_rng_state(), "rng_data": gen.get_state(),
                   "epoch": max(start, int(epochs)), "config": config, "seed": int(seed)}
             if budget is not None:  # only budget-aware checkpoints carry it: older ones stay loadable as they are
