@@ -89,7 +89,9 @@ def table_path(name_or_path: str | Path) -> Path:
 
 
 def table_profile(path: Path) -> str:
-    """The task profile a table was recorded with, from its ``.meta.json`` (``bench export-curves``)."""
+    """The task profile a table was recorded with, from its ``.meta.json`` (``bench export-curves``).
+    A table joining several profiles that share one search space (a budget-aware table) gets the
+    one named like the table, else the first by name."""
     meta = path.with_suffix(".meta.json")
     if not meta.is_file():
         raise TableError(f"{path}: no {meta.name} beside it to say which profile it was recorded with; "
@@ -100,9 +102,21 @@ def table_profile(path: Path) -> str:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise TableError(f"{meta}: expected the JSON that bench export-curves writes, with 'runs' and each "
                          f"run's 'profile' ({exc})") from None
-    if len(profiles) != 1:
-        raise TableError(f"{meta}: expected the runs of one profile, found {profiles}; pass profile=NAME")
-    return profiles[0]
+    if not profiles:
+        raise TableError(f"{meta}: no run names its profile; pass profile=NAME")
+    if len(profiles) == 1:
+        return profiles[0]
+    # A budget-aware table joins recordings of recipes that differ in their schedule only (e.g. the
+    # budget-27 curves of cpu-v2 with cpu-v2-budget's shorter budgets): one space is required.
+    from segmentation.profiles import get_profile
+    from segmentation.space import search_space
+    try:
+        spaces = {p: search_space(get_profile(p)) for p in profiles}
+    except ValueError as exc:
+        raise TableError(f"{meta}: {exc}") from None
+    if any(list(spaces[p].values()) != list(spaces[profiles[0]].values()) for p in profiles):
+        raise TableError(f"{meta}: runs of profiles {profiles} with different search spaces; pass profile=NAME")
+    return path.stem if path.stem in profiles else profiles[0]
 
 
 def table_version(path: Path, name: str | None = None) -> TableVersion:

@@ -162,3 +162,36 @@ def test_importing_bench_is_cheap():
     code = "import bench, sys; print(sorted(m for m in ('pandas', 'numpy', 'ConfigSpace', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_version_from_the_changelog(table, tmp_path):
+    from bench.curves import table_hash
+    v = table.version
+    assert (v.name, v.version, v.hash) == ("cpu-v2", "1.0", table_hash(CSV))
+    assert "128 configurations" in v.changes and str(v) == f"cpu-v2 1.0 (sha256 {v.hash})"
+    changed = tmp_path / "cpu-v2.csv"  # one value changed: another table, not a released version
+    changed.write_text(CSV.read_text().replace("0.8601593916652767", "0.8601593916652768", 1))
+    (tmp_path / "cpu-v2.meta.json").write_text((REPO / "results/curves/cpu-v2.meta.json").read_text())
+    other = load_table(changed).version
+    assert other.version is None and other.hash != v.hash and str(other).startswith("cpu-v2 unreleased")
+
+
+def test_every_committed_table_has_a_changelog_entry():
+    """Every table committed to results/curves/ (git ls-files; a table being recorded is not yet committed)."""
+    from bench.table import CURVES_DIR, table_version
+    listed = subprocess.run(["git", "ls-files", "results/curves"], capture_output=True, text=True, cwd=REPO)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout: cannot tell committed tables from others")
+    paths = [REPO / p for p in listed.stdout.split() if p.endswith((".csv", ".parquet"))]
+    assert any(p.name == "cpu-v2.csv" for p in paths)
+    for path in paths:
+        v = table_version(path)
+        assert v.version is not None, (f"{path.name} (hash {v.hash}) has no entry in results/curves/CHANGELOG.toml: "
+                                       "add one (name, version, hash, date, changes)")
+
+
+def test_license_and_citation():
+    assert (REPO / "LICENSE").read_text().startswith("MIT License\n\nCopyright (c) 2026 aerial-hpo-bench authors")
+    import yaml
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["license"] == "MIT" and cff["title"] and cff["authors"]
