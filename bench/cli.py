@@ -48,7 +48,7 @@ def cmd_train(args) -> int:
     from bench.tasks import train_once
     return train_once(profile=args.profile, epochs=args.epochs, seed=args.seed,
                       overrides=_overrides(args.set), data=args.data, device=args.device,
-                      with_test=args.test, predict_dir=args.predict_dir)
+                      with_test=args.test, predict_dir=args.predict_dir, captured=args.captured_step)
 
 
 def cmd_brackets(args) -> int:
@@ -171,13 +171,16 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def cmd_record(args) -> int:
+    import time
+    started = time.time()  # --minutes counts from here, imports included
     from bench.record import RecordWorkerError, parse_shard, record
     from segmentation.data import DatasetError
     try:
         out = record(args.profile, args.configs, args.seed, args.results, args.data, args.device,
                      chunk=args.chunk, epochs=args.epochs, progress=not args.no_progress,
                      train_seeds=args.train_seeds, shard=parse_shard(args.shard), threads=args.threads,
-                     remeasure_cpu=args.remeasure_cpu, workers=args.workers, budgets=args.budgets)
+                     remeasure_cpu=args.remeasure_cpu, workers=args.workers, budgets=args.budgets,
+                     minutes=args.minutes, started=started)
     except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -290,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     t.add_argument("--test", action="store_true", help="also report the test split (Tile 5)")
     t.add_argument("--predict-dir", default=None, help="write colour-mask predictions of Tile 5 here")
+    t.add_argument("--captured-step", action="store_true",
+                   help="train with the captured step (one CUDA graph per step; CUDA only, refused elsewhere)")
     t.set_defaults(func=cmd_train)
 
     b = sub.add_parser("brackets", help="print Hyperband's brackets and their cost")
@@ -355,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--data", default=None)
     rc.add_argument("--device", default=None)
     rc.add_argument("--no-progress", action="store_true")
+    rc.add_argument("--minutes", default=None,
+                    help="stop at a chunk boundary before this many minutes (wall clock); the same command resumes")
     rc.set_defaults(func=cmd_record)
 
     rr = sub.add_parser("recipe-report", help="seed noise vs spread between configurations, per recorded recipe")

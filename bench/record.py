@@ -41,6 +41,14 @@ budget, e.g. ``cpu-v2-budget``): every (configuration, training seed) is trained
 each a fresh training whose learning rate reaches zero after epoch r (it cannot be continued to a
 larger budget), in the order configuration, training seed, budget. A job's ``resource`` is its
 budget r and its curve has epochs 1..r.
+
+Time-boxed recording (``--minutes M``, for sittings of limited length such as a lent GPU): the record
+starts no chunk of training that it does not expect to finish within M minutes of the command's start,
+so it stops at a chunk boundary: every trained chunk's rows are stored and its checkpoint is on disk,
+the run stays unfinished (``bench status``: interrupted), and the same command resumes it to exactly
+the rows of an uninterrupted record (tested). A chunk's expected seconds are the slowest seconds per
+epoch seen so far (chunks trained in this sitting, or the stored epochs of earlier ones) times its
+epochs, times ``TIME_SAFETY``; with nothing measured yet, the first chunk starts if any time is left.
 """
 from __future__ import annotations
 
@@ -62,6 +70,42 @@ from .packing import DB_NAME
 from .store import Store, dumps, now
 
 log = logging.getLogger("bench.record")
+
+TIME_SAFETY = 1.25  # a chunk's expected seconds are multiplied by this before they are compared with the time left
+
+
+class TimeBox:
+    """The ``--minutes`` limit: a wall-clock deadline (``time.time()``, shared by worker processes) and the
+    slowest seconds per epoch seen so far, from which a chunk's duration is expected."""
+
+    def __init__(self, deadline: float | None, per_epoch: float | None = None, clock=time.time):
+        self.deadline, self.per_epoch, self.clock = deadline, per_epoch, clock
+
+    def fits(self, epochs: int) -> bool:
+        """Whether a chunk of ``epochs`` epochs is expected to end before the deadline."""
+        if self.deadline is None:
+            return True
+        left = self.deadline - self.clock()
+        if self.per_epoch is None:
+            return left > 0
+        return self.per_epoch * epochs * TIME_SAFETY <= left
+
+    def observe(self, seconds: float, epochs: int) -> None:
+        if epochs > 0:
+            self.per_epoch = max(self.per_epoch or 0.0, seconds / epochs)
+
+
+def check_minutes(minutes) -> float | None:
+    """``--minutes`` as a positive number of minutes, None when not given; a ValueError names a bad value."""
+    if minutes is None:
+        return None
+    try:
+        m = float(minutes)
+    except (TypeError, ValueError):
+        m = float("nan")
+    if not m > 0 or m == float("inf"):
+        raise ValueError(f"--minutes expects a positive number of minutes, got {minutes!r}")
+    return m
 
 
 def sample_configs(profile_name: str, n: int, seed: int) -> list[dict]:
@@ -95,7 +139,8 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
            chunk: int = 3, epochs: int | None = None, progress: bool = True,
            train_seeds: tuple[int, ...] | None = None, shard: tuple[int, int] = (0, 1),
            threads: int | None = 1, remeasure_cpu: bool = False, workers: int = 1,
-           budgets: tuple[int, ...] | None = None) -> Path:
+           budgets: tuple[int, ...] | None = None, minutes: float | None = None,
+           started: float | None = None, clock=time.time) -> Path:
     """Record ``n_configs`` configurations x ``train_seeds`` (default: the record's ``seed``) to R epochs.
 
     ``budgets``: on a budget-aware profile, the budgets r (epochs, 1 <= r <= R) each (configuration,
@@ -105,7 +150,14 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
     ``threads``: torch intra-op threads of each training process (None leaves torch's default).
     ``remeasure_cpu``: first fill in the CPU seconds of epochs that lack them, finished or not (see the
     module docstring). ``workers``: jobs trained at a time, each in its own worker process (1: in this one).
+    ``minutes``: stop at a chunk boundary before this many minutes (wall clock) from ``started``
+    (``clock()`` when the command started; default now), resumable (see the module docstring).
+    ``clock``: the wall clock in seconds that ``minutes`` is measured on (``time.time``; worker processes
+    always use ``time.time``).
     """
+    deadline = None
+    if (minutes := check_minutes(minutes)) is not None:
+        deadline = (clock() if started is None else started) + 60.0 * minutes
     import torch
 
     from segmentation.train import load_task, train
@@ -117,6 +169,8 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
         raise ValueError(f"--train-seeds must be distinct non-negative integers, got {list(seeds)}")
     if int(workers) < 1:
         raise ValueError(f"--workers expects a positive number of worker processes, got {workers}")
+    if clock is not time.time and int(workers) > 1:
+        raise ValueError("a clock other than time.time needs workers = 1 (worker processes use time.time)")
     k_shard, n_shard = shard
     task = load_task(profile, data, None, device)
     R = int(epochs or task.profile.max_epochs)
@@ -177,6 +231,10 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
                 ).job_id not in done
             or done[job.job_id]["status"] not in ("ok", "failed")]
     writer = _Writer(store, run_key, ckroot, bar)
+    timebox = TimeBox(deadline, clock=clock)
+    if deadline is not None:  # the slowest stored epoch of earlier sittings: the first chunk's estimate
+        timebox.per_epoch = max((e["seconds"] for e in store.evaluations(run_key)
+                                 if e["status"] == "ok" and e["seconds"]), default=None)
 
     def finished(trained: int) -> None:
         nonlocal spent
@@ -186,13 +244,26 @@ def record(profile: str, n_configs: int, seed: int, results: Path | None = None,
 
     if int(workers) == 1:
         for job in todo:
+            if not timebox.fits(min(chunk, job.resource)):
+                writer.paused.add(job.job_id)
+                break
             start = writer.begin(job)
-            _train_job(task, train, job, start, chunk, writer.ckdir(job), lambda kind, payload: writer.apply(job, kind, payload))
+            _train_job(task, train, job, start, chunk, writer.ckdir(job), lambda kind, payload: writer.apply(job, kind, payload),
+                       timebox)
+            if job.job_id in writer.paused:
+                break
             finished(writer.trained.pop(job.job_id))
     else:
         _run_workers(int(workers), todo, writer, chunk, finished,
-                     (profile, data, None if device is None else str(device), threads))
+                     (profile, data, None if device is None else str(device), threads, deadline, timebox.per_epoch))
     bar.close()
+    if writer.paused:  # the time box: everything trained is stored; the run stays unfinished, resumable
+        store.update_run(run_key, heartbeat=now(), wall_seconds=time.perf_counter() - wall0)
+        store.checkpoint()
+        store.close()
+        log.warning("stopped at a chunk boundary to stay within --minutes %g: finished jobs hold %d of %d epochs; "
+                    "run the same command to go on", minutes, spent, total_epochs)
+        return results
     store.update_run(run_key, status="done", ended=now(), wall_seconds=time.perf_counter() - wall0)
     store.close()
     return results
@@ -257,11 +328,14 @@ class _Writer:
     are all stored (a worker may have saved a checkpoint whose epochs' rows its parent never wrote);
     every other checkpoint of the job is removed. ``apply`` writes what training reported:
     ``("epoch", (evaluation row, test row))``, ``("chunk", epoch the chunk started from)`` (its
-    checkpoint is no longer needed: the chunk's rows are stored), ``("end", outcome)``."""
+    checkpoint is no longer needed: the chunk's rows are stored), ``("end", outcome)``, or
+    ``("pause", epoch reached)``: the time box left no time for the job's next chunk; it stays
+    unfinished, resumable from its checkpoint at that epoch."""
 
     def __init__(self, store: Store, run_key: str, ckroot: Path, bar):
         self.store, self.run_key, self.ckroot, self.bar = store, run_key, ckroot, bar
         self.trained: dict[int, int] = {}  # job id -> epochs trained, once it ended
+        self.paused: set[int] = set()  # jobs stopped by the time box before their end
 
     def ckdir(self, job: _Job) -> Path:
         return self.ckroot / f"j{job.job_id}"
@@ -300,6 +374,8 @@ class _Writer:
             self.store.finish_job(self.run_key, job.job_id, status, last_loss, None, trained, error, last_miou)
             shutil.rmtree(self.ckdir(job), ignore_errors=True)
             self.trained[job.job_id] = trained
+        elif kind == "pause":
+            self.paused.add(job.job_id)
         else:
             raise ValueError(f"unknown message from training: {kind!r}")
 
@@ -320,12 +396,13 @@ class RecordWorkerError(RuntimeError):
     """A recording worker process crashed or died; what was written stays, and the record resumes."""
 
 
-def _train_job(task, train, job: _Job, start: int, chunk: int, ckdir: Path, emit) -> None:
+def _train_job(task, train, job: _Job, start: int, chunk: int, ckdir: Path, emit, timebox: TimeBox | None = None) -> None:
     """Train one job from its checkpoint at epoch ``start`` (0: from scratch) to its resource (R, or its
     budget r on a budget-aware profile, whose schedule ends there) epochs, in chunks
     of ``chunk`` epochs, each ending with a checkpoint; ``emit(kind, payload)`` reports every epoch's
     rows (without their run key, which is the writer's), each chunk's end and the outcome (see
-    ``_Writer``). Never writes the store."""
+    ``_Writer``). Never writes the store. ``timebox``: a chunk it does not expect to finish in time is
+    not started; the job then reports ``("pause", epoch reached)`` instead of its outcome."""
     R, config = job.resource, job.config
     status, error, tseed = "ok", None, trial_seed(job.train_seed, config)
     last = None
@@ -347,11 +424,17 @@ def _train_job(task, train, job: _Job, start: int, chunk: int, ckdir: Path, emit
 
     while reached < R and status == "ok":
         target = min(R, reached + chunk)
+        if timebox is not None and not timebox.fits(target - reached):
+            emit("pause", reached)
+            return
         ck_in = ckdir / f"e{reached}.pt" if reached else None
         try:
+            t0 = time.perf_counter()
             res = train(config, target, tseed, task, checkpoint=ck_in, save_to=ckdir / f"e{target}.pt",
                         with_test=True, per_image_val=target == R, on_epoch=on_epoch, budget=R)
             status, error = res.status, res.error
+            if timebox is not None and status == "ok":
+                timebox.observe(time.perf_counter() - t0, target - reached)
         except _NotWritten as exc:  # the store's failure, not the training's: the record stops (resumable)
             raise exc.__cause__ from None
         except Exception as exc:  # out of memory, a library crash: recorded, the record goes on
@@ -383,7 +466,7 @@ def _worker_main(parent: int, setup: tuple, chunk: int, ckroot: str, tasks, resu
     import traceback
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    profile, data, device, threads = setup
+    profile, data, device, threads, deadline, per_epoch = setup
     try:
         import torch
 
@@ -391,10 +474,11 @@ def _worker_main(parent: int, setup: tuple, chunk: int, ckroot: str, tasks, resu
         if threads:
             torch.set_num_threads(int(threads))
         task = load_task(profile, data, None, device)
+        timebox = TimeBox(deadline, per_epoch)
         while (item := tasks.get()) is not None:
             job, start = item
             _train_job(task, train, job, start, chunk, Path(ckroot) / f"j{job.job_id}",
-                       lambda kind, payload, j=job.job_id: results.put((j, kind, payload)))
+                       lambda kind, payload, j=job.job_id: results.put((j, kind, payload)), timebox)
     except BaseException:  # noqa: BLE001 - reported to the parent, which stops the record (resumable)
         results.put((None, "crash", traceback.format_exc()))
 
@@ -412,8 +496,11 @@ def _run_workers(n: int, todo: list[_Job], writer: _Writer, chunk: int, finished
     for p in procs:
         p.start()
     pending, running = iter(todo), {}
+    deadline = setup[4]
 
     def dispatch() -> None:
+        if writer.paused or (deadline is not None and time.time() >= deadline):
+            return  # the time box: no new job (the workers stop theirs at a chunk boundary)
         job = next(pending, None)
         if job is not None:
             running[job.job_id] = job
@@ -440,6 +527,10 @@ def _run_workers(n: int, todo: list[_Job], writer: _Writer, chunk: int, finished
                 del running[job_id]
                 finished(writer.trained.pop(job_id))
                 dispatch()
+            elif kind == "pause":
+                del running[job_id]
+        if deadline is not None and next(pending, None) is not None:
+            writer.paused.add(-1)  # jobs left that were never started: the record is not finished
         for _ in procs:
             tasks.put(None)
         for p in procs:
