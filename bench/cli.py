@@ -215,6 +215,18 @@ def cmd_export_curves(args) -> int:
     return 0
 
 
+def cmd_export_table(args) -> int:
+    from bench.export_table import export_table
+    from bench.table import TableError, load_table
+    try:
+        for path in export_table(load_table(args.table, args.profile), args.format, args.out):
+            print(path)
+    except (TableError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_pack(args) -> int:
     from bench.packing import pack, unpack
     try:
@@ -376,6 +388,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="export a recording that has not finished: only its curves that ended, and the "
                          "table's .meta.json says complete: false (default: refuse)")
     ec.set_defaults(func=cmd_export_curves)
+
+    et = sub.add_parser("export-table", help="write a recorded curves table for other tools: a flat parquet table "
+                                             "with configspace.json, or Syne Tune's blackbox-repository folder")
+    et.add_argument("table", help="a table's name in results/curves/ (e.g. cpu-v2) or a path to one")
+    et.add_argument("--format", required=True, choices=["parquet", "syne-tune"])
+    et.add_argument("--out", required=True, help="directory to write into (created)")
+    et.add_argument("--profile", default=None, help="the table's profile (default: from its .meta.json)")
+    et.set_defaults(func=cmd_export_table)
 
     pk = sub.add_parser("pack", help="write DIR/results.db.xz (a compressed snapshot of the store) to commit")
     pk.add_argument("results")
