@@ -27,6 +27,17 @@ configuration with the prior probability of its neighbourhood), and SMAC and
 scikit-optimize search the real space while being answered by the table. A
 tuner run against a table made from its own real run therefore asks exactly what
 the real run asked.
+
+Budget-aware tables (issue 23) have a ``budget`` column: the epoch r at which the curve's
+learning-rate schedule reached zero (``bench record --budgets`` on a profile such as
+``cpu-v2-budget``). Each (configuration, training seed, budget) is then a training of its own with
+epochs 1..r, and the table holds the budgets the brackets use (for eta = 3, R = 27: 1, 3, 9 and
+27; the r = R curves may come from the recording of the profile that trains identically at R,
+``segmentation.profiles.fixed_horizon_twin``). A job at resource r is answered with the r-run's
+epochs 1..r, its value the r-run's last epoch; a promotion to r' is a new training at r' and costs
+r' epochs (an annealed run cannot be continued), so replay on such a table refuses a continued
+checkpoint. A table without the column is budget-unaware: one training per (configuration, seed),
+its epoch e the value at resource e.
 """
 from __future__ import annotations
 
@@ -47,6 +58,7 @@ from .store import ENDED, dumps, read_store
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("train_loss", "val_loss", "val_miou", "test_loss", "test_miou", "seconds")
+CURVE_KEYS = ("config_id", "train_seed", "budget", "epoch")  # a row's key; "budget" on budget-aware tables only
 
 
 def config_id(config: dict) -> str:
@@ -67,17 +79,19 @@ def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
     with read_store(db_path) as store:
         tests = store.curve_tests()
         seeds = store.train_seeds()
+        budgets = store.job_budgets()
         rows, seen = [], set()
         # only jobs that ended: a configuration still being recorded (or in flight) has no whole curve yet
         for e in store.ended_evaluations():
             config = json.loads(e["config"])
             cid = config_id(config)
             tseed = seeds.get((e["run_key"], e["job_id"]), 0)
-            if (cid, tseed, e["epoch"]) in seen:
+            budget = budgets.get((e["run_key"], e["job_id"]))
+            if (cid, tseed, budget, e["epoch"]) in seen:
                 continue
-            seen.add((cid, tseed, e["epoch"]))
+            seen.add((cid, tseed, budget, e["epoch"]))
             t = tests.get((e["run_key"], e["job_id"], e["epoch"]))
-            rows.append({"config_id": cid, "train_seed": tseed,
+            rows.append({"config_id": cid, "train_seed": tseed, **({"budget": budget} if budget is not None else {}),
                          **{f"config.{k}": v for k, v in sorted(config.items())},
                          "epoch": e["epoch"], "status": e["status"], "train_loss": e["train_loss"],
                          "val_loss": e["val_loss"], "val_miou": e["val_miou"],
@@ -87,7 +101,7 @@ def curves_from_store(db_path: Path) -> tuple[pd.DataFrame, dict]:
         runs = store.run_provenance()
     df = pd.DataFrame(rows)
     if len(df):
-        df = df.sort_values(["config_id", "train_seed", "epoch"], kind="stable").reset_index(drop=True)
+        df = df.sort_values([k for k in CURVE_KEYS if k in df.columns], kind="stable").reset_index(drop=True)
     for r in runs:
         r["versions"] = json.loads(r["versions"]) if r["versions"] else None
         r["identity"] = json.loads(r["identity"]) if r.get("identity") else None
@@ -131,10 +145,17 @@ def export_curves(results: Path | list[Path], out: Path, partial: bool = False) 
     sources = list({p.resolve(): p for p in given}.values())  # a store given twice counts once
     parts = [curves_from_store(store_file(r)) for r in sources]
     recipes = {str(src): sorted({r["profile"] for r in m["runs"] if r["profile"]}) for src, (_, m) in zip(sources, parts)}
-    if len({p for ps in recipes.values() for p in ps}) > 1:  # a table holds one recipe: never mixed silently
+    twin_r = _budget_aware_twin({p for ps in recipes.values() for p in ps})
+    if len({p for ps in recipes.values() for p in ps}) > 1 and twin_r is None:  # one recipe: never mixed silently
         raise ValueError("the stores were recorded with different profiles (recipes): "
                          + "; ".join(f"{src}: {', '.join(ps)}" for src, ps in recipes.items())
-                         + ". Export each recipe to its own table")
+                         + ". Export each recipe to its own table (a budget-aware profile may be joined with the "
+                         "profile that trains as it does at r = R, e.g. cpu-v2-budget with cpu-v2)")
+    if twin_r is not None:  # the twin's curves are the budget-aware table's r = R column
+        twin, R = twin_r
+        for (d, m), src in zip(parts, sources):
+            if len(d) and "budget" not in d.columns and recipes[str(src)] == [twin]:
+                d.insert(2, "budget", R)
     why = unfinished(sources, [m for _, m in parts])
     if why and not partial:
         raise ValueError("these stores do not hold a whole recording (" + "; ".join(why)
@@ -143,10 +164,29 @@ def export_curves(results: Path | list[Path], out: Path, partial: bool = False) 
     if not any(len(d) for d, _ in parts):
         raise ValueError("no curve has ended yet in " + ", ".join(map(str, sources)) + ": nothing to export")
     df = pd.concat([d for d, _ in parts if len(d)], ignore_index=True)
-    df = (df.drop_duplicates(["config_id", "train_seed", "epoch"], keep="first")
-            .sort_values(["config_id", "train_seed", "epoch"], kind="stable").reset_index(drop=True))
+    keys = [k for k in CURVE_KEYS if k in df.columns]
+    df = (df.drop_duplicates(keys, keep="first").sort_values(keys, kind="stable").reset_index(drop=True))
+    if "budget" in df.columns:
+        if df["budget"].isna().any():
+            raise ValueError("some stores hold budget-aware curves and others do not (a budget column with gaps); "
+                             "export a budget-aware recording alone or with its r = R twin")
+        df["budget"] = df["budget"].astype(int)
+        # every (configuration, seed) answers every budget of the table, or none: replay never meets a hole
+        budgets = sorted(int(b) for b in df["budget"].unique())
+        held = df.groupby(["config_id", "train_seed"])["budget"].nunique()
+        short = held[held < len(budgets)]
+        if len(short):
+            lack = f"{len(short)} (configuration, training seed) pair(s) lack some of the budgets {budgets} (epochs)"
+            if not partial:
+                raise ValueError(f"these stores do not hold every budget for every (configuration, training seed): "
+                                 f"{lack}; finish the recording (it resumes) or pass --partial")
+            why = why + [lack + " and were left out"]
+            keep = ~df.set_index(["config_id", "train_seed"]).index.isin(short.index)
+            df = df[keep].reset_index(drop=True)
     meta = {"source": [m["source"] for _, m in parts], "runs": [r for _, m in parts for r in m["runs"]],
             "complete": not why, "incomplete_because": why}
+    if "budget" in df.columns:
+        meta["budgets"] = sorted(int(b) for b in df["budget"].unique())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":
@@ -160,8 +200,40 @@ def export_curves(results: Path | list[Path], out: Path, partial: bool = False) 
     return out
 
 
+def run_ends(df: pd.DataFrame) -> pd.DataFrame:
+    """What a tuner is told at each resource, one row per (configuration, training seed, resource):
+    on a budget-aware table the last epoch of each budget's own training (the row whose ``epoch``
+    equals its ``budget``, so ``epoch`` reads "resource r"), the ``budget`` column dropped; a
+    budget-unaware table unchanged (its epoch e is the value at resource e)."""
+    if "budget" not in df.columns:
+        return df
+    return df[df["epoch"] == df["budget"]].drop(columns="budget").reset_index(drop=True)
+
+
+def _budget_aware_twin(profiles: set[str]) -> tuple[str, int] | None:
+    """(twin profile, R) when ``profiles`` is a budget-aware profile and the profile that trains as it
+    does at r = R (``segmentation.profiles.fixed_horizon_twin``), else None."""
+    if len(profiles) != 2:
+        return None
+    from segmentation.profiles import fixed_horizon_twin, get_profile
+    for p in profiles:
+        try:
+            twin = fixed_horizon_twin(p)
+        except ValueError:
+            return None
+        if twin is not None and profiles == {p, twin}:
+            return twin, get_profile(p).max_epochs
+    return None
+
+
 # -- the table ------------------------------------------------------------------------
 class CurveTable:
+    """A curves table in memory: the recorded configurations, their curves and the replay clock.
+
+    ``curves[config_id][train_seed]`` is the curve ``{epoch: row}`` a budget-unaware replay reads; on a
+    budget-aware table (``budget_aware``; ``budgets``, the recorded budgets r in epochs) it is the
+    largest budget's (the r = R run), and ``curve(cid, seed, budget)`` gives each budget's own run."""
+
     def __init__(self, df: pd.DataFrame, space):
         self.df = df
         self.space = space
@@ -176,10 +248,16 @@ class CurveTable:
         self.matrix = np.stack([self._vector(c) for c in self.configs]) if self.configs else np.zeros((0, 0))
         if "train_seed" not in df.columns:  # a table from before training seeds: one seed each
             df = df.assign(train_seed=0)
-        # curves[config_id][train_seed][epoch] -> row
-        self.curves = {cid: {int(t): {int(r["epoch"]): r for r in gs.to_dict("records")}
-                             for t, gs in g.groupby("train_seed", sort=True)}
-                       for cid, g in df.groupby("config_id", sort=False)}
+        self.budget_aware = "budget" in df.columns
+        self.budgets = sorted(int(b) for b in df["budget"].unique()) if self.budget_aware else None
+        # runs[config_id][train_seed][budget][epoch] -> row (budget None on budget-unaware tables)
+        self.runs = {cid: {int(t): ({int(b): _by_epoch(gb) for b, gb in gs.groupby("budget", sort=True)}
+                                    if self.budget_aware else {None: _by_epoch(gs)})
+                           for t, gs in g.groupby("train_seed", sort=True)}
+                     for cid, g in df.groupby("config_id", sort=False)}
+        # curves[config_id][train_seed][epoch] -> row: the one training, or the largest budget's run
+        self.curves = {cid: {t: (runs[max(runs)] if self.budget_aware else runs[None]) for t, runs in c.items()}
+                       for cid, c in self.runs.items()}
         self.seeds = {cid: sorted(c) for cid, c in self.curves.items()}
         # The simulated clock charges every epoch of a configuration the median of its recorded
         # epoch seconds: same data, same model, so one epoch costs the same in expectation, and
@@ -242,12 +320,28 @@ class CurveTable:
             return seeds[0]
         return seeds[zlib.crc32(f"{int(run_seed)}:{int(trial_id)}".encode()) % len(seeds)]
 
-    def curve(self, cid: str, train_seed: int) -> dict:
-        return self.curves[cid][train_seed]
+    def curve(self, cid: str, train_seed: int, budget: int | None = None) -> dict:
+        """``{epoch: row}`` of a recorded training: on a budget-aware table the run whose schedule ended at
+        ``budget`` epochs (default: the largest budget); on others the one training (``budget`` ignored)."""
+        if budget is None or not self.budget_aware:
+            return self.curves[cid][train_seed]
+        runs = self.runs[cid][train_seed]
+        if int(budget) not in runs:
+            raise UnrecordedBudget(f"the curves table has budgets {self.budgets} (epochs), not {budget}: a job at "
+                                   f"resource {budget} cannot be answered on this budget-aware table")
+        return runs[int(budget)]
 
     def candidates(self) -> list[dict]:
         """Every recorded configuration, in table order (for sampling from the table)."""
         return [dict(c) for c in self.configs]
+
+
+class UnrecordedBudget(ValueError):
+    """A job asked a budget-aware table for a budget it has not recorded: the suite, not the trial, is wrong."""
+
+
+def _by_epoch(g: pd.DataFrame) -> dict:
+    return {int(r["epoch"]): r for r in g.to_dict("records")}
 
 
 def _median_seconds(g: pd.DataFrame) -> float:
@@ -297,8 +391,14 @@ def replay_job(spec: dict, on_epoch=None) -> dict:
     table = _table(spec["curves"], spec["profile"])
     cid, exact = table.match(spec["config"])
     tseed = table.seed_for(cid, spec.get("run_seed"), spec.get("trial_id"))
-    curve = table.curve(cid, tseed)
     start = spec["resumes_from"] if spec.get("ckpt_in") else 0
+    if table.budget_aware:  # the job's own training, annealed at its resource: never continued
+        if start:
+            raise ValueError("a budget-aware curves table cannot continue a checkpoint (each budget is a training "
+                             "of its own): replay it with resume_promotions = false")
+        curve = table.curve(cid, tseed, spec["resource"])
+    else:
+        curve = table.curve(cid, tseed)
     epochs, status, error, sim = [], "ok", None, 0.0
     for epoch in range(start + 1, spec["resource"] + 1):
         row = curve.get(epoch)
@@ -326,7 +426,8 @@ def replay_test(spec: dict) -> dict:
     replayed (``spec["run_seed"]``, ``spec["trial_id"]``); NaN where the table has none."""
     table = _table(spec["curves"], spec["profile"])
     cid = table.lookup(spec["config"])
-    row = table.curve(cid, table.seed_for(cid, spec.get("run_seed"), spec.get("trial_id"))).get(spec["resource"], {})
+    seed = table.seed_for(cid, spec.get("run_seed"), spec.get("trial_id"))
+    row = table.curve(cid, seed, spec["resource"] if table.budget_aware else None).get(spec["resource"], {})
     nan = float("nan")
     return {"loss": _num(row.get("test_loss")), "miou": _num(row.get("test_miou")), "iou": None,
             "precision": None, "recall": None, "pixel_accuracy": nan, "seconds": 0.0}

@@ -33,6 +33,7 @@ from segmentation.data import DatasetError
 from . import rows
 from .backend import make_backend
 from .checkpoints import safe_name
+from .curves import UnrecordedBudget
 from .executor import make_executor
 from .ledger import Ledger
 from .packing import DB_NAME, PACKED, unpack
@@ -180,14 +181,18 @@ class Runner:
         try:
             tuner = make_tuner(spec.method, search_space(get_profile(spec.profile)), spec.seed, spec.min_budget,
                                spec.max_budget, workdir=workdir, **spec.params)
+            # recorded configurations only: "table" for base-class samplers, "candidates" for every method
+            # (a library that cannot choose from a set refuses: the run is infeasible, with its reason)
+            if spec.sampling == "candidates" or (spec.sampling == "table" and not tuner.own_sampler):
+                tuner.set_candidates(backend.candidates())
         except ValueError as exc:  # e.g. n = 81 configurations cannot fit into B = 27 epochs
             tuner, infeasible = None, str(exc)
         else:
             infeasible = None
-            if spec.sampling == "table" and not tuner.own_sampler:  # draw recorded configurations
-                tuner.set_candidates(backend.candidates())
         st = RunState(spec, tuner, backend, Ledger(spec.budget_epochs))
         prov = rows.provenance(self.device)
+        if spec.backend != "replay":  # real training: how many trials this sitting's workers put on one device
+            prov["trials_per_device"] = self.executor.trials_per_device
         if infeasible is not None:
             prov.update(status="infeasible", error=infeasible, ended=now())
             log.warning("%s is infeasible: %s", spec.key, infeasible)
@@ -302,6 +307,8 @@ class Runner:
             res = fut.result()
         except DatasetError:  # the data, not the trial: stop the suite with nothing marked done
             raise
+        except UnrecordedBudget as exc:  # the suite asks what the table cannot answer: stop, in one line
+            raise SuiteError(f"{self.suite.path}: {st.spec.key}: {exc}") from None
         except Exception as exc:  # the worker died more often than allowed, or the job could not start
             res = {"status": "failed", "epochs": [], "error": f"{type(exc).__name__}: {exc}",
                    "epochs_trained": 0, "start": 0, "seconds": 0.0}

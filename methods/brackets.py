@@ -143,9 +143,21 @@ def _sh_rungs(n: int, eta: int, r_min: int, max_budget: int) -> tuple[Rung, ...]
     return tuple(Rung(n // eta ** i, r) for i, r in enumerate(rs))
 
 
+def ladder(eta: int, max_budget: int, min_budget: int = 1) -> list[int]:
+    """Hyperband's rung budgets floor(max_budget / eta^k) (epochs) that are at least ``min_budget``, ascending
+    (R = 27, eta = 3: 1, 3, 9, 27): the budgets a budget-aware curves table records."""
+    lo, hi = check_budgets(min_budget, max_budget)
+    eta = check_eta(eta)
+    out, k = [], 0
+    while hi // eta ** k >= lo:
+        out.append(hi // eta ** k)
+        k += 1
+    return sorted(set(out))
+
+
 def successive_halving_bracket(n: int, eta: int, max_budget: int, min_budget: int = 1, *,
                                r_min: int | None = None, budget: int | None = None,
-                               cost: str = "restart") -> Bracket:
+                               cost: str = "restart", on_ladder: bool = False) -> Bracket:
     """One synchronous successive-halving bracket of ``n`` configurations.
 
     Give either ``r_min`` (epochs at the first rung) or ``budget`` (epochs the bracket
@@ -153,7 +165,10 @@ def successive_halving_bracket(n: int, eta: int, max_budget: int, min_budget: in
     how a bracket is charged: ``"restart"`` (every promotion retrains, sum n_i r_i) or
     ``"resume"`` (promotions continue their checkpoint, sum n_i (r_i - r_{i-1})). Rung i has
     floor(n/eta^i) configurations; the bracket always ends at a rung at max_budget (see
-    ``_sh_rungs`` for the epochs of each rung).
+    ``_sh_rungs`` for the epochs of each rung). ``on_ladder``: every rung must be one of
+    ``ladder(eta, max_budget, min_budget)`` (a budget-aware table records those budgets only):
+    ``budget`` then picks the largest fitting ``r_min`` among those whose rungs all lie on it,
+    and a given ``r_min`` whose rungs leave it is refused.
     """
     lo, hi = check_budgets(min_budget, max_budget)
     eta = check_eta(eta)
@@ -171,13 +186,23 @@ def successive_halving_bracket(n: int, eta: int, max_budget: int, min_budget: in
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
         charge = (lambda r: getattr(Bracket(0, _sh_rungs(n, eta, r, hi)), f"cost_{cost}"))
-        fits = [r for r in range(lo, hi + 1) if charge(r) <= b]
+        allowed = [r for r in range(lo, hi + 1) if not on_ladder or _on_ladder(_sh_rungs(n, eta, r, hi), eta, hi, lo)]
+        fits = [r for r in allowed if charge(r) <= b]
         if not fits:
+            cheapest = min(allowed, key=charge)
             raise ValueError(f"budget={budget!r} epochs is less than the cheapest bracket of n={n} "
-                             f"(r_min={lo} costs {charge(lo)} epochs when promotions {cost})")
+                             f"(r_min={cheapest} costs {charge(cheapest)} epochs when promotions {cost}"
+                             + (", rungs on Hyperband's ladder" if on_ladder else "") + ")")
         r0 = max(fits)
     rungs = _sh_rungs(n, eta, r0, hi)
+    if on_ladder and not _on_ladder(rungs, eta, hi, lo):
+        raise ValueError(f"r_min={r0} gives rungs {[g.r for g in rungs]} epochs, not all on Hyperband's ladder "
+                         f"{ladder(eta, hi, lo)}")
     return Bracket(len(rungs) - 1, rungs)
+
+
+def _on_ladder(rungs, eta: int, max_budget: int, min_budget: int) -> bool:
+    return {g.r for g in rungs} <= set(ladder(eta, max_budget, min_budget))
 
 
 def plan_summary(brackets: list[Bracket]) -> dict:

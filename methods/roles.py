@@ -43,7 +43,8 @@ def _brackets(method: str, params: dict, min_budget: int, max_budget: int) -> li
         if r_min is None and p.get("bracket_budget") is None:
             r_min = min_budget
         return [successive_halving_bracket(n, eta, max_budget, min_budget, r_min=r_min,
-                                           budget=p.get("bracket_budget"), cost=p.get("cost", "restart"))]
+                                           budget=p.get("bracket_budget"), cost=p.get("cost", "restart"),
+                                           on_ladder=bool(p.get("on_ladder", False)))]
     brackets = hyperband_brackets(max_budget, eta, min_budget, p.get("convention", "algorithm1"),
                                   p.get("max_brackets"))
     if method == "hyperband-bracket":

@@ -16,23 +16,13 @@ from scipy import stats
 from bench.store import ENDED
 from methods.brackets import hyperband_brackets
 
-from . import figures, gpu, landscape, realcheck, replaystats, stats as st, tables
+from . import fidelity, figures, gpu, landscape, realcheck, replaystats, stats as st, tables
 from .data import Results, final_table, incumbent_trace, load, seeded_table
-from .style import setup
+from .style import save, setup
 
 log = logging.getLogger("paper")
 # the real-training store of bench/suites/realcheck.toml and its replayed twin (README, "Replay checked against real training")
 REALCHECK = (Path("results/realcheck"), Path("results/realcheck-replay"))
-META = {"Creator": "aerial-hpo-bench paper", "CreationDate": None}
-
-
-def save(fig, out: Path, stem: str) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
-    fig.savefig(paths[0], bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(paths[1], bbox_inches="tight", metadata=META)
-    plt.close(fig)
-    return paths
 
 
 def _main_methods(res: Results) -> list[str]:
@@ -394,12 +384,16 @@ def _rank_correlation_by_epoch(ok: pd.DataFrame, final: pd.DataFrame, metric: st
 
 
 def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
-    """The recorded learning curves: spread of final validation mIoU, epoch-1 vs final rank correlation."""
-    df = pd.read_csv(path, float_precision="round_trip")
+    """The recorded learning curves: spread of final validation mIoU, epoch-1 vs final rank correlation
+    (on a budget-aware table, each budget's own training's last epoch: ``bench.curves.run_ends``)."""
+    from bench.curves import run_ends
+    raw = pd.read_csv(path, float_precision="round_trip")
+    every = raw[raw["status"] == "ok"]  # every recorded epoch (what the recording cost)
+    cpu = "cpu_seconds" in raw and raw["cpu_seconds"].notna().any()  # one-thread recordings: the replay's clock
+    epoch_seconds = float((every["cpu_seconds"] if cpu else every["seconds"]).median())
+    cpu_sum = (float(every["cpu_seconds"].sum()), int(every["cpu_seconds"].notna().sum()), int(len(every))) if cpu else None
+    df = run_ends(raw)
     ok = df[df["status"] == "ok"]
-    cpu = "cpu_seconds" in df and df["cpu_seconds"].notna().any()  # one-thread recordings: the replay's clock
-    epoch_seconds = float((ok["cpu_seconds"] if cpu else ok["seconds"]).median())
-    cpu_sum = (float(ok["cpu_seconds"].sum()), int(ok["cpu_seconds"].notna().sum()), int(len(ok))) if cpu else None
     seeds = int(df["train_seed"].nunique()) if "train_seed" in df else 1
     if seeds > 1:  # several training seeds: one curve per configuration, their mean (whole seed groups)
         ok = landscape.seed_means(ok)
@@ -550,6 +544,7 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
         _, nums = curves_summary(Path(path), out)
         numbers["curves"][Path(path).stem] = nums
         numbers["landscape"][Path(path).stem] = landscape.summary(Path(path), out)
+    loaded, bests = {}, {}  # replayed stores with their table's best, for the fidelity section
     for path in results_dirs:
         res = load(path)
         if len(res.worker_counts()) > 1:  # the workers study: its runs compare across N, not pooled by label
@@ -576,6 +571,8 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
                    "commits": sorted(res.runs["git_commit"].dropna().unique()),
                    "versions": json.loads(res.runs["versions"].dropna().iloc[0]) if res.runs["versions"].notna().any() else {}}
         best = st.table_best(res.curves, res.objective) if res.curves else None
+        if best is not None:
+            loaded[res.name], bests[res.name] = res, best
         anytime(res, out, "epochs", best)
         anytime(res, out, "seconds", best)
         if best is not None:
@@ -614,6 +611,7 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
             _, extra = report_figures(res, out, data_root)
             n.update(extra)
         numbers["results"][res.name] = n
+    numbers["fidelity"] = fidelity.summary(loaded, bests, out)
     numbers["realcheck"] = (realcheck.summary(*realcheck_dirs, out) if realcheck_dirs
                             else {"missing": [str(p) for p in REALCHECK]})
     (out / "numbers.json").write_text(json.dumps(numbers, indent=2, sort_keys=True, default=str) + "\n")

@@ -336,7 +336,8 @@ def seeded_table(res: Results) -> SeedMeans | None:
                         f"{res.path}: its runs replayed {res.curves} with hash {', '.join(sorted(map(str, recorded)))}, "
                         f"but the file now has hash {now}; re-run the suite on this table (bench run --fresh) "
                         "or restore the table it replayed")
-                ok = table.df[table.df["status"] == "ok"]
+                from bench.curves import run_ends
+                ok = run_ends(table.df[table.df["status"] == "ok"])  # budget-aware: each resource's own run
                 g = ok.groupby(["config_id", "epoch"])
                 out = SeedMeans(table, g[list(METRICS)].mean(), g.size())
     res.cache["seeded"] = out

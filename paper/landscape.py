@@ -43,8 +43,11 @@ MEAN = "mean over seeds"
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """The ``ok`` rows of a curves table, with ``train_seed`` (0 where the table has none)."""
-    df = pd.read_csv(path, float_precision="round_trip")
+    """The ``ok`` rows of a curves table, with ``train_seed`` (0 where the table has none). On a budget-aware
+    table, the last epoch of each budget's own training (``bench.curves.run_ends``): "epoch" e is then the
+    value of the training whose schedule ended at e."""
+    from bench.curves import run_ends
+    df = run_ends(pd.read_csv(path, float_precision="round_trip"))
     if "train_seed" not in df:
         df = df.assign(train_seed=0)
     return df[df["status"] == "ok"].reset_index(drop=True)
@@ -117,6 +120,10 @@ def noise(ok: pd.DataFrame, metric: str) -> dict:
     sd = final.groupby("config")[metric].std(ddof=1).loc[means.index].to_numpy()
     out["seed_sd_ci"] = _median_ci(sd)
     out["ratio_ci"] = _ratio_ci(sd, means.to_numpy())
+    # the median of 3-seed sds understates the noise (a 3-seed sd is skewed): the pooled (root mean square)
+    # seed sd is the one that estimates the typical sd; both are reported
+    out["pooled_sd"] = float(np.sqrt(np.mean(sd ** 2)))
+    out["pooled_ratio"] = out["pooled_sd"] / out["iqr"] if out["iqr"] > 0 else float("inf")
     wide = final.pivot(index="config", columns="train_seed", values=metric)
     out["seed_to_seed"] = {f"{a}-{b}": _spearman(wide[a], wide[b]) for a, b in itertools.combinations(seeds, 2)}
     return out
@@ -177,6 +184,8 @@ def noise_table(rows: list[dict]) -> pd.DataFrame:
             "IQR of seed means": f"{n['iqr']:.4f}",
             "sd / IQR [95% CI]": "—" if one else (f"{n['ratio']:.2f} [{n['ratio_ci'][0]:.2f}, {n['ratio_ci'][1]:.2f}]"
                                                   if n["ratio_ci"][0] == n["ratio_ci"][0] else f"{n['ratio']:.2f}"),
+            "pooled (RMS) seed sd": "—" if one or "pooled_sd" not in n else f"{n['pooled_sd']:.4f}",
+            "pooled sd / IQR": "—" if one or "pooled_ratio" not in n else f"{n['pooled_ratio']:.2f}",
             "best - median": f"{n['best_minus_median']:.4f}",
             "seed-to-seed rho at R": "—" if not s2s else
             (f"{np.mean(s2s):.2f} (mean of {len(s2s)} pairs; {min(s2s):.2f} to {max(s2s):.2f})" if len(s2s) > 1
@@ -204,7 +213,7 @@ def summary(path: Path, out: Path) -> dict:
     """Tables ``landscape_<stem>``, ``rank_by_epoch_<stem>`` and the figure ``rank_by_epoch_<stem>``
     under ``out``; returns the numbers the report quotes."""
     from . import tables
-    from .build import save
+    from .style import save
     path = Path(path)
     ok = read_table(path)
     stem = path.stem
@@ -273,9 +282,13 @@ def text(landscape: dict | None, out: Path | None = None) -> str:
                 f"(median over configurations, 95% bootstrap CI) against an interquartile range of {vm['iqr']:.4f} of the "
                 f"configurations' seed means: sd / IQR = {vm['ratio']:.2f}"
                 + (f" [{vm['ratio_ci'][0]:.2f}, {vm['ratio_ci'][1]:.2f}]" if vm["ratio_ci"][0] == vm["ratio_ci"][0] else "")
+                + (f"; with the pooled (root-mean-square) seed sd, {vm['pooled_sd']:.4f}, the ratio is "
+                   f"{vm['pooled_ratio']:.2f} (the median of 3-seed sds understates the typical sd)"
+                   if "pooled_sd" in vm else "")
                 + f"; the best seed mean is {vm['best_minus_median']:.4f} above the median. For validation cross-entropy: "
                 f"seed sd {_fmt_ci(vl['seed_sd'], vl['seed_sd_ci'])}, IQR {vl['iqr']:.4f}, sd / IQR = {vl['ratio']:.2f}"
                 + (f" [{vl['ratio_ci'][0]:.2f}, {vl['ratio_ci'][1]:.2f}]" if vl["ratio_ci"][0] == vl["ratio_ci"][0] else "")
+                + (f", pooled seed sd {vl['pooled_sd']:.4f}, ratio {vl['pooled_ratio']:.2f}" if "pooled_sd" in vl else "")
                 + ". "
                 f"Two training seeds rank the configurations at R with Spearman rho {np.mean(s2s):.2f} (validation mIoU; "
                 + (f"mean of {len(s2s)} seed pairs, {min(s2s):.2f} to {max(s2s):.2f}" if len(s2s) > 1 else "one pair")

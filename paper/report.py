@@ -13,7 +13,7 @@ from string import Template
 
 from methods.brackets import hyperband_brackets, plan_summary
 
-from . import gpu, landscape, realcheck, replaystats
+from . import fidelity, gpu, landscape, realcheck, replaystats
 from .tables import to_markdown
 
 TEMPLATE = Path(__file__).with_name("paper.md")
@@ -190,6 +190,7 @@ def values(numbers: dict, out: Path) -> _Values:
     v["gpu_check"] = gpu.section(numbers.get("gpu_check"), out)
     v["landscape"] = landscape.text(numbers.get("landscape"), out)
     v["realcheck"] = realcheck.text(numbers.get("realcheck"), out)
+    v["fidelity"] = fidelity.text(numbers.get("fidelity"), out)
     for name, c in numbers.get("curves", {}).items():
         key = name.replace("-", "_")
         q = c["final_val_miou"]

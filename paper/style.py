@@ -38,3 +38,20 @@ def setup() -> None:
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "font.size": 9, "axes.grid": True,
                          "grid.alpha": 0.3, "legend.fontsize": 8, "axes.titlesize": 10,
                          "svg.hashsalt": "aerial-hpo-bench", "pdf.fonttype": 42})
+
+
+META = {"Creator": "aerial-hpo-bench paper", "CreationDate": None}
+
+
+def save(fig, out, stem: str) -> list:
+    """Write ``fig`` as ``<out>/<stem>.png`` and ``.pdf`` (no timestamps: rebuilt byte for byte) and close it."""
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+    fig.savefig(paths[0], bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(paths[1], bbox_inches="tight", metadata=META)
+    plt.close(fig)
+    return paths

@@ -184,6 +184,19 @@ PROFILES["gpu-v2"] = replace(PROFILES["gpu"], name="gpu-v2", max_epochs=PROFILES
                              channels_last=PROFILES["cpu-v2"].channels_last)
 
 
+def fixed_horizon_twin(name: str) -> str | None:
+    """For a budget-aware profile, the named profile that trains exactly as it does at r = R (the same
+    profile with the ``cosine`` schedule over R): its recordings are the budget-aware table's R column.
+    None for other profiles, or when no such profile is defined."""
+    prof = get_profile(name)
+    if not prof.budget_aware:
+        return None
+    for other in PROFILES.values():
+        if not other.budget_aware and replace(prof, name=other.name, lr_schedule="cosine") == other:
+            return other.name
+    return None
+
+
 def get_profile(name: str) -> Profile:
     """A named profile, or a recipe variant of one: ``BASE+field=value[+field=value]``.
 

@@ -1,0 +1,199 @@
+"""Budget-aware fidelity (issue 23): a schedule that ends at the job's own budget, a recording with one
+training per budget, replay that charges a promotion as a new training, and suites it cannot answer refused."""
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from bench.curves import CurveTable, _budget_aware_twin, export_curves
+from bench.record import record
+from bench.runner import Runner
+from bench.suite import load_suite
+from segmentation.profiles import get_profile
+from segmentation.space import search_space
+from segmentation.train import _steps_per_epoch, load_checkpoint, load_task, lr_factor, train
+from tests.conftest import REPO
+
+BUDGET = "smoke+lr_schedule=cosine-to-budget"  # the smoke task (R = 9) with the budget-aware schedule
+COSINE = "smoke+lr_schedule=cosine"
+
+
+@pytest.mark.parametrize("spe", [1, 7, 14, 28, 57])
+@pytest.mark.parametrize("r", [1, 3, 9, 27])
+def test_schedule_reaches_zero_after_the_last_step_of_epoch_r_and_warms_up_within_it(r, spe):
+    R = 27
+    f = [lr_factor(s, spe, R, "cosine-to-budget", r) for s in range(r * spe + 1)]
+    assert f[r * spe] == 0.0                        # the rate after the last step of epoch r
+    assert all(v > 0 for v in f[:r * spe])          # every step of the job trains
+    warmup = next(s for s, v in enumerate(f) if v == 1.0) + 1
+    assert warmup == max(1, r * spe // R)           # a 1/R share of the job's steps ...
+    assert warmup <= spe and (warmup < spe or r == R or spe < R // r)  # ... never more than one epoch
+    assert all(a >= b for a, b in zip(f[warmup - 1:], f[warmup:]))     # then it only decays
+    if r == R:  # at R the budget-aware schedule is cpu-v2's cosine schedule, step for step
+        assert f == [lr_factor(s, spe, R, "cosine") for s in range(R * spe + 1)]
+
+
+def test_budget_aware_training_ends_at_a_zero_rate_and_equals_cosine_at_R(tmp_path):
+    task = load_task(BUDGET)
+    config = dict(get_profile(BUDGET).default)
+    res = train(config, 3, 0, task, save_to=tmp_path / "b3.pt")
+    assert res.status == "ok" and load_checkpoint(tmp_path / "b3.pt")["scheduler"]["_last_lr"] == [0.0]
+    spe = _steps_per_epoch(task.x["train"].shape[0], config["batch_size"])
+    assert load_checkpoint(tmp_path / "b3.pt")["scheduler"]["last_epoch"] == 3 * spe
+    # the cosine schedule over R = 9 has not annealed after 3 epochs
+    cos = train(config, 3, 0, load_task(COSINE), save_to=tmp_path / "c3.pt")
+    assert load_checkpoint(tmp_path / "c3.pt")["scheduler"]["_last_lr"][0] > 0
+    assert [e.val_loss for e in cos.epochs] != [e.val_loss for e in res.epochs]
+    # at r = R: the same training, bit for bit
+    full_b = train(config, 9, 0, task)
+    full_c = train(config, 9, 0, load_task(COSINE))
+    assert [(e.train_loss, e.val_loss, e.val_miou) for e in full_b.epochs] == \
+           [(e.train_loss, e.val_loss, e.val_miou) for e in full_c.epochs]
+
+
+def test_budget_aware_checkpoint_refuses_another_budget(tmp_path):
+    task = load_task(BUDGET)
+    config = dict(get_profile(BUDGET).default)
+    train(config, 1, 0, task, save_to=tmp_path / "e1.pt", budget=3)
+    with pytest.raises(ValueError, match="cannot be continued to another budget"):
+        train(config, 3, 0, task, checkpoint=tmp_path / "e1.pt", budget=9)
+    # continuing the same budget's run (a record's chunk) equals training it in one go
+    part = train(config, 3, 0, task, checkpoint=tmp_path / "e1.pt", budget=3)
+    whole = train(config, 3, 0, task, budget=3)
+    assert [e.val_loss for e in part.epochs] == [e.val_loss for e in whole.epochs[1:]]
+
+
+@pytest.fixture(scope="module")
+def budget_table(tmp_path_factory):
+    """A budget-aware recording of the smoke task (2 configurations x 1 seed x r in {1, 3, 9}) and its table."""
+    tmp = tmp_path_factory.mktemp("fidelity")
+    store = record(BUDGET, 2, 0, tmp / "rec", chunk=2, progress=False, budgets=(1, 3, 9))
+    return store, export_curves(store, tmp / "curves" / "smoke-budget.csv")
+
+
+def test_recording_holds_one_training_per_budget(budget_table):
+    store, path = budget_table
+    df = pd.read_csv(path)
+    assert sorted(df["budget"].unique()) == [1, 3, 9]
+    for (cid, seed, b), g in df.groupby(["config_id", "train_seed", "budget"]):
+        assert list(g["epoch"]) == list(range(1, b + 1))          # epochs 1..r of the r-run
+    assert json.loads(path.with_suffix(".meta.json").read_text())["budgets"] == [1, 3, 9]
+    # the r-runs differ from the longer runs' epoch r (each annealed at its own budget)
+    one = df[(df.budget == 1) & (df.epoch == 1)].set_index("config_id")["val_loss"]
+    nine = df[(df.budget == 9) & (df.epoch == 1)].set_index("config_id")["val_loss"]
+    assert len(one) == 2 and not one.equals(nine)
+    table = CurveTable.load(path, search_space(get_profile(BUDGET)))
+    assert table.budget_aware and table.budgets == [1, 3, 9]
+
+
+def test_export_refuses_a_budget_hole_unless_partial(budget_table, tmp_path):
+    store, path = budget_table
+    db = sqlite3.connect(store / "results.db")
+    for table in ("evaluations", "curve_tests", "jobs"):  # configuration 0's r = 3 run, as if never recorded
+        db.execute(f"DELETE FROM {table} WHERE job_id = 1")
+    db.commit()
+    db.close()
+    try:
+        with pytest.raises(ValueError, match="lack some of the budgets"):
+            export_curves(store, tmp_path / "t.csv")
+        out = export_curves(store, tmp_path / "t.csv", partial=True)
+        meta = json.loads(out.with_suffix(".meta.json").read_text())
+        assert meta["complete"] is False and len(pd.read_csv(out)["config_id"].unique()) == 1
+    finally:  # the fixture's store is shared: put the run back as the module recorded it
+        record(BUDGET, 2, 0, store, chunk=2, progress=False, budgets=(1, 3, 9))
+    timing = ["seconds", "cpu_seconds"]  # retraining repeats every metric bit for bit, not the clock
+    again = pd.read_csv(export_curves(store, tmp_path / "again.csv")).drop(columns=timing)
+    assert again.equals(pd.read_csv(path).drop(columns=timing))
+
+
+def test_ladder_brackets_keep_every_rung_on_the_recorded_budgets():
+    from methods.brackets import ladder, successive_halving_bracket
+    assert ladder(3, 27) == [1, 3, 9, 27] and ladder(2, 27, 2) == [3, 6, 13, 27]
+    free = successive_halving_bracket(27, 3, 27, budget=357, cost="restart")
+    assert {g.r for g in free.rungs} - {1, 3, 9, 27}               # sized freely: rungs off the ladder
+    fixed = successive_halving_bracket(27, 3, 27, budget=357, cost="restart", on_ladder=True)
+    assert {g.r for g in fixed.rungs} <= {1, 3, 9, 27} and fixed.cost_restart <= 357
+    with pytest.raises(ValueError, match="ladder"):
+        successive_halving_bracket(27, 3, 27, r_min=2, on_ladder=True)
+
+
+def test_twin_profiles_join_only_as_budget_aware_and_its_fixed_horizon_twin():
+    assert _budget_aware_twin({"cpu-v2-budget", "cpu-v2"}) == ("cpu-v2", 27)
+    assert _budget_aware_twin({"cpu-v2-budget", "cpu"}) is None
+    assert _budget_aware_twin({"cpu-v2", "cpu"}) is None
+
+
+SUITE = """
+profile = "smoke"
+backend = "replay"
+curves = "{curves}"
+sampling = "table"
+budgets = [3]
+seeds = [0, 1]
+resume_promotions = false
+[[methods]]
+label = "hyperband"
+method = "hyperband"
+params = {{ eta = 3 }}
+[[methods]]
+label = "sh"
+method = "successive-halving"
+params = {{ n = 9, eta = 3, bracket_budget = "$B", cost = "restart", on_ladder = true }}
+"""
+
+
+def test_replay_charges_a_promotion_as_a_new_training_answered_by_its_own_run(budget_table, tmp_path):
+    _, path = budget_table
+    suite = tmp_path / "s.toml"
+    suite.write_text(SUITE.format(curves=path))
+    assert Runner(load_suite(suite), tmp_path / "res", progress=False).run() == 0
+    df = pd.read_csv(path)
+    db = sqlite3.connect(tmp_path / "res" / "results.db")
+    jobs = db.execute("SELECT run_key, job_id, config, resource, resumes_from, epochs_trained, loss, info FROM jobs "
+                      "WHERE status = 'ok'").fetchall()
+    promoted = [j for j in jobs if j[4] > 0]
+    assert promoted, "Hyperband at B = 3 R promotes"
+    for run_key, job_id, config, resource, resumes_from, trained, loss, _ in jobs:
+        assert trained == resource                             # charged r', not r' - r
+        c = json.loads(config)
+        rows = df[(df.budget == resource) & (df.epoch == resource)]
+        rows = rows[(rows["config.learning_rate"] == c["learning_rate"]) & (rows["config.encoder"] == c["encoder"])]
+        assert loss in set(rows["val_loss"])                   # the r'-run's last epoch, not the R-run's epoch r'
+        epochs = db.execute("SELECT epoch FROM evaluations WHERE run_key = ? AND job_id = ? ORDER BY epoch",
+                            (run_key, job_id)).fetchall()
+        assert [e[0] for e in epochs] == list(range(1, resource + 1))
+    spent = dict(db.execute("SELECT run_key, epochs_spent FROM runs").fetchall())
+    charged = dict(db.execute("SELECT run_key, SUM(epochs_trained) FROM jobs GROUP BY run_key").fetchall())
+    assert spent == charged  # the ledger charges what the jobs trained
+
+
+@pytest.mark.parametrize("change, key", [
+    ("resume_promotions = false", "resume_promotions"),
+    ('label = "sh"', "methods[1].params.cost"),
+    ('label = "hyperband"', "methods[2].method"),
+    ('label = "hyperband"', "methods[2]"),
+    ("on_ladder = true", "methods[1]"),
+])
+def test_incompatible_suite_fails_before_anything_runs(budget_table, tmp_path, change, key):
+    _, path = budget_table
+    text = SUITE.format(curves=path)
+    if key == "resume_promotions":
+        text = text.replace(change, "resume_promotions = true")
+    elif key.endswith(".cost"):
+        text = text.replace('cost = "restart"', 'cost = "resume"')
+    elif change == "on_ladder = true":  # successive halving sized to B freely: rungs the table lacks
+        text = text.replace(', on_ladder = true', '').replace("budgets = [3]", "budgets = [6]")
+    elif key.endswith(".method"):
+        text += '[[methods]]\nlabel = "tpe"\nmethod = "optuna-tpe-hb"\nparams = { eta = 3 }\n'
+    else:
+        text += '[[methods]]\nlabel = "hb2"\nmethod = "hyperband"\nparams = { eta = 2 }\n'
+    suite = tmp_path / "bad.toml"
+    suite.write_text(text)
+    out = subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(tmp_path / "res")],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"key '{key}'" in lines[0] and "budget-aware" in lines[0], out.stderr
+    assert not (tmp_path / "res").exists()
