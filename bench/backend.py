@@ -73,7 +73,7 @@ class ReplayBackend:
         return executor.submit_test(replay_test, spec)
 
     def candidates(self) -> list[dict]:
-        """The table's recorded configurations (for ``sampling = "table"``)."""
+        """The table's recorded configurations (for ``sampling = "table"`` and ``"candidates"``)."""
         from .curves import _table
         return _table(self.curves, self.spec.profile).candidates()
 

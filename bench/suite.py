@@ -27,7 +27,10 @@ key ``<label>/B<B>/seed<seed>``), ``sampling`` (replay only:
 "neighbour", the default, answers every asked configuration with the recorded one or its nearest
 neighbour; "table" makes tuners that sample through the base class (random search, successive
 halving, Hyperband, ASHA) draw recorded configurations uniformly, as HPOBench does, while tuners
-with their own sampler (SMAC, skopt, Optuna, DEHB) keep neighbour answers). A parameter whose value is the
+with their own sampler (SMAC, skopt, Optuna, DEHB) keep neighbour answers; "candidates" answers
+every method that way: those tuners draw as under "table", and SMAC and skopt maximise their
+acquisition over the recorded configurations only (``Tuner.set_candidates``), so no ask is answered
+by a neighbour; a method that cannot (DEHB, Optuna's TPE) is recorded infeasible, with the reason). A parameter whose value is the
 string ``"$B"`` gets the run's budget B * R in epochs (e.g. successive halving's
 ``bracket_budget``); a run whose parameters cannot be met at its budget (n = 81
 configurations in 27 epochs) is recorded as infeasible, not run.
@@ -50,7 +53,7 @@ TOP_KEYS = {"name", "profile", "budgets", "seeds", "resume_promotions", "methods
             "backend", "curves", "description", "objective", "workers", "sampling"}
 METHOD_KEYS = {"label", "method", "params"}
 BACKENDS = ("train", "replay")
-SAMPLINGS = ("neighbour", "table")
+SAMPLINGS = ("neighbour", "table", "candidates")
 OBJECTIVES = ("val_loss", "val_miou")
 MAX_SEED = 2 ** 32 - 1   # the largest seed numpy's RandomState (so every tuner's library) accepts
 BUDGET_PLACEHOLDER = "$B"  # a parameter value replaced by the run's budget in epochs

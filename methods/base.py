@@ -74,13 +74,20 @@ class Tuner(ABC):
     ``workdir``: a directory the tuner may write to; only wrapped libraries that insist
     on writing files use it. The harness always passes one.
 
-    Sampling from a finite set (a tabular benchmark's recorded configurations, as
-    HPOBench samples): ``set_candidates(configs)`` before the first ``ask()`` makes
-    ``_sample()`` draw uniformly, with replacement, from ``configs`` with an RNG seeded
-    by ``seed``. Tuners whose library samples by itself (``own_sampler = True``) refuse it.
+    Choosing from a finite set (a tabular benchmark's recorded configurations, HPOBench's
+    tabular protocol): ``set_candidates(configs)`` before the first ``ask()``. A tuner that
+    samples through the base class then has ``_sample()`` draw uniformly, with replacement,
+    from ``configs`` with an RNG seeded by ``seed``. A tuner whose library proposes
+    configurations itself (``own_sampler = True``) accepts it only where that library can be
+    made to choose among given points (``chooses_from_candidates = True``: SMAC's and skopt's
+    acquisition maximised over ``configs``, see ``_choose_from``); it then asks only
+    configurations of ``configs``, each exactly as given, and never one twice. The others
+    (DEHB, Optuna's TPE) refuse it with a ValueError that says why.
     """
 
-    own_sampler = False  # True where a wrapped library proposes configurations (SMAC, skopt)
+    own_sampler = False  # True where a wrapped library proposes configurations (SMAC, skopt, DEHB, Optuna)
+    chooses_from_candidates = False  # True where that library can choose among set_candidates()'s configurations
+    no_candidates_reason = "its library proposes configurations itself"  # why an own sampler refuses candidates
     # True where the protocol reads the intermediate epochs of one continued training (a trial reports every
     # epoch and is pruned on them): it cannot be answered by budget-aware curves, where each budget is a
     # training of its own whose schedule ends at that budget.
@@ -102,10 +109,11 @@ class Tuner(ABC):
         self.candidates: list[dict] | None = None
 
     def set_candidates(self, configs: list[dict]) -> None:
-        """Sample uniformly from ``configs`` (each a configuration of the space) instead of the space."""
-        if self.own_sampler:
-            raise ValueError(f"{type(self).__name__} proposes configurations with its own library; "
-                             "it cannot sample from a fixed set")
+        """Choose only among ``configs`` (each a configuration of the space): draw from them uniformly
+        (base-class sampling) or, for a library with its own sampler, have it choose among them."""
+        if self.own_sampler and not self.chooses_from_candidates:
+            raise ValueError(f"{type(self).__name__} proposes configurations with its own library and cannot "
+                             f"choose from a fixed set: {self.no_candidates_reason}")
         if self._next_job:
             raise ValueError("set_candidates() must come before the first ask()")
         configs = [config_to_dict(c) for c in configs]
@@ -115,6 +123,13 @@ class Tuner(ABC):
             Configuration(self.space, values=c).check_valid_configuration()
         self.candidates = configs
         self._candidate_rng = np.random.default_rng(self.seed)
+        if self.own_sampler:
+            self._choose_from(configs)
+
+    def _choose_from(self, configs: list[dict]) -> None:
+        """Make the wrapped library choose only among ``configs`` (validated plain dicts); tuners
+        with ``chooses_from_candidates = True`` implement it."""
+        raise NotImplementedError
 
     # -- helpers for subclasses -------------------------------------------------
     def _sample(self) -> dict:

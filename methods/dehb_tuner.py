@@ -23,6 +23,10 @@ from .brackets import check_eta
 
 class Dehb(Tuner):
     own_sampler = True
+    no_candidates_reason = ("DEHB has no acquisition function to maximise over a set: its new configurations "
+                            "are differential-evolution mutants (continuous vectors) made inside the dehb "
+                            "package's private _acquire_config, and restricting them would replace its "
+                            "mutation with a projection onto the set")
 
     def __init__(self, space, seed, min_budget, max_budget, *, eta: int = 3, mutation_factor: float = 0.5,
                  crossover_prob: float = 0.5, strategy: str = "rand1_bin", max_configs: int | None = None,

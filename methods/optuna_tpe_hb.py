@@ -55,6 +55,9 @@ def optuna_bracket_count(min_budget: int, max_budget: int, eta: int) -> int:
 
 class OptunaTpeHyperband(Tuner):
     own_sampler = True
+    no_candidates_reason = ("Optuna's TPESampler offers no public way to score given points (its Parzen "
+                            "estimators and acquisition are private) and, univariate, it draws each "
+                            "parameter on its own, so a joint finite set is outside what it samples")
     needs_one_training = True  # reports every epoch of one training to the pruner
 
     def __init__(self, space, seed, min_budget, max_budget, *, eta: int = 3, n_startup_trials: int = 10,

@@ -11,6 +11,11 @@ outstanding, ``ask()`` returns WAIT.
 
 ``n_restarts_optimizer``: extra L-BFGS starts when the GP's kernel is fitted (None: skopt's
 own GP setting, 2). Fitting the kernel is nearly all of skopt's time at our sizes.
+
+Under ``set_candidates(configs)`` the optimizer is ``methods.skopt_candidates.CandidateOptimizer``:
+it asks only those configurations, each exactly as given and at most once, the acquisition
+minimised over the untold ones (``n_points`` is then unused; ``acq_func`` must be EI, PI or LCB),
+and the tuner finishes when every candidate has been asked.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from skopt import Optimizer
 from skopt.space import Categorical, Integer, Real
 
 from .base import FINISHED, WAIT, Job, Tuner, is_failure
+from .skopt_candidates import CandidateOptimizer
 
 
 def to_skopt(space) -> list:
@@ -51,22 +57,36 @@ def _py(v):
 
 class SkoptGP(Tuner):
     own_sampler = True
+    chooses_from_candidates = True  # see methods.skopt_candidates
 
     def __init__(self, space, seed, min_budget, max_budget, *, n_initial: int = 10, acq_func: str = "EI",
                  n_points: int = 1000, failure_loss: float | None = None, max_configs: int | None = None,
                  n_restarts_optimizer: int | None = None, workdir=None):
         super().__init__(space, seed, min_budget, max_budget, max_configs, workdir)
         self.dims = to_skopt(self.space)
-        self.opt = Optimizer(self.dims, base_estimator="GP", n_initial_points=int(n_initial), acq_func=acq_func,
-                             acq_optimizer="sampling", acq_optimizer_kwargs={"n_points": int(n_points)},
-                             random_state=self.seed)
         if n_restarts_optimizer is not None:
             if int(n_restarts_optimizer) != n_restarts_optimizer or n_restarts_optimizer < 0:
                 raise ValueError(f"n_restarts_optimizer must be a non-negative integer, got {n_restarts_optimizer!r}")
-            self.opt.base_estimator_.set_params(n_restarts_optimizer=int(n_restarts_optimizer))
+        self._settings = dict(n_initial_points=int(n_initial), acq_func=acq_func,
+                              n_restarts_optimizer=n_restarts_optimizer)
+        self.opt = self._optimizer(Optimizer, int(n_points))
         self.failure_loss = failure_loss
         self._x: dict[int, list] = {}
         self._seen: list[float] = []
+
+    def _optimizer(self, cls, n_points: int):
+        o = self._settings
+        opt = cls(self.dims, base_estimator="GP", n_initial_points=o["n_initial_points"], acq_func=o["acq_func"],
+                  acq_optimizer="sampling", acq_optimizer_kwargs={"n_points": n_points}, random_state=self.seed)
+        if o["n_restarts_optimizer"] is not None:
+            opt.base_estimator_.set_params(n_restarts_optimizer=int(o["n_restarts_optimizer"]))
+        return opt
+
+    def _choose_from(self, configs: list[dict]) -> None:
+        # skopt's own proposal over random points, made at every tell, goes unused: one point, not n_points
+        opt = self._optimizer(CandidateOptimizer, 1)
+        opt.set_candidates([[c[d.name] for d in self.dims] for c in configs])
+        self.opt = opt
 
     def _failure_value(self) -> float:
         if self.failure_loss is not None:
@@ -81,6 +101,8 @@ class SkoptGP(Tuner):
             return WAIT
         if not self._can_sample():
             return FINISHED
+        if self.candidates is not None and not self.opt.untold():
+            return FINISHED  # every candidate has been asked (and told: the GP is sequential)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             x = self.opt.ask()

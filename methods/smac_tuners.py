@@ -15,17 +15,27 @@ acquisition search [10000], ``local_search_iterations`` local searches per acqui
 search, started from the best configurations so far [10] (they are most of SMAC's time at our
 sizes); and the random forest runs on one thread
 (SMAC's joblib default ``n_jobs=-1`` spent most of each refit starting threads).
+
+Under ``set_candidates(configs)`` (a table's recorded configurations) SMAC chooses only among
+them: its initial design, acquisition search and random draws are replaced by the candidate parts
+of ``methods.smac_candidates`` (the acquisition is maximised over the finite set; ``challengers``
+and ``local_search_iterations`` are then unused). Every job is then a candidate exactly as given,
+none is proposed twice, and the tuner finishes once SMAC has proposed them all.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from ConfigSpace import Configuration
 from smac import HyperparameterOptimizationFacade, MultiFidelityFacade, Scenario
 from smac.acquisition.maximizer.local_search import LocalSearch
+from smac.main.exceptions import ConfigurationSpaceExhaustedException
 from smac.model.random_forest.random_forest import RandomForest
 from smac.runhistory import StatusType, TrialInfo, TrialValue
 
-from .base import FINISHED, Job, Tuner, config_to_dict, is_failure
+from .base import FINISHED, WAIT, Job, Tuner, config_to_dict, is_failure
+from .smac_candidates import CandidateInitialDesign, CandidateMaximizer, CandidateSpace, vector_key
 
 
 # SMAC's forest sets max_leaf_nodes=2**20, and sklearn then spends ~85 ms per tree on
@@ -55,6 +65,7 @@ def _key(config: dict) -> tuple:
 
 class SmacTuner(Tuner):
     own_sampler = True
+    chooses_from_candidates = True  # see methods.smac_candidates
 
     def __init__(self, space, seed, min_budget, max_budget, *, workdir, multi_fidelity: bool, eta: int = 3,
                  n_initial: int = 10, retrain_after: int = 4, challengers: int = 1000,
@@ -62,13 +73,34 @@ class SmacTuner(Tuner):
         super().__init__(space, seed, min_budget, max_budget, max_configs, workdir)
         if workdir is None:
             raise ValueError("SMAC writes files: pass workdir=<directory> for its output")
-        facade = MultiFidelityFacade if multi_fidelity else HyperparameterOptimizationFacade
-        budgets = dict(min_budget=self.min_budget, max_budget=self.max_budget) if multi_fidelity else {}
-        scenario = Scenario(self.space, name="smac", output_directory=Path(workdir) / "smac", deterministic=True,
-                            n_trials=10 ** 9, seed=self.seed, crash_cost=float(crash_cost), **budgets)
-        maximizer = facade.get_acquisition_maximizer(scenario, challengers=int(challengers),
-                                                     local_search_iterations=int(local_search_iterations))
-        maximizer._local_search.__class__ = _OrderedLocalSearch  # see _OrderedLocalSearch
+        self.crash_cost = float(crash_cost)
+        self.multi_fidelity = multi_fidelity
+        self._settings = dict(eta=int(eta), n_initial=int(n_initial), retrain_after=int(retrain_after),
+                              challengers=int(challengers), local_search_iterations=int(local_search_iterations))
+        self.smac = self._facade(self.space)
+        self._trial_of: dict[tuple, int] = {}
+        self._reached: dict[int, int] = {}
+        self._info: dict[int, TrialInfo] = {}
+        self._candidate_of: dict[bytes, dict] | None = None  # SMAC's vector of a candidate -> the candidate
+        self._exhausted = False
+
+    def _facade(self, configspace, candidates: bool = False):
+        """SMAC's facade on ``configspace``; with ``candidates`` (a ``CandidateSpace``) its initial design
+        and acquisition search choose among the candidates (``methods.smac_candidates``)."""
+        o = self._settings
+        facade = MultiFidelityFacade if self.multi_fidelity else HyperparameterOptimizationFacade
+        budgets = dict(min_budget=self.min_budget, max_budget=self.max_budget) if self.multi_fidelity else {}
+        scenario = Scenario(configspace, name="smac", output_directory=Path(self.workdir) / "smac",
+                            deterministic=True, n_trials=10 ** 9, seed=self.seed, crash_cost=self.crash_cost,
+                            **budgets)
+        if candidates:
+            maximizer = CandidateMaximizer(scenario.configspace, seed=scenario.seed)
+            initial_design = CandidateInitialDesign(scenario, n_configs=o["n_initial"])
+        else:
+            maximizer = facade.get_acquisition_maximizer(scenario, challengers=o["challengers"],
+                                                         local_search_iterations=o["local_search_iterations"])
+            maximizer._local_search.__class__ = _OrderedLocalSearch  # see _OrderedLocalSearch
+            initial_design = facade.get_initial_design(scenario, n_configs=o["n_initial"])
         kwargs = dict(
             # The facade's own random forest (same settings as its get_model), but on one
             # thread: with n_jobs=-1 joblib's thread start-up dominated every refit here.
@@ -76,18 +108,32 @@ class SmacTuner(Tuner):
                                min_samples_split=2, min_samples_leaf=1, max_depth=2 ** 20, bootstrapping=True,
                                max_leaf_nodes=MAX_LEAVES,
                                seed=scenario.seed, n_jobs=1),
-            initial_design=facade.get_initial_design(scenario, n_configs=int(n_initial)),
-            config_selector=facade.get_config_selector(scenario, retrain_after=int(retrain_after)),
+            initial_design=initial_design,
+            config_selector=facade.get_config_selector(scenario, retrain_after=o["retrain_after"],
+                                                        **self._retries(configspace, candidates)),
             acquisition_maximizer=maximizer,
         )
-        if multi_fidelity:
-            kwargs["intensifier"] = facade.get_intensifier(scenario, eta=int(eta))
-        self.crash_cost = float(crash_cost)
-        self.smac = facade(scenario, None, logging_level=False, overwrite=True, **kwargs)
-        self.multi_fidelity = multi_fidelity
-        self._trial_of: dict[tuple, int] = {}
-        self._reached: dict[int, int] = {}
-        self._info: dict[int, TrialInfo] = {}
+        if self.multi_fidelity:
+            kwargs["intensifier"] = facade.get_intensifier(scenario, eta=o["eta"])
+        return facade(scenario, None, logging_level=False, overwrite=True, **kwargs)
+
+    @staticmethod
+    def _retries(configspace, candidates: bool) -> dict:
+        """SMAC's config selector gives up after ``retries`` proposals it has made before (default 16). Among
+        n candidates, SMAC-HB's brackets take many configurations in one go, so the acquisition's list holds up
+        to n - 1 already taken; and the selector's random fallback needs 2n + 1 draws (every candidate at least
+        once) before its "exhausted" is true. So 2n + 1 retries with candidates."""
+        return {"retries": 2 * len(configspace.candidate_vectors) + 1} if candidates else {}
+
+    def _choose_from(self, configs: list[dict]) -> None:
+        # SMAC logs a warning each time its selector runs short of new configurations, which with a
+        # finite set is expected (at the end of a run): a tuner prints nothing, so only SMAC's errors pass
+        logging.getLogger("smac").setLevel(logging.ERROR)
+        space = CandidateSpace(self.space, configs, self.seed)
+        self.smac = self._facade(space, candidates=True)
+        self._candidate_of = {}
+        for c in configs:
+            self._candidate_of.setdefault(vector_key(Configuration(space, values=c)), c)
 
     def _resource(self, budget) -> int:
         if budget is None:
@@ -97,8 +143,21 @@ class SmacTuner(Tuner):
     def ask(self):
         if not self._can_sample():
             return FINISHED
-        info = self.smac.ask()
-        config = config_to_dict(info.config)
+        if self._exhausted:
+            return WAIT if self.pending else FINISHED
+        try:
+            info = self.smac.ask()
+        except (StopIteration, ConfigurationSpaceExhaustedException):
+            # only with candidates: SMAC has proposed every one of them (it never repeats a configuration)
+            self._exhausted = True
+            return WAIT if self.pending else FINISHED
+        if self._candidate_of is None:
+            config = config_to_dict(info.config)
+        else:  # the candidate itself, exactly as given (SMAC's vector round trip may move a float's last digit)
+            try:
+                config = dict(self._candidate_of[vector_key(info.config)])
+            except KeyError:
+                raise RuntimeError(f"SMAC proposed a configuration outside the candidates: {dict(info.config)}") from None
         key = _key(config)
         if key not in self._trial_of:
             self._trial_of[key] = len(self._trial_of)

@@ -8,6 +8,7 @@ from bench.perf import toy_loss, toy_space
 from methods import FINISHED, REGISTRY, WAIT, make_tuner
 
 MIN, MAX = 1, 9
+FAST = {"smac-bo": {"n_initial": 2}, "smac-hb": {"n_initial": 2}, "skopt-gp": {"n_initial": 2}}  # model early
 
 
 def _make(method, seed, tmp_path, **kw):
@@ -97,21 +98,28 @@ def test_unknown_method_and_parameter_are_named():
 
 @pytest.mark.parametrize("method", sorted(REGISTRY))
 def test_table_sampling_asks_only_candidates(method, tmp_path):
-    """Under set_candidates() a tuner that samples through the base class asks only those
-    configurations, deterministically for a seed; a tuner with its own sampler refuses."""
+    """Under set_candidates() a tuner that samples through the base class, or whose library can choose
+    among given points (SMAC, skopt), asks only those configurations, deterministically for a seed;
+    a library tuner that cannot (DEHB, Optuna's TPE) refuses and says why."""
     space = toy_space(seed=7)
     candidates = [{k: (v.item() if hasattr(v, "item") else v) for k, v in dict(space.sample_configuration()).items()}
                   for _ in range(5)]
-    tuner = _make(method, 0, tmp_path)
-    if tuner.own_sampler:
-        with pytest.raises(ValueError, match="own library"):
+    tuner = _make(method, 0, tmp_path, **FAST.get(method, {}))
+    if tuner.own_sampler and not tuner.chooses_from_candidates:
+        with pytest.raises(ValueError, match="own library and cannot choose from a fixed set: .{40}"):
             tuner.set_candidates(candidates)
         return
     tuner.set_candidates(candidates)
     jobs, _ = _drive(tuner, 40)
     assert jobs and all(job.config in candidates for job in jobs)
-    again = _make(method, 0, tmp_path / "again")
+    again = _make(method, 0, tmp_path / "again", **FAST.get(method, {}))
     again.set_candidates(candidates)
     jobs2, _ = _drive(again, 40)
     assert [(j.trial_id, j.config, j.resource) for j in jobs] == [(j.trial_id, j.config, j.resource) for j in jobs2]
     assert len({tuple(sorted(j.config.items())) for j in jobs}) > 1, "draws vary over the candidates"
+    if tuner.own_sampler:  # a library never proposes a configuration twice: one trial per candidate at most
+        first = {}
+        for j in jobs:
+            first.setdefault(j.trial_id, j.config)
+        assert len(first) <= len(candidates)
+        assert len({tuple(sorted(c.items())) for c in first.values()}) == len(first)

@@ -288,3 +288,69 @@ def test_export_curves_refuses_to_mix_recipes(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cpu-v2+lr_schedule=constant" in err and "cpu-v2" in err
     assert not (tmp_path / "mixed.csv").exists()
+
+
+def test_candidates_sampling_answers_every_method_with_recorded_configurations(tmp_path):
+    """sampling = "candidates": SMAC-BO, SMAC-HB and skopt-GP choose among the table's configurations
+    (neighbour share 0, each configuration a trial at most once), random search and Hyperband draw from the
+    table as under "table"; DEHB and Optuna's TPE cannot and are recorded infeasible with the reason;
+    the same suite asks the same jobs again."""
+    import json
+    path, df = _seeded_table(tmp_path, n_configs=8)
+    recorded = {json.dumps({c[len("config."):]: (v.item() if hasattr(v, "item") else v) for c, v in r.items()},
+                           sort_keys=True)
+                for _, r in df.drop_duplicates("config_id")[[c for c in df.columns if c.startswith("config.")]]
+                .iterrows()}
+    suite = f'''profile = "smoke"
+backend = "replay"
+curves = "{path}"
+sampling = "candidates"
+max_budget = 5
+budgets = [2]
+seeds = [0, 1]
+[[methods]]
+label = "smac-bo"
+method = "smac-bo"
+params = {{ n_initial = 2 }}
+[[methods]]
+label = "smac-hb"
+method = "smac-hb"
+params = {{ n_initial = 2 }}
+[[methods]]
+label = "skopt"
+method = "skopt-gp"
+params = {{ n_initial = 2 }}
+[[methods]]
+label = "rs"
+method = "random-search"
+[[methods]]
+label = "hb"
+method = "hyperband"
+[[methods]]
+label = "dehb"
+method = "dehb"
+[[methods]]
+label = "tpe"
+method = "optuna-tpe-hb"
+'''
+    runs = []
+    for name in ("a", "b"):
+        assert Runner(load_suite(_suite(tmp_path, suite, f"{name}.toml")), tmp_path / name, progress=False).run() == 0
+        db = sqlite3.connect(tmp_path / name / "results.db")
+        jobs = [(k, j, json.dumps(json.loads(c), sort_keys=True), r)
+                for k, j, c, r in db.execute("SELECT run_key, job_id, config, resource FROM jobs ORDER BY run_key, job_id")]
+        stats = {k: (st, s, e) for k, st, s, e in db.execute("SELECT run_key, status, neighbour_share, error FROM runs")}
+        db.close()
+        runs.append(jobs)
+    assert runs[0] == runs[1]                                   # same seeds, same asks
+    assert {k.split("/")[0] for k, *_ in runs[0]} == {"smac-bo", "smac-hb", "skopt", "rs", "hb"}
+    assert all(c in recorded for _, _, c, _ in runs[0])         # every ask is a recorded configuration
+    for key, (status, share, error) in stats.items():
+        if key.split("/")[0] in ("dehb", "tpe"):
+            assert status == "infeasible" and "cannot choose from a fixed set" in error
+        else:
+            assert status == "done" and share == 0.0
+    for label in ("smac-bo", "skopt"):                          # one job per trial, never a configuration twice
+        for seed in (0, 1):
+            configs = [c for k, _, c, _ in runs[0] if k.startswith(f"{label}/B2/seed{seed}")]
+            assert configs and len(configs) == len(set(configs))

@@ -89,7 +89,7 @@ def test_training_suites_name_their_workers_per_run(tmp_path):
     (lambda t: t.replace("[[methods]]", "[[methods]]\nlabels = 'x'"), r"key 'methods\[0\]\.labels'.*unknown key"),
     (lambda t: "max_budget = 0\n" + t, r"key 'max_budget': expected a positive integer"),
     (lambda t: t + "\n[[[broken", r"s\.toml: not valid TOML"),
-    (lambda t: 'sampling = "grid"\n' + t, r"key 'sampling': expected one of \['neighbour', 'table'\], got 'grid'"),
+    (lambda t: 'sampling = "grid"\n' + t, r"key 'sampling': expected one of \['neighbour', 'table', 'candidates'\], got 'grid'"),
     (lambda t: 'sampling = "table"\n' + t, r"key 'sampling': expected to be set only with backend = \"replay\""),
 ])
 def test_malformed_suites(tmp_path, edit, pattern):
