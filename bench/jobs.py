@@ -23,6 +23,15 @@ def trial_seed(run_seed: int, config: dict) -> int:
     return (zlib.crc32(text.encode()) ^ (run_seed * 2654435761)) & 0x7FFFFFFF
 
 
+def job_device(spec: dict) -> str | None:
+    """The device a job trains on: the spec's, except that a worker pinned to a GPU (several trials
+    per GPU, ``bench.pinning.PinDevice``) trains where it is pinned when the spec names no device or
+    only ``cuda``."""
+    from .executor import worker_device
+    device, pinned = spec.get("device"), worker_device()
+    return pinned if pinned and device in (None, "cuda") else device
+
+
 def train_job(spec: dict, on_epoch=None) -> dict:
     """Train ``spec["config"]`` to ``spec["resource"]`` epochs in total.
 
@@ -46,7 +55,7 @@ def train_job(spec: dict, on_epoch=None) -> dict:
 
     start = spec["resumes_from"] if spec.get("ckpt_in") else 0
     try:
-        task = load_task(spec["profile"], spec.get("data"), None, spec.get("device"))
+        task = load_task(spec["profile"], spec.get("data"), None, job_device(spec))
         result = train(spec["config"], spec["resource"], spec["seed"], task, checkpoint=spec.get("ckpt_in"),
                        save_to=spec["ckpt_out"], on_epoch=record)
         status, error = result.status, result.error
@@ -74,7 +83,7 @@ def test_job(spec: dict) -> dict:
     t0 = time.perf_counter()
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
-    task = load_task(spec["profile"], spec.get("data"), None, spec.get("device"))
+    task = load_task(spec["profile"], spec.get("data"), None, job_device(spec))
     model, _ = model_from_checkpoint(spec["checkpoint"], task.profile, task.device)
     out = evaluate(model, task, "test")
     out.pop("confusion", None)

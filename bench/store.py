@@ -11,7 +11,9 @@ Tables (``PRAGMA user_version`` = schema version):
   workers the run had (replay: simulated; real training: the most jobs it could keep in flight;
   1 for one job at a time). Stores made before the role
   columns existed have them NULL; readers derive them with ``methods.roles.role``, and ``workers``
-  from the run's identity (absent there: 1).
+  from the run's identity (absent there: 1). ``trials_per_device`` (real training only; NULL in
+  replay and in stores made before it): how many trials the latest sitting's workers could train
+  at once on one device (1 serial; several trials per GPU when there are more workers than GPUs).
 * ``jobs`` — every job a tuner asked: configuration, resource, the resource it
   resumes from, bookkeeping, the sequence numbers of its ask and tell (the log a
   resumed run re-tells), status (``asked``, ``ok``, ``failed``, ``skipped``), loss, the
@@ -75,7 +77,7 @@ CREATE TABLE IF NOT EXISTS runs (
     peak_disk_bytes INTEGER DEFAULT 0, tuner_seconds REAL DEFAULT 0, eval_seconds REAL DEFAULT 0,
     wall_seconds REAL DEFAULT 0, error TEXT, table_entries INTEGER, neighbour_share REAL,
     family TEXT, eta INTEGER, r_max INTEGER, bracket_s INTEGER, bracket_n INTEGER, brackets TEXT, algorithm TEXT,
-    workers INTEGER
+    workers INTEGER, trials_per_device INTEGER
 );
 CREATE TABLE IF NOT EXISTS jobs (
     run_key TEXT NOT NULL, job_id INTEGER NOT NULL, trial_id INTEGER NOT NULL, config TEXT NOT NULL,
