@@ -5,8 +5,8 @@ max_budget, **params) -> Tuner``. Adding a method is one new module plus one lin
 """
 from __future__ import annotations
 
-from . import (asha, async_hyperband, dehb_tuner, hyperband, optuna_tpe_hb, random_search, skopt_gp, smac_tuners,
-               successive_halving)
+from . import (asha, async_hyperband, dehb_tuner, hyperband, optuna_study, optuna_tpe_hb, random_search, skopt_gp,
+               smac_tuners, successive_halving)
 from .base import FINISHED, WAIT, Job, Tuner
 
 REGISTRY = {
@@ -21,6 +21,7 @@ REGISTRY = {
     "async-hyperband": async_hyperband.make,
     "optuna-tpe-hb": optuna_tpe_hb.make,
     "dehb": dehb_tuner.make,
+    "optuna": optuna_study.make,
 }
 
 
