@@ -158,9 +158,9 @@ class Params(BaseModel):
     sampler: str = Field("TPESampler", description="a class of optuna.samplers, by name")
     pruner: str = Field("HyperbandPruner", description="a class of optuna.pruners, by name, or 'none' (each trial "
                                                        "trains to max_budget in one job)")
-    sampler_args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the sampler "
+    sampler_args: dict[str, Any] = Field({}, description="keyword arguments of the sampler "
                                                                            "(not seed: the run's seed is passed)")
-    pruner_args: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the pruner "
+    pruner_args: dict[str, Any] = Field({}, description="keyword arguments of the pruner "
                                         "(min_resource, max_resource default to the run's budgets in epochs)")
     max_configs: int | None = Field(None, ge=1, description="stop after sampling this many configurations "
                                                             "(absent: never)")
