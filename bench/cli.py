@@ -63,6 +63,21 @@ def cmd_brackets(args) -> int:
     return 0
 
 
+def cmd_methods(args) -> int:
+    """Every method's parameters, from their declarations (``methods.PARAMS``)."""
+    from methods import PARAMS
+    from methods.params import describe
+    for name in sorted(PARAMS) if not args.method else args.method:
+        if name not in PARAMS:
+            print(f"error: unknown method {name!r}; registered: {sorted(PARAMS)}", file=sys.stderr)
+            return 2
+        print(name)
+        for p in describe(PARAMS[name]):
+            default = "absent" if p["default"] is None else json.dumps(p["default"])
+            print(f"  {p['name']} (default {default}): {p['expected']}")
+    return 0
+
+
 def cmd_run(args) -> int:
     from pathlib import Path
 
@@ -318,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_brackets)
 
+    mt = sub.add_parser("methods", help="each method's parameters: type, range, default, meaning")
+    mt.add_argument("method", nargs="*", help="only these methods (default: all)")
+    mt.set_defaults(func=cmd_methods)
+
     r = sub.add_parser("run", help="run (or resume) a suite")
     r.add_argument("suite", help="a suite TOML file, e.g. bench/suites/smoke.toml")
     r.add_argument("--results", default=None, help="results directory (default results/<suite name>/)")
@@ -456,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         for noisy in ("smac", "distributed", "ConfigSpace"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-    if args.command in ("status", "speed", "brackets") and hasattr(signal, "SIGPIPE"):
+    if args.command in ("status", "speed", "brackets", "methods") and hasattr(signal, "SIGPIPE"):
         # printing commands end quietly when piped into `head`; never for run/record, whose
         # sockets (Dask) must see EPIPE as an error rather than die of the signal
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)

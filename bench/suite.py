@@ -47,15 +47,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from methods import REGISTRY
+from .suitekeys import (BACKENDS, MAX_SEED, NAME_EXPECTED, OBJECTIVES, SAMPLINGS, MethodEntry,  # noqa: F401
+                        SuiteFile, first_error, is_name)
 
-TOP_KEYS = {"name", "profile", "budgets", "seeds", "resume_promotions", "methods", "min_budget", "max_budget",
-            "backend", "curves", "description", "objective", "workers", "sampling"}
-METHOD_KEYS = {"label", "method", "params"}
-BACKENDS = ("train", "replay")
-SAMPLINGS = ("neighbour", "table", "candidates")
-OBJECTIVES = ("val_loss", "val_miou")
-MAX_SEED = 2 ** 32 - 1   # the largest seed numpy's RandomState (so every tuner's library) accepts
+TOP_KEYS = set(SuiteFile.model_fields)      # declared with types and ranges in bench.suitekeys
+METHOD_KEYS = set(MethodEntry.model_fields)
 BUDGET_PLACEHOLDER = "$B"  # a parameter value replaced by the run's budget in epochs
 
 
@@ -164,91 +160,68 @@ def _fail(path, key, expected, got=None) -> SuiteError:
     return SuiteError(f"{path}: key '{key}': expected {expected}{tail}")
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def load_suite(path: str | Path) -> Suite:
     from segmentation.profiles import PROFILES  # the task's profiles name R
 
     path = Path(path)
     if not path.is_file():
         raise SuiteError(f"{path}: suite file not found")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason}); a suite is TOML, "
+                         "which is UTF-8") from None
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot read the suite file: {exc.strerror or exc}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{path}: not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - TOP_KEYS)
-    if unknown:
-        raise _fail(path, unknown[0], f"one of {sorted(TOP_KEYS)} (unknown key)")
-    for key in ("profile", "budgets", "seeds", "methods"):
-        if key not in data:
-            raise _fail(path, key, "to be present (required)")
+    problem = first_error(data)  # every key's type and range, as declared in bench.suitekeys
+    if problem is not None:
+        key, expected, got, show = problem
+        raise _fail(path, key, expected, got if show else None)
+    if "name" not in data and not is_name(path.stem):
+        raise _fail(path, "name", f"{NAME_EXPECTED}; the file's name gives {path.stem!r}, so set name = \"...\"")
     profile = data["profile"]
-    if profile not in PROFILES:
-        raise _fail(path, "profile", f"one of {sorted(PROFILES)}", profile)
     backend = data.get("backend", "train")
-    if backend not in BACKENDS:
-        raise _fail(path, "backend", f"one of {list(BACKENDS)}", backend)
     objective = data.get("objective", "val_loss")
-    if objective not in OBJECTIVES:
-        raise _fail(path, "objective", f"one of {list(OBJECTIVES)}", objective)
-    workers = _check_workers(path, data.get("workers", 1))
+    workers = data.get("workers", 1)
+    workers = tuple(workers) if isinstance(workers, list) else workers  # a list: one run per count
     sampling = data.get("sampling", "neighbour")
-    if sampling not in SAMPLINGS:
-        raise _fail(path, "sampling", f"one of {list(SAMPLINGS)}", sampling)
     if sampling != "neighbour" and backend != "replay":
         raise _fail(path, "sampling", 'to be set only with backend = "replay" (it chooses recorded configurations)',
                     sampling)
     min_budget = data.get("min_budget", 1)
     max_budget = data.get("max_budget", PROFILES[profile].max_epochs)
-    for key, v in (("min_budget", min_budget), ("max_budget", max_budget)):
-        if not _is_int(v) or v < 1:
-            raise _fail(path, key, "a positive integer number of epochs", v)
     if max_budget < min_budget:
         raise _fail(path, "max_budget", f"at least min_budget = {min_budget}", max_budget)
     budgets = data["budgets"]
-    if not isinstance(budgets, list) or not budgets:
-        raise _fail(path, "budgets", "a non-empty list of numbers (B in units of R)", budgets)
+    keys: dict[str, int] = {}
     for i, b in enumerate(budgets):
-        if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b) or b <= 0:
-            raise _fail(path, f"budgets[{i}]", "a positive number (B in units of R)", b)
         if b * max_budget < 1:
             raise _fail(path, f"budgets[{i}]", f"B * R of at least one epoch (R = {max_budget} epochs, so B >= "
                                                f"{1 / max_budget:.4g})", b)
+        key = f"B{float(b):g}"  # as RunSpec.key writes it
+        if key in keys:
+            raise _fail(path, f"budgets[{i}]", f"a budget whose runs are keyed apart from budgets[{keys[key]}] = "
+                                               f"{budgets[keys[key]]!r} (both key as {key}: run keys write B with 6 "
+                                               "significant digits)", b)
+        keys[key] = i
     seeds = data["seeds"]
-    if not isinstance(seeds, list) or not seeds:
-        raise _fail(path, "seeds", "a non-empty list of non-negative integers", seeds)
-    for i, s in enumerate(seeds):  # numpy's RandomState (ConfigSpace, SMAC, skopt) takes 0 ... 2**32 - 1
-        if not _is_int(s) or not 0 <= s <= MAX_SEED:
-            raise _fail(path, f"seeds[{i}]", f"an integer from 0 to 2**32 - 1 = {MAX_SEED}", s)
+    for i, s in enumerate(seeds):
+        if s in seeds[:i]:
+            raise _fail(path, f"seeds[{i}]", "a seed listed once only", s)
     resume = data.get("resume_promotions", True)
-    if not isinstance(resume, bool):
-        raise _fail(path, "resume_promotions", "true or false", resume)
-    raw = data["methods"]
-    if not isinstance(raw, list) or not raw:
-        raise _fail(path, "methods", "a non-empty array of tables ([[methods]])", raw)
     methods, labels = [], set()
-    for i, m in enumerate(raw):
+    for i, m in enumerate(data["methods"]):
         where = f"methods[{i}]"
-        if not isinstance(m, dict):
-            raise _fail(path, where, "a table with label, method and params", m)
-        bad = sorted(set(m) - METHOD_KEYS)
-        if bad:
-            raise _fail(path, f"{where}.{bad[0]}", f"one of {sorted(METHOD_KEYS)} (unknown key)")
-        method = m.get("method")
-        if method not in REGISTRY:
-            raise _fail(path, f"{where}.method", f"a registered method, one of {sorted(REGISTRY)}", method)
+        method = m["method"]
         label = m.get("label", method)
-        if not isinstance(label, str) or not label or "/" in label:
-            raise _fail(path, f"{where}.label", "a non-empty string without '/'", label)
         if label in labels:
             raise _fail(path, f"{where}.label", "a label used once only", label)
         labels.add(label)
         params = m.get("params", {})
-        if not isinstance(params, dict):
-            raise _fail(path, f"{where}.params", "a table of parameters", params)
         if "workdir" in params:
             raise _fail(path, f"{where}.params.workdir", "not to be set (the harness gives each run its directory)")
         methods.append(MethodSpec(label, method, dict(params)))
@@ -262,25 +235,6 @@ def load_suite(path: str | Path) -> Suite:
                   sampling)
     _check_methods(suite)
     return suite
-
-
-def _check_workers(path, workers) -> int | tuple[int, ...]:
-    """``workers``: one positive integer, or a non-empty list of distinct positive integers (a tuple)."""
-    expected = "a positive integer or a non-empty list of distinct positive integers (workers per run)"
-    if isinstance(workers, list):
-        if not workers:
-            raise _fail(path, "workers", expected, workers)
-        for i, n in enumerate(workers):
-            if not _is_int(n) or n < 1:
-                raise _fail(path, f"workers[{i}]", "a positive integer (workers per run)", n)
-            if n in workers[:i]:
-                raise _fail(path, f"workers[{i}]", "a worker count listed once only", n)
-        counts = tuple(workers)
-    elif not _is_int(workers) or workers < 1:
-        raise _fail(path, "workers", expected, workers)
-    else:
-        counts = (workers,)
-    return counts if isinstance(workers, list) else workers
 
 
 def _check_curves(path, curves, max_budget) -> tuple[str, str]:
@@ -304,7 +258,7 @@ def _check_methods(suite: Suite) -> None:
 
     from ConfigSpace import ConfigurationSpace
 
-    from methods import make_tuner
+    from methods import ParamError, make_tuner
     from segmentation.profiles import get_profile
     from segmentation.space import search_space
 
@@ -316,9 +270,15 @@ def _check_methods(suite: Suite) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 make_tuner(m.method, space, 0, suite.min_budget, suite.max_budget, workdir=tmp, **params)
+            except ParamError as exc:  # a parameter's declared type or range (methods.PARAMS)
+                raise _fail(suite.path, f"methods[{i}].params.{exc.key}", exc.expected,
+                            None if exc.unknown else m.params.get(exc.key)) from None
             except ValueError as exc:
                 raise _fail(suite.path, f"methods[{i}].params", f"parameters that {m.method!r} accepts ({exc})",
                             m.params) from None
+            except Exception as exc:  # noqa: BLE001 (a library's own refusal: one line, not a traceback)
+                raise _fail(suite.path, f"methods[{i}].params", f"parameters that {m.method!r} accepts "
+                            f"({type(exc).__name__}: {exc})", m.params) from None
 
 
 def canonical(obj) -> str:

@@ -19,7 +19,10 @@ from __future__ import annotations
 import math
 
 from .base import FINISHED, WAIT, Job, Tuner, is_failure
+from pydantic import Field
+
 from .brackets import check_eta, s_max
+from .params import Integer, TunerParams, eta_field
 
 
 def asha_rungs(min_budget: int, max_budget: int, eta: int, s: int = 0) -> tuple[int, ...]:
@@ -107,6 +110,14 @@ def _ask(tuner: Tuner, brackets: list[AshaBracket], choose_bracket) -> Job:
     tuner._configs[trial] = tuner._sample()
     brackets[b].running.add(trial)
     return tuner._job(trial, tuner._configs[trial], brackets[b].rungs[0], 0, bracket=b, rung=0)
+
+
+class Params(TunerParams):
+    """Parameters of ``asha``."""
+
+    eta: Integer = eta_field()
+    s: Integer = Field(0, ge=0, description="minimum early-stopping rate, 0 <= s <= s_max (0: first rung at "
+                                            "min_budget)")
 
 
 def make(space, seed, min_budget, max_budget, **params) -> Asha:

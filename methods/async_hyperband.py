@@ -13,11 +13,14 @@ aggressive), else a new trial. ``max_brackets`` drops the most aggressive bracke
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from .asha import AshaBracket, _ask
 from .base import Job, Tuner
-from .brackets import check_eta, hyperband_brackets
+from .brackets import CONVENTIONS, check_eta, hyperband_brackets
+from .params import Integer, TunerParams, convention_field, eta_field, max_brackets_field
 
 
 class AsyncHyperband(Tuner):
@@ -42,6 +45,14 @@ class AsyncHyperband(Tuner):
 
     def alive_trials(self) -> set[int]:
         return set().union(*(b.alive() for b in self.brackets))
+
+
+class Params(TunerParams):
+    """Parameters of ``async-hyperband``."""
+
+    eta: Integer = eta_field()
+    convention: Literal[CONVENTIONS] = convention_field()
+    max_brackets: Integer | None = max_brackets_field()
 
 
 def make(space, seed, min_budget, max_budget, **params) -> AsyncHyperband:

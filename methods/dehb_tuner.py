@@ -16,9 +16,17 @@ normal run. One worker (``n_workers=1``): the harness, not DEHB, runs the jobs.
 from __future__ import annotations
 
 import math
+from typing import Literal
+
+from pydantic import Field
 
 from .base import FINISHED, WAIT, Job, Tuner, config_to_dict, is_failure
 from .brackets import check_eta
+from .params import Integer, Number, TunerParams, crash_cost_field, eta_field
+
+# the mutation and crossover strategies of the dehb package (0.1.2: dehb.optimizers.de), as "<mutation>_<crossover>"
+STRATEGIES = tuple(f"{m}_{c}" for m in ("rand1", "rand2", "rand2dir", "best1", "best2", "currenttobest1",
+                                         "randtobest1") for c in ("bin", "exp"))
 
 
 class Dehb(Tuner):
@@ -68,6 +76,18 @@ class Dehb(Tuner):
 
     def alive_trials(self) -> set[int]:
         return set()  # DEHB never continues a trial
+
+
+class Params(TunerParams):
+    """Parameters of ``dehb``."""
+
+    eta: Integer = eta_field()
+    mutation_factor: Number = Field(0.5, gt=0, le=2, allow_inf_nan=False,
+                                    description="differential evolution's scale factor F")
+    crossover_prob: Number = Field(0.5, ge=0, le=1, allow_inf_nan=False,
+                                   description="probability that a parameter comes from the mutant")
+    strategy: Literal[STRATEGIES] = Field("rand1_bin", description="mutation_crossover strategy of the dehb package")
+    crash_cost: Number = crash_cost_field()
 
 
 def make(space, seed, min_budget, max_budget, **params) -> Dehb:

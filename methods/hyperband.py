@@ -11,11 +11,15 @@ outstanding at once. Promotions continue the same trial to the higher resource.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from ConfigSpace import ConfigurationSpace
+from pydantic import Field
 
 from .base import FINISHED, WAIT, Job, Tuner
 from .bracket_run import BracketRun
 from .brackets import Bracket, hyperband_brackets, s_max
+from .params import CONVENTIONS, Integer, TunerParams, convention_field, eta_field, max_brackets_field
 
 
 class BracketTuner(Tuner):
@@ -91,6 +95,23 @@ class Hyperband(BracketTuner):
             brackets = chosen
         self.eta = eta
         super().__init__(space, seed, min_budget, max_budget, brackets, max_configs, workdir, parallel_brackets)
+
+
+class Params(TunerParams):
+    """Parameters of ``hyperband``."""
+
+    eta: Integer = eta_field()
+    convention: Literal[CONVENTIONS] = convention_field()
+    max_brackets: Integer | None = max_brackets_field()
+    parallel_brackets: bool = Field(False, description="a worker the waiting rung cannot use starts the next "
+                                                       "bracket (as HpBandSter)")
+
+
+class BracketParams(Params):
+    """Parameters of ``hyperband-bracket``."""
+
+    s: Integer | None = Field(None, ge=0, description="the bracket run alone, 0 <= s <= s_max (absent: s_max, "
+                                                      "the most aggressive)")
 
 
 def make(space, seed, min_budget, max_budget, **params) -> Hyperband:

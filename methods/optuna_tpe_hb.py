@@ -22,8 +22,11 @@ import math
 from ConfigSpace import (CategoricalHyperparameter, Constant, OrdinalHyperparameter, UniformFloatHyperparameter,
                          UniformIntegerHyperparameter)
 
+from pydantic import Field
+
 from .base import FINISHED, WAIT, Job, Tuner, config_to_dict, is_failure
 from .brackets import check_eta
+from .params import Integer, TunerParams, eta_field
 
 
 def optuna_distributions(space) -> dict:
@@ -110,6 +113,13 @@ class OptunaTpeHyperband(Tuner):
 
     def alive_trials(self) -> set[int]:
         return set(self._ready) | {j.trial_id for j in self.pending.values()}
+
+
+class Params(TunerParams):
+    """Parameters of ``optuna-tpe-hb``."""
+
+    eta: Integer = eta_field()
+    n_startup_trials: Integer = Field(10, ge=0, description="trials sampled at random before TPE takes over")
 
 
 def make(space, seed, min_budget, max_budget, **params) -> OptunaTpeHyperband:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .base import FINISHED, Job, Tuner
+from .params import TunerParams
 
 
 class RandomSearch(Tuner):
@@ -16,6 +17,10 @@ class RandomSearch(Tuner):
 
     def tell(self, job: Job, loss) -> None:
         self._take(job)
+
+
+class Params(TunerParams):
+    """Parameters of ``random-search``."""
 
 
 def make(space, seed, min_budget, max_budget, **params) -> RandomSearch:

@@ -20,15 +20,21 @@ and the tuner finishes when every candidate has been asked.
 from __future__ import annotations
 
 import warnings
+from typing import Literal
 
 import numpy as np
 from ConfigSpace import (CategoricalHyperparameter, Constant, OrdinalHyperparameter,
                          UniformFloatHyperparameter, UniformIntegerHyperparameter)
+from pydantic import Field
 from skopt import Optimizer
 from skopt.space import Categorical, Integer, Real
 
+from . import params as p
 from .base import FINISHED, WAIT, Job, Tuner, is_failure
 from .skopt_candidates import CandidateOptimizer
+
+
+ACQ_FUNCS = ("EI", "PI", "LCB", "gp_hedge")  # skopt's acquisition functions that need no measured time
 
 
 def to_skopt(space) -> list:
@@ -130,6 +136,19 @@ class SkoptGP(Tuner):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.opt.tell(x, y)
+
+
+class Params(p.TunerParams):
+    """Parameters of ``skopt-gp``."""
+
+    n_initial: p.Integer = Field(10, ge=1, description="configurations sampled at random before the GP")
+    acq_func: Literal[ACQ_FUNCS] = Field("EI", description="skopt's acquisition function")
+    n_points: p.Integer = Field(1000, ge=1, description="random candidates per acquisition search")
+    failure_loss: p.Number | None = Field(None, allow_inf_nan=False,
+                                          description="the loss a failed trial is told (absent: the worst loss "
+                                                      "seen plus their spread)")
+    n_restarts_optimizer: p.Integer | None = Field(None, ge=0, description="extra L-BFGS starts of the GP kernel "
+                                                                           "fit (absent: skopt's 2)")
 
 
 def make(space, seed, min_budget, max_budget, **params) -> SkoptGP:

@@ -28,6 +28,7 @@ import logging
 from pathlib import Path
 
 from ConfigSpace import Configuration
+from pydantic import Field
 from smac import HyperparameterOptimizationFacade, MultiFidelityFacade, Scenario
 from smac.acquisition.maximizer.local_search import LocalSearch
 from smac.main.exceptions import ConfigurationSpaceExhaustedException
@@ -35,6 +36,7 @@ from smac.model.random_forest.random_forest import RandomForest
 from smac.runhistory import StatusType, TrialInfo, TrialValue
 
 from .base import FINISHED, WAIT, Job, Tuner, config_to_dict, is_failure
+from .params import Integer, Number, TunerParams, crash_cost_field, eta_field
 from .smac_candidates import CandidateInitialDesign, CandidateMaximizer, CandidateSpace, vector_key
 
 
@@ -182,6 +184,22 @@ class SmacTuner(Tuner):
             value = TrialValue(cost=float(loss), time=0.0, status=StatusType.SUCCESS)
             self._reached[job.trial_id] = max(self._reached.get(job.trial_id, 0), job.resource)
         self.smac.tell(info, value, save=False)
+
+
+class BoParams(TunerParams):
+    """Parameters of ``smac-bo``."""
+
+    n_initial: Integer = Field(10, ge=1, description="configurations of the initial design")
+    retrain_after: Integer = Field(4, ge=1, description="refit the random forest every this many asks")
+    challengers: Integer = Field(1000, ge=1, description="random candidates per acquisition search")
+    local_search_iterations: Integer = Field(10, ge=0, description="local searches per acquisition search")
+    crash_cost: Number = crash_cost_field()
+
+
+class HbParams(BoParams):
+    """Parameters of ``smac-hb``."""
+
+    eta: Integer = eta_field()
 
 
 def make_bo(space, seed, min_budget, max_budget, **params) -> SmacTuner:

@@ -10,8 +10,13 @@ Every bracket ends at a rung at ``max_budget`` (see ``methods.brackets._sh_rungs
 """
 from __future__ import annotations
 
-from .brackets import hyperband_brackets, successive_halving_bracket
+from typing import Literal
+
+from pydantic import Field
+
+from .brackets import COSTS, hyperband_brackets, successive_halving_bracket
 from .hyperband import BracketTuner
+from .params import Integer, TunerParams, eta_field
 
 
 class SuccessiveHalving(BracketTuner):
@@ -33,6 +38,20 @@ class SuccessiveHalving(BracketTuner):
                                                  cost=cost)
         self.eta = eta
         super().__init__(space, seed, min_budget, max_budget, [bracket], max_configs, workdir)
+
+
+class Params(TunerParams):
+    """Parameters of ``successive-halving``."""
+
+    n: Integer | None = Field(None, ge=1, description="configurations per bracket (absent: Hyperband's most "
+                                                      "aggressive bracket)")
+    eta: Integer = eta_field()
+    r_min: Integer | None = Field(None, ge=1, description="epochs at the first rung, within [min_budget, "
+                                                          "max_budget] (give r_min or bracket_budget)")
+    bracket_budget: Integer | None = Field(None, ge=1, description='epochs one bracket may cost ("$B": the '
+                                                                   "run's budget B * R)")
+    cost: Literal[COSTS] = Field("restart", description="how a bracket is charged: every promotion retrains, or "
+                                                        "continues its checkpoint (resume_promotions = true)")
 
 
 def make(space, seed, min_budget, max_budget, **params) -> SuccessiveHalving:

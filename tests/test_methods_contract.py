@@ -92,7 +92,7 @@ def test_telling_twice_is_an_error(method, tmp_path):
 def test_unknown_method_and_parameter_are_named():
     with pytest.raises(ValueError, match="unknown method 'hyperbandd'"):
         make_tuner("hyperbandd", toy_space(), 0, 1, 9)
-    with pytest.raises(ValueError, match="bad parameters for method 'random-search'.*etaa"):
+    with pytest.raises(ValueError, match="method 'random-search': parameter 'etaa': expected one of .*unknown"):
         make_tuner("random-search", toy_space(), 0, 1, 9, etaa=3)
 
 
