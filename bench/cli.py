@@ -293,7 +293,8 @@ def cmd_gpu_check(args) -> int:
     from segmentation.data import DatasetError
     try:
         path = gpu_check(args.out, args.minutes, args.profile, args.data, args.device, args.seed,
-                         args.proxy_configs, args.proxy_epochs, started)
+                         args.proxy_configs, args.proxy_epochs, started, packing=args.packing,
+                         proxy_workers=args.proxy_workers, parts=args.parts)
     except (CheckError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -450,14 +451,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "cpu-proxy rank correlation (JSON + Markdown into --out)")
     gc.add_argument("--out", required=True, help="directory for <profile>-<device>.json and .md (created)")
     gc.add_argument("--minutes", default="9", help="wall-clock limit of the whole check (default 9)")
-    gc.add_argument("--profile", default="gpu", help="gpu (default), cpu, or smoke (a tiny setting for CPU tests)")
+    gc.add_argument("--profile", default="gpu",
+                    help="gpu (default), gpu-v2, cpu, or smoke (a tiny setting for CPU tests)")
     gc.add_argument("--data", default=None, help="dataset folder (default ../shared/data/dubai-aerial)")
     gc.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     gc.add_argument("--seed", type=int, default=0)
     gc.add_argument("--proxy-configs", type=int, default=None,
                     help="most configurations in the proxy check (default 24; at least 8 on a GPU when time allows)")
     gc.add_argument("--proxy-epochs", type=int, default=None,
-                    help="most epochs per configuration in the proxy check (default R/3 of the proxy profile)")
+                    help="most epochs per configuration in the proxy check (default R, the same for both profiles)")
+    gc.add_argument("--packing", default=None,
+                    help="numbers of concurrent trials on the device to measure (default 1,2,4,8; on a CPU up to its cores)")
+    gc.add_argument("--proxy-workers", type=int, default=None,
+                    help="trial processes of the proxy check (default: the fastest K of the packing part)")
+    gc.add_argument("--parts", default=None,
+                    help="only these parts, comma-separated: throughput,captured,packing,max_batch,proxy (default all)")
     gc.set_defaults(func=cmd_gpu_check)
 
     pu = sub.add_parser("perf-tuners", help="time per ask()+tell() of each method")

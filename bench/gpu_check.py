@@ -17,18 +17,34 @@ so that an interrupted check keeps what it measured:
    FLOPs utilisation against the device's peak dense bf16 rate (``bench.flops.PEAK_BF16``;
    "unknown" for a device not in that table), and peak GPU memory
    (``torch.cuda.max_memory_allocated``, which includes the resident dataset).
-3. **Largest batch**: the costliest model at the largest batch size of the space, one epoch;
+3. **Captured step**: the default configuration trained with the eager step and with the captured
+   step (``segmentation.train``: one CUDA graph per step, capturable AdamW): the losses of the first
+   steps from the same seed, compared to a stated tolerance (``CAPTURED_TOLERANCE``), and seconds
+   per epoch of each (the second of two epochs: a captured training's first epoch also captures).
+   CUDA only: on another device it is skipped and recorded under ``skipped``.
+4. **Packing**: K = 1, 2, 4, 8 (``--packing``) concurrent trials of the default configuration on the
+   one device, each a single-threaded process of its own (as ``bench run --workers N`` runs them):
+   after a warm-up epoch each, all start together and train the same measured epochs; reported are
+   the aggregate training images per second (all trials' training images over the wall time from
+   the common start to the last one's end, validation included), its ratio to K = 1, the MFU of
+   that aggregate, and each trial's seconds per epoch. On a CPU the list stops at the core count.
+5. **Largest batch**: the costliest model at the largest batch size of the space, one epoch;
    an out-of-memory error is caught and reported as such.
-4. **Proxy check**: k configurations trained for the same E epochs at the proxy profile's
-   resolution and at full resolution (``cpu`` vs ``gpu``; with ``--profile smoke``, the smoke
-   images at 1/8 scale vs 1/4 scale, a stand-in that trains in seconds), and the Spearman rank
-   correlation of their final validation loss and mIoU, with a 95% bootstrap interval over the
-   configurations. The two profiles offer different encoders and batch sizes, so configurations
-   are sampled from the space both can train: the encoders, decoder widths and batch sizes they
-   share, each profile keeping its own resolution, patch size and U-Net depth.
+6. **Proxy check** on matched recipes: k configurations trained to the same R at the proxy
+   profile's resolution and at full resolution (``cpu-v2`` vs ``gpu-v2``: the same schedule over
+   R = 27, validation images and memory format, so they differ only in resolution and depth; with
+   ``--profile smoke``, the smoke images at 1/8 scale vs 1/4 scale, a stand-in that trains in
+   seconds), and the Spearman rank correlation of their final validation loss and mIoU, with a 95%
+   bootstrap interval over the configurations. The two profiles offer different encoders and batch
+   sizes, so configurations are sampled from the space both can train: the encoders, decoder widths
+   and batch sizes they share, each profile keeping its own resolution, patch size and U-Net depth.
+   Trials are packed: with P trial processes (``--proxy-workers``; default the K of the packing part
+   with the highest aggregate rate) P trainings share the device, and the number of configurations
+   is planned from the packed rate so that the part fits its time.
 
 Every part checks the time left before it starts and is shrunk (fewer measured epochs, fewer
 configurations or epochs) or skipped to stay within ``minutes``; what was skipped is recorded.
+``--parts`` runs only the named parts (data and FLOPs always run: every later part uses them).
 """
 from __future__ import annotations
 
@@ -48,8 +64,15 @@ import numpy as np
 
 log = logging.getLogger("bench.gpu_check")
 
-PROFILES = ("gpu", "cpu", "smoke")
+PROFILES = ("gpu", "gpu-v2", "cpu", "smoke")
+PARTS = ("throughput", "captured", "packing", "max_batch", "proxy")
+PACKING = (1, 2, 4, 8)
 SAFETY = 1.3  # estimates of uninterruptible work are multiplied by this before they are compared with the time left
+# The captured step's losses against the eager step's from the same seed: relative difference at most
+# "first" on the first step (the same weights; only kernels and their order may differ) and at most
+# "steps" on each of the first "n" steps (the capturable AdamW computes its bias corrections on the
+# device in float32, and bf16 rounding differences grow as training goes on).
+CAPTURED_TOLERANCE = {"first": 1e-3, "steps": 2e-2, "n": 10}
 
 
 class CheckError(ValueError):
@@ -118,7 +141,9 @@ def common_profile(low, full):
 
 def _differences(low, full) -> str:
     fields = (("encoders", "encoders"), ("decoder_widths", "decoder widths"), ("batch_sizes", "batch sizes"),
-              ("encoder_depth", "U-Net depth"), ("scale", "resolution"), ("patch", "patch size"))
+              ("encoder_depth", "U-Net depth"), ("scale", "resolution"), ("patch", "patch size"),
+              ("max_epochs", "R"), ("lr_schedule", "learning-rate schedule"), ("val_images", "validation images"),
+              ("channels_last", "memory format"))
     return ", ".join(name for f, name in fields if getattr(low, f) != getattr(full, f))
 
 
@@ -155,14 +180,159 @@ def spearman(a: list[float], b: list[float], seed: int = 0, resamples: int = 200
     return {"rho": rho, "p": float(res.pvalue), "ci95": ci, "n": n}
 
 
+def parse_list(flag: str, text: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list of names from ``allowed``, or a CheckError naming the bad one."""
+    names = tuple(t.strip() for t in str(text).split(",") if t.strip())
+    bad = [n for n in names if n not in allowed]
+    if bad or not names:
+        raise CheckError(f"{flag} expects a comma-separated list of {', '.join(allowed)}, got {text!r}")
+    return names
+
+
+def parse_packing(text: str) -> tuple[int, ...]:
+    """``--packing``: distinct positive numbers of concurrent trials, e.g. ``1,2,4,8``."""
+    try:
+        ks = tuple(int(t) for t in str(text).split(","))
+    except ValueError:
+        ks = ()
+    if not ks or any(k < 1 for k in ks) or len(set(ks)) != len(ks):
+        raise CheckError(f"--packing expects distinct positive integers such as 1,2,4,8, got {text!r}")
+    return tuple(sorted(ks))
+
+
+# ------------------------------------------------------------------------------ trial processes
+def _trial_main(profiles, data, device: str, threads: int, jobs, results, go) -> None:
+    """A trial process of the packing part and of the packed proxy check: prepares the profiles'
+    data on the device once, then trains what it is given and sends back what it measured.
+
+    A job is ``(key, kind, profile name, config, epochs, seed, captured)``; ``kind`` "packing" first
+    trains one warm-up epoch, reports ``warm`` and waits for a ``go`` token (so that all K trials start
+    together), then times its epochs; "proxy" trains and reports the final validation metrics, with the
+    captured step when ``captured`` (and the eager step, from scratch, if capturing fails)."""
+    import signal
+    import traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import torch
+
+        from segmentation.data import prepare
+        from segmentation.train import Task, train
+        torch.set_num_threads(int(threads))
+        dev = torch.device(device)
+        tasks = {p.name: Task.from_prepared(p, prepare(p, data), dev) for p in profiles}
+        results.put((None, "ready", os.getpid()))
+    except BaseException:  # noqa: BLE001 - reported to the check, which records it
+        results.put((None, "crash", traceback.format_exc()))
+        return
+    while (item := jobs.get()) is not None:
+        key = item[0]
+        try:
+            _, kind, name, cfg, epochs, seed, captured = item
+            task = tasks[name]
+            if kind == "packing":
+                w = train(cfg, 1, seed, task)
+                results.put((key, "warm", w.status))
+                go.get()
+                t0 = time.time()
+                r = train(cfg, epochs, seed, task)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                t1 = time.time()
+                n = task.x["train"].shape[0]
+                bs = int(cfg["batch_size"])
+                results.put((key, "done", {"status": r.status, "error": r.error, "start": t0, "end": t1,
+                                           "images": epochs * max(1, n // bs) * bs,
+                                           "epoch_seconds": [e.seconds for e in r.epochs]}))
+            else:
+                t0 = time.perf_counter()
+                r, step = _proxy_train(train, cfg, epochs, seed, task, captured)
+                results.put((key, "done", {"status": r.status, "error": r.error, "step": step,
+                                           "seconds": round(time.perf_counter() - t0, 2),
+                                           "val_loss": r.last.val_loss if r.status == "ok" else None,
+                                           "val_miou": r.last.val_miou if r.status == "ok" else None}))
+        except Exception as exc:  # noqa: BLE001 - out of memory, a library crash: this trial's result
+            results.put((key, "done", {"status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
+                                       "val_loss": None, "val_miou": None, "seconds": None, "start": None,
+                                       "end": None, "images": 0, "epoch_seconds": []}))
+
+
+def _proxy_train(train, cfg: dict, epochs: int, seed: int, task, captured: bool):
+    """One proxy-check training: with the captured step when asked, falling back to the eager step
+    (from scratch) when capturing raises (an operation that cannot be captured); returns the result
+    and the step used."""
+    if captured:
+        try:
+            return train(cfg, epochs, seed, task, captured=True), "captured"
+        except Exception as exc:  # noqa: BLE001 - recorded with the step used
+            if "out of memory" in str(exc).lower():
+                raise
+            return train(cfg, epochs, seed, task), f"eager (capture failed: {str(exc).splitlines()[0][:120]})"
+    return train(cfg, epochs, seed, task), "eager"
+
+
+class TrialPool:
+    """``n`` trial processes (spawned: fresh interpreters, no forked CUDA state) sharing one device."""
+
+    def __init__(self, n: int, profiles, data, device: str, threads: int = 1):
+        import multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        self.jobs, self.results, self.go = ctx.Queue(), ctx.Queue(), ctx.Queue()
+        self.procs = [ctx.Process(target=_trial_main, args=(list(profiles), data, device, threads, self.jobs,
+                                                              self.results, self.go), daemon=True)
+                      for _ in range(n)]
+        for p in self.procs:
+            p.start()
+        self.size = n
+        self.stash: list = []
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until every process has its data on the device; a RuntimeError if one crashed or time ran out."""
+        ready = 0
+        end = time.perf_counter() + timeout
+        while ready < self.size:
+            key, kind, payload = self.get(end - time.perf_counter())
+            if kind == "crash":
+                raise RuntimeError(f"a trial process crashed: {payload.strip().splitlines()[-1]}")
+            ready += kind == "ready"
+
+    def get(self, timeout: float):
+        """The next message ``(key, kind, payload)``; a RuntimeError as soon as a trial process has died,
+        a TimeoutError when none came within ``timeout`` seconds."""
+        import queue
+        end = time.perf_counter() + timeout
+        while True:
+            try:
+                return self.results.get(timeout=min(1.0, max(0.01, end - time.perf_counter())))
+            except queue.Empty:
+                if not all(p.is_alive() for p in self.procs):
+                    raise RuntimeError("a trial process died (killed, out of memory, or crashed)") from None
+                if time.perf_counter() >= end:
+                    raise TimeoutError("no result within the time left") from None
+
+    def close(self) -> None:
+        for _ in self.procs:
+            self.jobs.put(None)
+        for p in self.procs:
+            p.join(timeout=5)
+        for p in self.procs:
+            if p.is_alive():
+                p.kill()
+
+
 class GpuCheck:
     def __init__(self, out: Path, clock: Clock, profile: str = "gpu", data: str | None = None,
                  device: str | None = None, seed: int = 0, proxy_configs: int | None = None,
-                 proxy_epochs: int | None = None, measure_epochs: int = 2):
+                 proxy_epochs: int | None = None, measure_epochs: int = 2, packing: str | None = None,
+                 proxy_workers: int | None = None, parts: str | None = None):
         from segmentation.profiles import get_profile
         from segmentation.train import pick_device
         if profile not in PROFILES:
             raise CheckError(f"--profile expects one of {', '.join(PROFILES)}, got {profile!r}")
+        self.parts = parse_list("--parts", parts, PARTS) if parts else PARTS
+        self.packing = parse_packing(packing) if packing else None
+        if proxy_workers is not None and proxy_workers < 1:
+            raise CheckError(f"--proxy-workers expects an integer of at least 1, got {proxy_workers}")
+        self.proxy_workers = proxy_workers
         for name, v, least in (("--proxy-configs", proxy_configs, 3), ("--proxy-epochs", proxy_epochs, 1)):
             if v is not None and v < least:
                 raise CheckError(f"{name} expects an integer of at least {least}, got {v}")
@@ -219,7 +389,7 @@ class GpuCheck:
         from bench.meta import device_string, git_commit, host, versions
         from segmentation.data import default_data_root
         self.result = {
-            "kind": "gpu-check", "format": 1,
+            "kind": "gpu-check", "format": 2, "parts": list(self.parts),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "minutes": self.minutes, "profile": self.profile.name, "seed": self.seed,
             "device": device_string(str(self.device)), "device_type": self.device.type,
@@ -229,15 +399,16 @@ class GpuCheck:
             "torch_threads": torch.get_num_threads(),
         }
         self.result["peak"] = peak_bf16(self.result["device_name"])
-        self.parts: dict[str, float] = {}
-        self.result["parts_seconds"] = self.parts
+        self.parts_seconds: dict[str, float] = {}
+        self.result["parts_seconds"] = self.parts_seconds
         t0 = time.perf_counter()
         self.result["errors"] = []
         self.part_data()  # a dataset problem ends the check with the dataset's one-line error
-        self.parts["data"] = round(time.perf_counter() - t0, 2)
+        self.parts_seconds["data"] = round(time.perf_counter() - t0, 2)
         self.write()
-        for name, part in (("flops", self.part_flops), ("throughput", self.part_throughput),
-                           ("max_batch", self.part_max_batch), ("proxy", self.part_proxy)):
+        self.pool = None  # trial processes, started by the packing part and reused by the proxy check
+        chosen = [("flops", self.part_flops)] + [(n, getattr(self, f"part_{n}")) for n in PARTS if n in self.parts]
+        for name, part in chosen:
             t0 = time.perf_counter()
             try:
                 part()
@@ -245,12 +416,14 @@ class GpuCheck:
                 log.exception("part %s failed", name)
                 self.result["errors"].append({"part": name, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
                 if name == "flops":  # the configurations of every later part come from it
-                    self.skip("throughput, max_batch, proxy", "the FLOP count failed")
+                    self.skip(", ".join(self.parts), "the FLOP count failed")
                     break
             finally:
-                self.parts[name] = round(time.perf_counter() - t0, 2)
+                self.parts_seconds[name] = round(time.perf_counter() - t0, 2)
                 self._reset_memory()
                 self.write()
+        if self.pool is not None:
+            self.pool.close()
         return self.write(complete=True)
 
     def part_data(self) -> None:
@@ -263,10 +436,10 @@ class GpuCheck:
             low, full = self.task.profile, smoke_full(self.task.profile)
             self.low_task = self.task
             self.full_task = Task.from_prepared(full, prepare(full, self.data), self.device)
-        else:
-            low, full = get_profile("cpu"), get_profile("gpu")
-            self.low_task = load_task("cpu", self.data, None, str(self.device))
-            self.full_task = load_task("gpu", self.data, None, str(self.device))
+        else:  # matched recipes: cpu-v2, the proxy of the replayed results, against gpu-v2
+            low, full = get_profile("cpu-v2"), get_profile("gpu-v2")
+            self.low_task = load_task("cpu-v2", self.data, None, str(self.device))
+            self.full_task = load_task("gpu-v2", self.data, None, str(self.device))
         resident = sum(t.numel() * t.element_size() for task in {id(t): t for t in
                        (self.task, self.low_task, self.full_task)}.values()
                        for t in list(task.x.values()) + list(task.y.values()))
@@ -408,6 +581,144 @@ class GpuCheck:
                 self.result["throughput"].append(row)
             self.write()
 
+    def part_captured(self) -> None:
+        """Eager vs captured step on the default configuration (CUDA only)."""
+        from bench.bare import epoch_estimate
+        from segmentation.train import train
+        cfg = self.default
+        out = {"config": cfg, "tolerance": CAPTURED_TOLERANCE, "status": "skipped"}
+        self.result["captured"] = out
+        if not self._cuda():
+            self.skip("captured step", f"the captured step (CUDA graphs) needs a CUDA device; this check runs on "
+                      f"{self.device.type}")
+            return
+        if self.clock.left() <= 0:
+            self.skip("captured step", "no time left")
+            return
+        est = 6 * epoch_estimate(cfg, self.task, self.seed)  # one epoch each for the losses, two each timed
+        if not self.clock.fits(est):
+            self.skip("captured step", f"four epochs would take about {est:.0f} s; {self.clock.left():.0f} s are left")
+            return
+        eager, captured = [], []
+        re_ = train(cfg, 1, self.seed, self.task, on_step=eager.append)
+        rc = train(cfg, 1, self.seed, self.task, captured=True, on_step=captured.append)
+        eager, captured = [float(x) for x in eager], [float(x) for x in captured]
+        n = min(len(eager), len(captured))
+        rel = [abs(a - b) / max(abs(a), 1e-12) for a, b in zip(eager[:n], captured[:n])]
+        k = min(n, CAPTURED_TOLERANCE["n"])
+        out.update(status=rc.status, error=rc.error, first_losses={"eager": eager[:k], "captured": captured[:k]},
+                   relative_difference={"first_step": rel[0] if rel else None,
+                                        "max_first_steps": max(rel[:k]) if rel else None, "steps": k},
+                   within_tolerance=bool(rel) and rel[0] <= CAPTURED_TOLERANCE["first"]
+                   and max(rel[:k]) <= CAPTURED_TOLERANCE["steps"],
+                   epoch_train_loss={"eager": re_.last.train_loss if re_.last else None,
+                                     "captured": rc.last.train_loss if rc.last else None})
+        # timed: the second of two epochs (the first of a captured training also warms up and captures)
+        te = train(cfg, 2, self.seed, self.task)
+        tc = train(cfg, 2, self.seed, self.task, captured=True)
+        images = self._train_images(cfg, self.task)
+        out["epoch_seconds"] = {"eager": te.last.seconds if te.last else None,
+                                "captured": tc.last.seconds if tc.last else None}
+        if te.last and tc.last:
+            out["speedup"] = te.last.seconds / tc.last.seconds
+            out["epoch_images_per_s"] = {"eager": images / te.last.seconds, "captured": images / tc.last.seconds}
+        log.info("captured step: first-step relative difference %s, epoch %.2f s eager vs %.2f s captured",
+                 out["relative_difference"]["first_step"], te.last.seconds if te.last else float("nan"),
+                 tc.last.seconds if tc.last else float("nan"))
+
+    @staticmethod
+    def _train_images(cfg: dict, task) -> int:
+        """Training images of one epoch (the last incomplete batch is dropped)."""
+        bs = int(cfg["batch_size"])
+        return max(1, int(task.x["train"].shape[0]) // bs) * bs
+
+    def _pool(self, n: int) -> "TrialPool":
+        """The trial processes (at least ``n``), started once with both proxy profiles' data too."""
+        if self.pool is not None and self.pool.size >= n:
+            return self.pool
+        if self.pool is not None:
+            self.pool.close()
+        profiles = {t.profile.name: t.profile for t in (self.task, self.low_task, self.full_task)}
+        self.pool = TrialPool(n, profiles.values(), self.data, str(self.device))
+        self.pool.wait_ready(max(1.0, self.clock.left()))
+        return self.pool
+
+    def part_packing(self) -> None:
+        """K concurrent trials of the default configuration on the one device: aggregate images/s."""
+        from bench.bare import epoch_estimate
+        from bench.flops import mfu
+        cfg = self.default
+        ks = self.packing or PACKING
+        if not self._cuda():
+            cores = os.cpu_count() or 1
+            if any(k > cores for k in ks):
+                self.skip("packing K > cores", f"K = {', '.join(str(k) for k in ks if k > cores)} left out: "
+                          f"this CPU has {cores} cores")
+            ks = tuple(k for k in ks if k <= cores) or (1,)
+        epochs = max(1, self.measure_epochs if self._cuda() else 1)  # a CPU shows the mechanism, not a GPU's rate
+        out = {"config": cfg, "epochs_measured": epochs, "step": "eager", "rows": [],
+               "note": "aggregate: all trials' training images over the wall time from their common start to the "
+                       "last one's end (validation included); each trial a single-threaded process"}
+        self.result["packing"] = out
+        if self.clock.left() <= 0:
+            self.skip("packing", "no time left")
+            return
+        per_epoch = epoch_estimate(cfg, self.task, self.seed)
+        images = self._train_images(cfg, self.task)
+        peak = self.result["peak"]["peak_flops"]
+        fit = [k for k in ks if self.clock.fits(k * (1 + epochs) * per_epoch + 10)]
+        if not fit:
+            self.skip("packing", f"even K = {ks[0]} needs about {ks[0] * (1 + epochs) * per_epoch + 10:.0f} s; "
+                      f"{self.clock.left():.0f} s are left")
+            return
+        self._pool(max(fit))  # started once, its largest size; a K uses K of its processes
+        for k in ks:
+            est = k * (1 + epochs) * per_epoch  # no speed-up assumed
+            if self.pool is None or not self.clock.fits(est):
+                self.skip(f"packing K={k}", f"about {est:.0f} s with no speed-up; {self.clock.left():.0f} s are left")
+                continue
+            if k > self.pool.size:
+                self._pool(k)
+            pool = self.pool
+            end = time.perf_counter() + self.clock.left()
+            for i in range(k):
+                pool.jobs.put((("packing", k, i), "packing", self.task.profile.name, cfg, epochs, self.seed, False))
+            warm, done = 0, []
+            try:
+                while warm + len(done) < k:  # a trial that fails before its warm-up ends reports "done" at once
+                    key, kind, payload = pool.get(end - time.perf_counter())
+                    warm += kind == "warm"
+                    if kind == "done":
+                        done.append(payload)
+                for _ in range(warm):
+                    pool.go.put(True)
+                while len(done) < k:
+                    key, kind, payload = pool.get(end - time.perf_counter())
+                    if kind == "done":
+                        done.append(payload)
+            except (TimeoutError, RuntimeError) as exc:  # out of time, or a trial process died
+                self.skip(f"packing K={k}", f"{exc}; the trial processes were stopped")
+                pool.close()
+                self.pool = None
+                break
+            failed = [d for d in done if d["status"] != "ok"]
+            timed = [d for d in done if d["start"] is not None]
+            wall = (max(d["end"] for d in timed) - min(d["start"] for d in timed)) if timed else 0.0
+            total = sum(d["images"] for d in timed)
+            row = {"k": k, "wall_seconds": round(wall, 3), "images": total,
+                   "aggregate_images_per_s": total / wall if wall > 0 else None,
+                   "trial_epoch_seconds": [statistics.median(d["epoch_seconds"]) for d in done if d["epoch_seconds"]],
+                   "failed": [d["error"] for d in failed]}
+            row["mfu"] = mfu(row["aggregate_images_per_s"], self.default_flops["train"], peak)
+            one = row if k == 1 else next((r for r in out["rows"] if r["k"] == 1), None)
+            first = one["aggregate_images_per_s"] if one else None
+            row["ratio_to_one"] = row["aggregate_images_per_s"] / first if first and row["aggregate_images_per_s"] else None
+            out["rows"].append(row)
+            log.info("packing K=%d: %.0f images/s aggregate (%s x K=1)", k, row["aggregate_images_per_s"] or 0,
+                     "?" if row["ratio_to_one"] is None else f"{row['ratio_to_one']:.2f}")
+            self.write()
+        out["images_per_epoch"] = images
+
     def part_max_batch(self) -> None:
         import torch
 
@@ -451,14 +762,71 @@ class GpuCheck:
         self._reset_memory()
         log.info("largest batch %d, %s: %s", bs, cfg["encoder"], out["status"])
 
+    def _proxy_packing(self) -> tuple[int, float]:
+        """Trial processes for the proxy check and the speed-up they are planned with: ``--proxy-workers``,
+        else the K of the packing part with the highest aggregate rate (1 when it did not run); the
+        speed-up is that K's measured aggregate rate over K = 1's (1 when not measured)."""
+        rows = [r for r in self.result.get("packing", {}).get("rows", []) if r.get("aggregate_images_per_s")]
+        one = next((r["aggregate_images_per_s"] for r in rows if r["k"] == 1), None)
+        if self.proxy_workers is not None:
+            k = self.proxy_workers
+        else:
+            k = max(rows, key=lambda r: r["aggregate_images_per_s"])["k"] if rows else 1
+        at_k = next((r["aggregate_images_per_s"] for r in rows if r["k"] == k), None)
+        return k, (at_k / one if at_k and one and k > 1 else 1.0)
+
+    def _proxy_packed(self, pr: dict, configs: list[dict], epochs: int, workers: int, per_epoch: float,
+                      speedup: float) -> None:
+        """Train ``configs`` on both sides with ``workers`` trainings in flight on the device, in
+        configuration order; a job is started only while its expected end fits the time left."""
+        pool = self._pool(workers)
+        names = {"low": self.low_task.profile.name, "full": self.full_task.profile.name}
+        queue = [(i, side) for i in range(len(configs)) for side in ("low", "full")]
+        rows = {i: {"config": cfg} for i, cfg in enumerate(configs)}
+        probe = pr["probe_seconds"]
+        # a job's seconds with `workers` in flight: planned from the probe epoch, then the slowest job seen
+        expect = {side: epochs * probe[side] * workers / speedup for side in ("low", "full")}
+        seen: dict[str, list[float]] = {"low": [], "full": []}
+        inflight, end = 0, time.perf_counter() + self.clock.left()
+        try:
+            while queue or inflight:
+                while queue and inflight < workers and self.clock.fits(expect[queue[0][1]]):
+                    i, side = queue.pop(0)
+                    pool.jobs.put((("proxy", i, side), "proxy", names[side], configs[i], epochs, self.seed,
+                                   pr["step"] == "captured"))
+                    inflight += 1
+                if not inflight:
+                    break
+                key, kind, payload = pool.get(end - time.perf_counter())
+                if kind != "done" or not key or key[0] != "proxy":
+                    continue
+                inflight -= 1
+                _, i, side = key
+                rows[i][side] = payload
+                if payload.get("seconds"):
+                    seen[side].append(payload["seconds"])
+                    expect[side] = max(seen[side])
+        except (TimeoutError, RuntimeError) as exc:  # out of time, or a trial process died
+            self.skip("proxy", f"trainings in flight did not all end ({exc}); their processes were stopped")
+            pool.close()
+            self.pool = None
+        left = [i for i in range(len(configs)) if "low" not in rows[i] or "full" not in rows[i]]
+        if left:
+            self.skip("proxy", f"configurations {', '.join(str(i + 1) for i in left)} of the planned {len(configs)} "
+                      f"not trained on both sides within the time")
+        pr["configs"] = [rows[i] for i in range(len(configs)) if i not in left]
+        self.write()
+
     def part_proxy(self) -> None:
         from segmentation.space import config_dict, search_space
         from segmentation.train import train
         low, full = self.low_task.profile, self.full_task.profile
         space = common_profile(low, full)
-        epochs_cap = self.proxy_epochs or max(1, min(low.max_epochs, full.max_epochs) // 3)
-        k_max = self.proxy_configs or 24
-        k_min = min(k_max, 8 if self._cuda() else 3)
+        epochs_cap = self.proxy_epochs or min(low.max_epochs, full.max_epochs)  # both to the same R
+        k_max = self.proxy_configs or (48 if self._cuda() else 24)
+        k_min = min(k_max, 32 if self._cuda() else 3)
+        workers, speedup = self._proxy_packing()
+        captured_ok = self.result.get("captured", {}).get("within_tolerance") is True
         pr = {"low": _describe(low), "full": _describe(full),
               "space": {"encoders": list(space.encoders), "decoder_widths": list(space.decoder_widths),
                         "batch_sizes": list(space.batch_sizes),
@@ -470,6 +838,11 @@ class GpuCheck:
                        f"(scale {low.scale:g}, {low.patch} px vs scale {full.scale:g}, {full.patch} px) and U-Net "
                        f"depth ({low.encoder_depth} vs {full.encoder_depth}). Same seed, same epochs on both sides; "
                        "final validation metrics of each side's own validation split (the same images)."),
+              "recipe": {side: {"lr_schedule": prof.lr_schedule, "val_images": list(prof.val_images),
+                                "channels_last": prof.channels_last, "max_epochs": prof.max_epochs}
+                         for side, prof in (("low", low), ("full", full))},
+              "packing": {"trial_processes": workers, "planned_speedup": speedup},
+              "step": "captured" if captured_ok else "eager",  # captured only where this check verified it
               "epochs": None, "configs": [], "spearman": {}}
         self.result["proxy"] = pr
         configs = [config_dict(c) for c in search_space(space, seed=self.seed).sample_configuration(k_max)]
@@ -491,7 +864,7 @@ class GpuCheck:
         per_epoch = (t1 - t0) + (t2 - t1)  # seconds of one epoch on both sides
         pr["probe_seconds"] = {"low": round(t1 - t0, 2), "full": round(t2 - t1, 2),
                                "status": [probe_low.status, probe_full.status]}
-        avail = self.clock.left() / SAFETY
+        avail = self.clock.left() / SAFETY * speedup  # the packed trials train `speedup` times as fast together
         k, epochs = k_min, min(epochs_cap, int(avail / (k_min * per_epoch)))
         while epochs < 1 and k > 3:
             k -= 1
@@ -507,10 +880,12 @@ class GpuCheck:
         if epochs < epochs_cap:
             self.skip("proxy epochs", f"{epochs} epochs instead of {epochs_cap} to fit the time")
         pr.update(epochs=epochs, k_planned=k)
-        log.info("proxy check: %d configurations x %d epochs on %s and %s (%.1f s per epoch pair)",
-                 k, epochs, low.name, full.name, per_epoch)
+        log.info("proxy check: %d configurations x %d epochs on %s and %s (%.1f s per epoch pair, %d trial "
+                 "process(es), planned speed-up %.2f)", k, epochs, low.name, full.name, per_epoch, workers, speedup)
+        if workers > 1:
+            self._proxy_packed(pr, configs[:k], epochs, workers, per_epoch, speedup)
         observed: list[float] = []  # seconds per epoch on both sides, of each configuration trained
-        for i, cfg in enumerate(configs):  # the planned k, then more while they fit (at most k_max)
+        for i, cfg in enumerate(configs if workers == 1 else []):  # the planned k, then more while they fit
             est = epochs * (max(observed) if observed else per_epoch)
             if not self.clock.fits(est):
                 if i < k:
@@ -520,14 +895,16 @@ class GpuCheck:
             row = {"config": cfg}
             for side, task in (("low", self.low_task), ("full", self.full_task)):
                 s0 = time.perf_counter()
-                r = train(cfg, epochs, self.seed, task)
+                r, step = _proxy_train(train, cfg, epochs, self.seed, task, pr["step"] == "captured")
                 row[side] = {"status": r.status, "error": r.error, "seconds": round(time.perf_counter() - s0, 2),
+                             "step": step,
                              "val_loss": r.last.val_loss if r.status == "ok" else None,
                              "val_miou": r.last.val_miou if r.status == "ok" else None}
             pr["configs"].append(row)
             observed.append((row["low"]["seconds"] + row["full"]["seconds"]) / epochs)
             self.write()
         both = [c for c in pr["configs"] if c["low"]["status"] == "ok" and c["full"]["status"] == "ok"]
+        pr["trained"] = len(pr["configs"])
         for metric in ("val_loss", "val_miou"):
             pairs = [(c["low"][metric], c["full"][metric]) for c in both
                      if math.isfinite(c["low"][metric]) and math.isfinite(c["full"][metric])]
@@ -609,6 +986,28 @@ def markdown(r: dict) -> str:
                   "Ratio: trainer images/s ÷ bare-loop images/s (1 = no overhead). Trainer training seconds are its "
                   "epoch seconds minus its measured validation seconds. MFU: training images/s × counted training "
                   "FLOPs per image ÷ peak. Peak memory includes the resident dataset.", ""]
+    cap = r.get("captured")
+    if cap and cap.get("status") != "skipped":
+        d, t = cap.get("relative_difference", {}), cap.get("tolerance", {})
+        es = cap.get("epoch_seconds", {})
+        lines += ["## Eager vs captured step (default configuration)", "",
+                  f"Status {cap['status']}" + (f" ({cap['error']})" if cap.get("error") else "")
+                  + f"; first-step loss relative difference {_f(d.get('first_step'), '{:.2e}')} (tolerance "
+                  f"{t.get('first')}), largest over the first {d.get('steps')} steps {_f(d.get('max_first_steps'), '{:.2e}')} "
+                  f"(tolerance {t.get('steps')}): **{'within' if cap.get('within_tolerance') else 'outside'} tolerance**. "
+                  f"Seconds per epoch: eager {_f(es.get('eager'), '{:.3f}')}, captured {_f(es.get('captured'), '{:.3f}')}"
+                  + (f" (speed-up {cap['speedup']:.2f}x)." if cap.get("speedup") else "."), ""]
+    pk = r.get("packing")
+    if pk and pk.get("rows"):
+        lines += ["## Several trials on one device (default configuration, eager step)", "",
+                  "| K trials | aggregate train img/s | ratio to K = 1 | MFU (aggregate) | median s/epoch per trial | failed |",
+                  "|---|---|---|---|---|---|"]
+        for row in pk["rows"]:
+            per = row["trial_epoch_seconds"]
+            lines.append(f"| {row['k']} | {_f(row['aggregate_images_per_s'], '{:.0f}')} | {_f(row['ratio_to_one'])} | "
+                         f"{_pct(row['mfu'])} | {_f(statistics.median(per) if per else None, '{:.3f}')} | "
+                         f"{len(row['failed'])} |")
+        lines += ["", f"{pk['note']}; {pk['epochs_measured']} measured epoch(s) after one warm-up epoch each.", ""]
     mb = r.get("max_batch")
     if mb:
         lines += [f"Largest batch size of the space ({mb['batch_size']}, {mb['config']['encoder']}, width "
@@ -619,6 +1018,10 @@ def markdown(r: dict) -> str:
     pr = r.get("proxy")
     if pr:
         lines += ["## Proxy check", "", pr["note"], ""]
+        if pr.get("packing"):
+            lines += [f"Trials packed: {pr['packing']['trial_processes']} trial process(es) on the device, planned "
+                      f"speed-up {pr['packing']['planned_speedup']:.2f}x; training step: {pr.get('step', 'eager')} "
+                      "(captured only where this check found it within tolerance).", ""]
         if pr.get("configs"):
             for metric, name in (("val_loss", "final validation loss"), ("val_miou", "final validation mIoU")):
                 s = pr["spearman"].get(metric, {})
@@ -649,9 +1052,14 @@ def markdown(r: dict) -> str:
 
 def gpu_check(out: str, minutes: str = "9", profile: str = "gpu", data: str | None = None,
               device: str | None = None, seed: int = 0, proxy_configs: int | None = None,
-              proxy_epochs: int | None = None, started: float | None = None) -> Path:
+              proxy_epochs: int | None = None, started: float | None = None, packing: str | None = None,
+              proxy_workers: int | None = None, parts: str | None = None) -> Path:
     """Run the check; returns the JSON path. Raises CheckError (or DatasetError) for bad input.
-    ``started``: ``time.perf_counter()`` when the command started (default: now)."""
+    ``started``: ``time.perf_counter()`` when the command started (default: now). ``packing``: the
+    numbers K of concurrent trials to measure ("1,2,4,8"); ``proxy_workers``: trial processes of the
+    proxy check; ``parts``: which parts to run (comma-separated, default all of ``PARTS``)."""
     t0 = time.perf_counter() if started is None else started
     path, m = check_args(out, minutes)
-    return GpuCheck(path, Clock(m, start=t0), profile, data, device, seed, proxy_configs, proxy_epochs).run()
+    check = GpuCheck(path, Clock(m, start=t0), profile, data, device, seed, proxy_configs, proxy_epochs,
+                     packing=packing, proxy_workers=proxy_workers, parts=parts)
+    return check.run()

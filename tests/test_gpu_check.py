@@ -74,12 +74,41 @@ def test_proxy_check_lists_configurations_and_correlation(check):
     assert md.count("| resnet18") + md.count("| mobilenet_v2") >= len(pr["configs"])
 
 
+def test_captured_step_skipped_on_cpu_and_packing_measured(check):
+    r, path = check
+    assert r["captured"]["status"] == "skipped"
+    assert [s["reason"] for s in r["skipped"] if s["part"] == "captured step"] == [
+        "the captured step (CUDA graphs) needs a CUDA device; this check runs on cpu"]
+    rows = r["packing"]["rows"]
+    ks = [row["k"] for row in rows]
+    assert ks[0] == 1 and ks == sorted(ks) and set(ks) <= {1, 2, 4, 8} and len(ks) >= 2  # this CPU has 2+ cores
+    for row in rows:
+        assert row["aggregate_images_per_s"] > 0 and row["failed"] == [] and len(row["trial_epoch_seconds"]) == row["k"]
+        assert row["images"] == row["k"] * r["packing"]["epochs_measured"] * r["packing"]["images_per_epoch"]
+        assert row["mfu"] is None  # no peak for a CPU
+    assert rows[0]["ratio_to_one"] == 1.0 and rows[1]["ratio_to_one"] > 0
+    pr = r["proxy"]
+    assert pr["packing"]["trial_processes"] in ks and pr["step"] == "eager"
+    assert pr["recipe"]["low"] == pr["recipe"]["full"]  # the smoke stand-in: same recipe at two resolutions
+    md = path.with_suffix(".md").read_text()
+    assert "## Several trials on one device" in md and "## Eager vs captured step" not in md
+
+
+def test_matched_recipes_differ_only_in_resolution_depth_and_space():
+    from bench.gpu_check import _differences, common_profile
+    low, full = get_profile("cpu-v2"), get_profile("gpu-v2")
+    assert _differences(low, full) == "encoders, batch sizes, U-Net depth, resolution, patch size"
+    assert _differences(get_profile("cpu"), get_profile("gpu")).endswith("patch size, R")  # both constant-rate
+    space = common_profile(low, full)
+    assert space.encoders == ("resnet18", "resnet34") and space.batch_sizes == (16, 32)
+
+
 def test_time_box_skips_and_records_what_did_not_fit(tmp_path, real_data):
     assert main(["gpu-check", "--profile", "smoke", "--device", "cpu", "--out", str(tmp_path), "--minutes", "0.005",
                  "--data", str(real_data)]) == 0
     r = json.loads((tmp_path / "smoke-cpu.json").read_text())
     skipped = {s["part"] for s in r["skipped"]}
-    assert {"throughput default", "throughput costliest", "max_batch", "proxy"} <= skipped
+    assert {"throughput default", "throughput costliest", "captured step", "packing", "max_batch", "proxy"} <= skipped
     assert r["throughput"] == [] and r["proxy"]["configs"] == [] and r["complete"] is True
     assert "Skipped or shrunk" in (tmp_path / "smoke-cpu.md").read_text()
 
@@ -92,6 +121,9 @@ def test_time_box_skips_and_records_what_did_not_fit(tmp_path, real_data):
     (["--out", "FILE/sub"], ["--out", "cannot create"]),
     (["--profile", "huge"], ["--profile", "'huge'"]),
     (["--proxy-configs", "2"], ["--proxy-configs", "at least 3"]),
+    (["--packing", "1,0"], ["--packing", "'1,0'"]),
+    (["--parts", "proxy,speed"], ["--parts", "'proxy,speed'"]),
+    (["--proxy-workers", "0"], ["--proxy-workers", "at least 1"]),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(tmp_path, capsys, args, words):
     (tmp_path / "FILE").write_text("not a folder")
