@@ -82,7 +82,7 @@ def cmd_run(args) -> int:
     from pathlib import Path
 
     from bench.packing import DB_NAME
-    from bench.runner import ResumeError, Runner, SuiteChanged, fresh_start
+    from bench.runner import ResumeError, Runner, RunStuck, SuiteChanged, fresh_start
     from bench.store import acquire_lock, release_lock
     from bench.suite import SuiteError, load_suite
     from segmentation.data import DatasetError
@@ -122,7 +122,7 @@ def cmd_run(args) -> int:
         runner = Runner(suite, results, workers=args.workers, scheduler=args.scheduler, data=args.data,
                         device=args.device, checkpoints=args.checkpoints, progress=not args.no_progress)
         return runner.run()
-    except (SuiteChanged, ResumeError, SuiteError) as exc:
+    except (SuiteChanged, ResumeError, SuiteError, RunStuck) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except DatasetError as exc:

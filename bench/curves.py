@@ -272,7 +272,8 @@ class CurveTable:
         path = resolve(path)
         if not path.is_file():
             raise FileNotFoundError(f"curves table not found: {path}")
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, float_precision="round_trip")
+        from .tablecheck import check_file  # a table replay cannot use: one line naming file, column and row
+        df = check_file(path)
         return cls(df, space)
 
     def _vector(self, config: dict) -> np.ndarray:

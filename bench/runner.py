@@ -35,6 +35,7 @@ from .backend import make_backend
 from .checkpoints import safe_name
 from .curves import UnrecordedBudget
 from .executor import make_executor
+from .guard import FailureGuard, RunStuck
 from .ledger import Ledger
 from .packing import DB_NAME, PACKED, unpack
 from .retell import ResumeError, retell
@@ -45,7 +46,7 @@ from .suite import RunSpec, Suite, SuiteChanged, SuiteError, check_unchanged
 
 log = logging.getLogger("bench.run")
 
-__all__ = ["Runner", "SuiteChanged", "ResumeError", "fresh_start"]
+__all__ = ["Runner", "SuiteChanged", "ResumeError", "RunStuck", "fresh_start"]
 
 
 class Runner:
@@ -64,6 +65,7 @@ class Runner:
         self.progress = progress
         self.executor = None
         self.futures: dict = {}   # future -> (RunState, Job, or None for the incumbent's test)
+        self.guard = FailureGuard()  # stops a run whose trials keep failing without spending budget
 
     def check_suite(self) -> None:
         check_unchanged(self.suite, self.store)
@@ -347,6 +349,7 @@ class Runner:
         if st.bar is not None:
             st.bar.update(res["epochs_trained"])
             self._postfix(st)
+        self.guard.note(st.spec.key, res["status"], res["epochs_trained"], res["error"])  # RunStuck: no livelock
 
     def _postfix(self, st: RunState) -> None:
         if st.bar is not None:

@@ -227,7 +227,7 @@ def load_suite(path: str | Path) -> Suite:
         methods.append(MethodSpec(label, method, dict(params)))
     curves = curves_hash = None
     if backend == "replay":
-        curves, curves_hash = _check_curves(path, data.get("curves"), max_budget)
+        curves, curves_hash = _check_curves(path, data.get("curves"), max_budget, profile)
     elif "curves" in data:
         raise _fail(path, "curves", 'to be set only with backend = "replay"')
     suite = Suite(data.get("name", path.stem), path, text, profile, [float(b) for b in budgets], list(seeds),
@@ -237,18 +237,31 @@ def load_suite(path: str | Path) -> Suite:
     return suite
 
 
-def _check_curves(path, curves, max_budget) -> tuple[str, str]:
+def _check_curves(path, curves, max_budget, profile=None) -> tuple[str, str]:
+    """The replay table: a file replay can answer every job from (``bench.tablecheck``), reaching
+    max_budget epochs, whose configurations lie in ``profile``'s search space."""
     from .curves import resolve, table_hash
+    from .tablecheck import TableError, check_file, check_space
     if not isinstance(curves, str) or not curves:
         raise _fail(path, "curves", 'the path of a curves table (CSV or parquet) for backend = "replay"', curves)
     if not resolve(curves).is_file():
         raise _fail(path, "curves", f"an existing curves table (looked at {resolve(curves)})", curves)
-    import pandas as pd
     p = resolve(curves)
-    epochs = (pd.read_parquet(p, columns=["epoch"]) if p.suffix == ".parquet" else pd.read_csv(p, usecols=["epoch"]))
-    if int(epochs["epoch"].max()) < max_budget:
+    try:
+        df = check_file(p)
+    except TableError as exc:
+        raise _fail(path, "curves", f"a curves table replay can use ({exc})", curves) from None
+    if int(df["epoch"].max()) < max_budget:
         raise _fail(path, "curves", f"curves reaching max_budget = {max_budget} epochs (the table stops at "
-                                    f"{int(epochs['epoch'].max())})", curves)
+                                    f"{int(df['epoch'].max())})", curves)
+    if profile is not None:
+        from segmentation.profiles import get_profile
+        from segmentation.space import search_space
+        try:
+            check_space(df, p, search_space(get_profile(profile)))
+        except TableError as exc:
+            raise _fail(path, "curves", f"a table of configurations of profile {profile!r}'s search space "
+                                        f"({exc})", curves) from None
     return curves, table_hash(curves)
 
 
