@@ -82,7 +82,8 @@ def _spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ra, rb = _rank_rows(a), _rank_rows(b)
     ra = ra - ra.mean(axis=-1, keepdims=True)
     rb = rb - rb.mean(axis=-1, keepdims=True)
-    return (ra * rb).sum(-1) / np.sqrt((ra * ra).sum(-1) * (rb * rb).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):  # a resample of tied values has no rank correlation (NaN)
+        return (ra * rb).sum(-1) / np.sqrt((ra * ra).sum(-1) * (rb * rb).sum(-1))
 
 
 def rung_rho(unaware_path, aware_path, rungs: list[int] | None = None, seed: int = 0) -> pd.DataFrame:
@@ -263,7 +264,9 @@ def write(unaware_path, aware_path, pair_results: list[dict], out: Path) -> dict
                         f"objective {p['objective']}: IQM difference over seeds [95% bootstrap CI] and a two-sided "
                         "Mann-Whitney U test, Holm-corrected over the method x budget comparisons of each store; "
                         "'lower'/'higher': regret below/above random search's at corrected p < 0.05. A conclusion "
-                        "holds when both designs give the same verdict, else it flips."))
+                        "holds when both designs give the same verdict, else it flips. Regret is against each table's "
+                        "best seed mean at R (the same R column once the budget-aware table is complete; a partial "
+                        "table holds fewer configurations)."))
         nums["pairs"].append({"unaware": p["unaware"], "aware": p["aware"], "objective": p["objective"],
                               "rows": frame.to_dict("records"), "winners": p["winners"]})
     return nums

@@ -149,7 +149,7 @@ def test_replay_charges_a_promotion_as_a_new_training_answered_by_its_own_run(bu
     suite = tmp_path / "s.toml"
     suite.write_text(SUITE.format(curves=path))
     assert Runner(load_suite(suite), tmp_path / "res", progress=False).run() == 0
-    df = pd.read_csv(path)
+    df = pd.read_csv(path, float_precision="round_trip")  # as replay reads it: exact floats
     db = sqlite3.connect(tmp_path / "res" / "results.db")
     jobs = db.execute("SELECT run_key, job_id, config, resource, resumes_from, epochs_trained, loss, info FROM jobs "
                       "WHERE status = 'ok'").fetchall()
@@ -184,7 +184,7 @@ def test_incompatible_suite_fails_before_anything_runs(budget_table, tmp_path, c
     elif key.endswith(".cost"):
         text = text.replace('cost = "restart"', 'cost = "resume"')
     elif change == "on_ladder = true":  # successive halving sized to B freely: rungs the table lacks
-        text = text.replace(', on_ladder = true', '').replace("budgets = [3]", "budgets = [6]")
+        text = text.replace(', on_ladder = true', '').replace("budgets = [3]", "budgets = [5]")
     elif key.endswith(".method"):
         text += '[[methods]]\nlabel = "tpe"\nmethod = "optuna-tpe-hb"\nparams = { eta = 3 }\n'
     else:
@@ -197,3 +197,49 @@ def test_incompatible_suite_fails_before_anything_runs(budget_table, tmp_path, c
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and f"key '{key}'" in lines[0] and "budget-aware" in lines[0], out.stderr
     assert not (tmp_path / "res").exists()
+
+
+def _synthetic(tmp_path, aware: bool):
+    """Six configurations x 2 seeds, R = 9: at R the value is the configuration's index; the budget-aware rungs
+    keep that order, the budget-unaware epoch 1 reverses it and epoch 3 keeps it."""
+    rows = []
+    for c in range(6):
+        for seed in (0, 1):
+            for budget in ((1, 3, 9) if aware else (None,)):
+                last = budget or 9
+                for e in range(1, last + 1):
+                    if e == 9:
+                        v = c + 0.01 * seed
+                    elif aware:
+                        v = 10 + c + e  # the run annealed at its budget ranks as R does
+                    else:
+                        v = 10 - c if e == 1 else 10 + c
+                    rows.append({"config_id": f"c{c}", "train_seed": seed, **({"budget": budget} if aware else {}),
+                                 "epoch": e, "status": "ok", "val_loss": float(v), "val_miou": float(-v),
+                                 "test_loss": float(v), "test_miou": float(-v), "seconds": 1.0})
+    path = tmp_path / ("aware.csv" if aware else "unaware.csv")
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_rung_rho_per_design_on_the_same_configurations(tmp_path):
+    from paper.fidelity import rung_rho
+    df = rung_rho(_synthetic(tmp_path, False), _synthetic(tmp_path, True))
+    loss = df[df["metric"] == "val_loss"].set_index(["rung", "design"])["rho"]
+    assert loss[(1, "budget-unaware")] == pytest.approx(-1) and loss[(1, "budget-aware")] == pytest.approx(1)
+    assert loss[(3, "budget-unaware")] == pytest.approx(1) and loss[(3, "budget-aware")] == pytest.approx(1)
+    assert loss[(1, "aware - unaware")] == pytest.approx(2)
+    assert set(df["configs"]) == {6} and sorted(df["rung"].unique()) == [1, 3]
+
+
+def test_side_by_side_says_holds_or_flips():
+    from paper.fidelity import side_by_side
+
+    def frame(verdicts):
+        return pd.DataFrame([{"budget": 1.0, "column": m, "labels": [m], "random": "random", "runs": 30,
+                              "iqm_diff": -0.01 if v == "lower" else 0.0, "lo": -0.02, "hi": 0.0, "p": 0.01,
+                              "p_holm": 0.02 if v == "lower" else 0.5, "verdict": v} for m, v in verdicts.items()])
+    out = side_by_side(frame({"hb": "lower", "sh": "lower", "gp": "indistinguishable"}),
+                       frame({"hb": "lower", "sh": "indistinguishable", "gp": "indistinguishable"}),
+                       ["hb", "sh", "gp", "random"])
+    assert dict(zip(out["method"], out["conclusion"])) == {"hb": "holds", "sh": "flips", "gp": "holds"}
