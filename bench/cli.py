@@ -129,6 +129,11 @@ def cmd_run(args) -> int:
         print(f"error: {exc} (the suite stopped with nothing marked done: fix the dataset and run the same "
               f"command again to resume {results})", file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder that cannot be made, a full disk, a scheduler that went away
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"error: {where}{exc.strerror or exc}; everything recorded so far is in {results}: fix the cause "
+              f"and run the same command again to resume", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         log.warning("interrupted: everything recorded so far is in %s; run the same command again to resume",
                     results)
@@ -227,6 +232,9 @@ def cmd_export_curves(args) -> int:
     except (FileNotFoundError, ValueError, sqlite3.DatabaseError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # --out a directory, a read-only place, a full disk
+        print(f"error: --out: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -257,6 +265,13 @@ def cmd_crash_test(args) -> int:
     from pathlib import Path
 
     from bench.crashtest import crash_test
+    from bench.suite import SuiteError, load_suite
+    for suite in args.suites:  # every suite checked before the first is run
+        try:
+            load_suite(suite)
+        except SuiteError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     failed = 0
     for suite in args.suites:
         report = crash_test(Path(suite), Path(args.work) / Path(suite).stem, jobs=args.jobs,
@@ -307,7 +322,8 @@ def cmd_gpu_check(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    from bench.cliargs import OneLineParser  # every usage error on one line
+    p = OneLineParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -478,6 +494,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from bench.cliargs import ArgError, check_args
+    try:
+        check_args(args)  # ranges, devices, writable directories: bench.cliargs.RULES
+    except ArgError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if not args.verbose:
