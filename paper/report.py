@@ -11,9 +11,11 @@ import json
 from pathlib import Path
 from string import Template
 
+import pandas as pd
+
 from methods.brackets import hyperband_brackets, plan_summary
 
-from . import fidelity, gpu, landscape, realcheck, replaystats
+from . import fidelity, findings, gpu, landscape, realcheck, replaystats
 from .tables import to_markdown
 
 TEMPLATE = Path(__file__).with_name("paper.md")
@@ -191,6 +193,9 @@ def values(numbers: dict, out: Path) -> _Values:
     v["landscape"] = landscape.text(numbers.get("landscape"), out)
     v["realcheck"] = realcheck.text(numbers.get("realcheck"), out)
     v["fidelity"] = fidelity.text(numbers.get("fidelity"), out)
+    fam = numbers.get("findings")
+    v["findings"] = findings.text(pd.DataFrame(fam) if fam else None) + (
+        "\n\n" + (Path(out) / "findings.md").read_text() if (Path(out) / "findings.md").is_file() else "")
     for name, c in numbers.get("curves", {}).items():
         key = name.replace("-", "_")
         q = c["final_val_miou"]

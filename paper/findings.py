@@ -1,0 +1,146 @@
+"""The paper's Findings: every comparison with random search that the paper reports, answered alike and
+Holm-corrected over the whole family (issue 24).
+
+A comparison is one (store, objective, B, method column) against the random-search column of the same
+store and budget, on the final validation regret of the incumbent (seed-mean scoring on a seeded table).
+It is *like for like* only when both were answered the same way: every run of both replays the table's own
+configurations (neighbour share 0: table sampling, or table candidates for a model-based tuner), or both
+go through the nearest-neighbour map (share > 0). A comparison answered differently is not tested and is
+listed as such; a store made before runs recorded their neighbour share cannot tell, and is not tested
+either.
+
+For every tested comparison: the IQM difference of validation regret [95% bootstrap CI], a two-sided
+Mann-Whitney U test over the seeds, Holm's correction over the family (every tested comparison of every
+store: methods x budgets x objectives x answering modes x designs), the effect in training-seed sds of the
+objective (the table's pooled, root-mean-square seed sd at R) and the IQM difference of the incumbents'
+test mIoU. A finding is stated only when its corrected p < 0.05 (the CI is printed beside it); everything
+else reads "indistinguishable from random search".
+
+``compute`` is pure (frames in, frame out); ``text`` renders the section.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from . import replaystats
+from . import stats as st
+
+ALPHA = 0.05
+
+
+def answering(res, label: str, budget: float) -> str:
+    """How a cell was answered: "table" (every run's neighbour share 0), "neighbour" (some share > 0), or
+    "unknown" (no run stored it)."""
+    d = replaystats.per_run(res)
+    s = d[(d["label"] == label) & (d["budget"] == budget)]["neighbour_share"].dropna()
+    if s.empty:
+        return "unknown"
+    return "table" if float(s.max()) == 0.0 else "neighbour"
+
+
+def pooled_seed_sd(curves, objective: str) -> float:
+    """The table's pooled (root-mean-square) training-seed sd at R of the objective's metric (NaN for a
+    one-seed table)."""
+    from . import landscape
+    ok = landscape.read_table(st.REPO / curves if not str(curves).startswith("/") else curves)
+    metric = "val_loss" if objective == "val_loss" else "val_miou"
+    n = landscape.noise(ok, metric)
+    return float(n.get("pooled_sd", np.nan))
+
+
+def compute(loaded: dict, bests: dict) -> pd.DataFrame:
+    """One row per comparison with random search over every replayed store given (``loaded``: name ->
+    Results, ``bests``: name -> ``stats.table_best``)."""
+    rows = []
+    for name, res in loaded.items():
+        best = bests[name]
+        fin = st.final_regret(res, best)
+        order = res.methods()
+        sd = pooled_seed_sd(best["path"], res.objective)
+        for b in res.budgets():
+            fb = fin[fin["budget"] == b]
+            cols = st.columns(fb, order)
+            ref = next((n for n, labels in cols.items()
+                        if str(fb[fb["label"] == labels[0]]["algorithm"].iloc[0]).startswith("random-search R=")), None)
+            if ref is None:
+                continue
+            base = fb[fb["label"] == cols[ref][0]]
+            mode_ref = answering(res, cols[ref][0], b)
+            for col, labels in cols.items():
+                if col == ref:
+                    continue
+                g = fb[fb["label"] == labels[0]]
+                mode = answering(res, labels[0], b)
+                row = {"store": name, "objective": res.objective, "B": float(b), "method": col,
+                       "answering": mode, "random_answering": mode_ref, "runs": int(g["val_regret"].notna().sum()),
+                       "like_for_like": mode == mode_ref and mode != "unknown"}
+                if row["like_for_like"]:
+                    v, r = g["val_regret"].dropna().to_numpy(), base["val_regret"].dropna().to_numpy()
+                    d, lo, hi = st.iqm_difference_ci(v, r)
+                    t, _, _ = st.iqm_difference_ci(g["test_miou"].dropna().to_numpy(), base["test_miou"].dropna().to_numpy())
+                    row.update(iqm_diff=d, lo=lo, hi=hi, effect_sd=d / sd if sd == sd and sd > 0 else np.nan,
+                               test_miou_diff=t,
+                               p=float(stats.mannwhitneyu(v, r, alternative="two-sided").pvalue) if len(v) and len(r)
+                               else np.nan)
+                rows.append(row)
+    df = pd.DataFrame(rows, columns=["store", "objective", "B", "method", "answering", "random_answering", "runs",
+                                     "like_for_like", "iqm_diff", "lo", "hi", "effect_sd", "test_miou_diff", "p"])
+    df["p_holm"] = np.nan
+    tested = df["like_for_like"].astype(bool) & df["p"].notna()
+    if tested.any():
+        df.loc[tested, "p_holm"] = multipletests(df.loc[tested, "p"].to_numpy(dtype=float), method="holm")[1]
+    df["verdict"] = [("not tested (answered differently)" if not lf else
+                      ("lower regret" if d < 0 else "higher regret") if ph == ph and ph < ALPHA
+                      else "indistinguishable")
+                     for lf, d, ph in zip(df["like_for_like"], df["iqm_diff"], df["p_holm"])]
+    return df
+
+
+def table(df: pd.DataFrame) -> pd.DataFrame:
+    """The family as a table (one row per comparison)."""
+    def cell(r):
+        if not r["like_for_like"]:
+            return "—"
+        return f"{r['iqm_diff']:+.4f} [{r['lo']:+.4f}, {r['hi']:+.4f}]"
+    return pd.DataFrame({
+        "store": df["store"], "objective": df["objective"], "B": [f"{b:g}" for b in df["B"]], "method": df["method"],
+        "answered (method / random)": [f"{a} / {b}" for a, b in zip(df["answering"], df["random_answering"])],
+        "IQM regret difference [95% CI]": [cell(r) for _, r in df.iterrows()],
+        "in seed sds": [f"{x:+.2f}" if x == x else "—" for x in df["effect_sd"]],
+        "test mIoU difference (IQM)": [f"{x:+.4f}" if x == x else "—" for x in df["test_miou_diff"]],
+        "p (Holm)": [f"{p:.3g}" if p == p else "—" for p in df["p_holm"]],
+        "verdict": df["verdict"]})
+
+
+def text(df: pd.DataFrame | None) -> str:
+    """The generated Findings: each corrected difference, then what is indistinguishable and what was not tested."""
+    if df is None or df.empty:
+        return "*Findings: no replayed sweep with a random-search column is stored.*"
+    tested = df[df["like_for_like"].astype(bool)]
+    found = tested[tested["verdict"].isin(["lower regret", "higher regret"])]
+    lines = []
+    for _, r in found.iterrows():
+        what = "lower" if r["verdict"] == "lower regret" else "higher"
+        lines.append(
+            f"- `{r['method']}` at B = {r['B']:g} R ({r['store']}, objective {r['objective']}, both answered by "
+            f"{'the table' if r['answering'] == 'table' else 'the nearest-neighbour map'}): validation regret "
+            f"{what} than random search's by {abs(r['iqm_diff']):.4f} [{r['lo']:+.4f}, {r['hi']:+.4f}] (IQM difference, "
+            f"95% CI; Holm-corrected p = {r['p_holm']:.3g}), {abs(r['effect_sd']):.2f} training-seed sds; "
+            f"test mIoU {r['test_miou_diff']:+.4f}.")
+    same = tested[tested["verdict"] == "indistinguishable"]
+    untested = df[~df["like_for_like"].astype(bool)]
+    lines.append(f"- Of {len(tested)} comparisons with random search answered alike (the family Holm's correction "
+                 f"covers), {len(found)} differ at corrected p < 0.05 and {len(same)} are indistinguishable from "
+                 "random search.")
+    if len(untested):
+        methods = sorted(set(untested["method"]))
+        lines.append(f"- {len(untested)} comparisons were not tested because the method and random search were answered "
+                     f"differently (or a store did not record how): {', '.join(f'`{m}`' for m in methods)}. Their "
+                     "like-for-like runs (table candidates for the model-based tuners, or random search through the "
+                     "nearest-neighbour map) are what would test them.")
+    lines.append("- Not yet checked: whether each finding survives removing the table's best configuration "
+                 "(issue 24's leave-top-k-out runs).")
+    return "\n".join(lines)
