@@ -26,8 +26,9 @@ so that an interrupted check keeps what it measured:
    one device, each a single-threaded process of its own (as ``bench run --workers N`` runs them):
    after a warm-up epoch each, all start together and train the same measured epochs; reported are
    the aggregate training images per second (all trials' training images over the wall time from
-   the common start to the last one's end, validation included), its ratio to K = 1, the MFU of
-   that aggregate, and each trial's seconds per epoch. On a CPU the list stops at the core count.
+   the first measured epoch's start to the last one's end, validation included, the model's build
+   not), its ratio to K = 1, the MFU of that aggregate, and each trial's seconds per epoch. On a CPU
+   the list stops at the core count and one epoch is measured (it shows that the part works).
 5. **Largest batch**: the costliest model at the largest batch size of the space, one epoch;
    an out-of-memory error is caught and reported as such.
 6. **Proxy check** on matched recipes: k configurations trained to the same R at the proxy
@@ -233,11 +234,10 @@ def _trial_main(profiles, data, device: str, threads: int, jobs, results, go) ->
                 w = train(cfg, 1, seed, task)
                 results.put((key, "warm", w.status))
                 go.get()
-                t0 = time.time()
-                r = train(cfg, epochs, seed, task)
-                if dev.type == "cuda":
-                    torch.cuda.synchronize(dev)
-                t1 = time.time()
+                ends = []  # (Unix time at the end of each epoch, its seconds): the window excludes the model's build
+                r = train(cfg, epochs, seed, task, on_epoch=lambda e: ends.append((time.time(), e.seconds)))
+                t0 = ends[0][0] - ends[0][1] if ends else None
+                t1 = ends[-1][0] if ends else None
                 n = task.x["train"].shape[0]
                 bs = int(cfg["batch_size"])
                 results.put((key, "done", {"status": r.status, "error": r.error, "start": t0, "end": t1,
@@ -657,8 +657,9 @@ class GpuCheck:
             ks = tuple(k for k in ks if k <= cores) or (1,)
         epochs = max(1, self.measure_epochs if self._cuda() else 1)  # a CPU shows the mechanism, not a GPU's rate
         out = {"config": cfg, "epochs_measured": epochs, "step": "eager", "rows": [],
-               "note": "aggregate: all trials' training images over the wall time from their common start to the "
-                       "last one's end (validation included); each trial a single-threaded process"}
+               "note": "aggregate: all trials' training images over the wall time from the start of the first "
+                       "measured epoch of any trial to the end of the last one's (validation included, the "
+                       "model's build not); each trial a single-threaded process"}
         self.result["packing"] = out
         if self.clock.left() <= 0:
             self.skip("packing", "no time left")
