@@ -25,10 +25,10 @@ def test_findings_sentence_by_hand():
     df = pd.DataFrame([_row(), _row(method="hyperband", iqm_diff=0.001, lo=-0.004, hi=0.006, p=0.4, p_holm=1.0,
                                     verdict="indistinguishable"),
                        _row(method="smac-bo", answering="neighbour", like_for_like=False, iqm_diff=np.nan,
-                            p=np.nan, p_holm=np.nan, verdict="not tested (answered differently)")])
+                            p=np.nan, p_holm=np.nan, verdict="not tested (no random search answered alike)")])
     out = text(df).splitlines()
-    assert out[0] == ("- `skopt-gp` at B = 13.2222 R (nvsbn, objective val_loss, both answered by the table): validation "
+    assert out[0] == ("- `skopt-gp` at B = 13.2222 R (nvsbn, objective val_loss, it and random search answered by the table): validation "
                       "regret lower than random search's by 0.0080 [-0.0138, -0.0031] (IQM difference, 95% CI; "
                       "Holm-corrected p = 0.012), 0.32 training-seed sds; test mIoU +0.0060.")
     assert "Of 2 comparisons with random search answered alike" in out[1] and "1 differ" in out[1]
-    assert "1 comparisons were not tested" in out[2] and "`smac-bo`" in out[2]
+    assert "1 comparison(s) were not tested" in out[2] and "`smac-bo`" in out[2]
