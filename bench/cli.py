@@ -516,6 +516,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as exc:  # damage that the opening check did not see
+        if "full" in str(exc).lower():  # "database or disk is full": nothing is damaged
+            print(f"error: {exc}: free space (or move the results directory) and run the same command again; "
+                  "everything recorded before is kept", file=sys.stderr)
+            return 2
         print(f"error: the results store is unreadable ({exc}); restore it from a copy (git checkout, or "
               f"python -m bench unpack DIR --force) or move it aside (bench run --fresh)", file=sys.stderr)
         return 2

@@ -13,13 +13,14 @@ resumed or extended from a fresh clone.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import lzma
 import os
 import shutil
 from pathlib import Path
 
-from .store import snapshot
+from .store import StoreError, acquire_lock, release_lock, snapshot
 
 DB_NAME = "results.db"
 PACKED = DB_NAME + ".xz"
@@ -47,14 +48,30 @@ def pack(results: str | Path, preset: int = 6) -> Path:
     return out
 
 
+class PackedStoreError(StoreError, ValueError):
+    """A packed store that cannot be decompressed (one line)."""
+
+
 def _decompress(packed: Path, dest: Path, before_replace=lambda: None) -> Path:
+    """``packed`` decompressed to ``dest`` through a temporary file that never outlives a failure: a
+    damaged or truncated file, or a full disk, is one-line :class:`StoreError` and ``dest`` is untouched."""
     tmp = dest.with_name(dest.name + ".tmp")
     try:
         with lzma.open(packed, "rb") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-    except lzma.LZMAError as exc:
+    except (lzma.LZMAError, EOFError) as exc:  # not xz, damaged, or cut short
         tmp.unlink(missing_ok=True)
-        raise ValueError(f"{packed} is not a valid xz file: {exc}") from exc
+        raise PackedStoreError(f"{packed} is not a valid xz file: damaged or truncated ({exc}); nothing was "
+                               f"unpacked: restore it from a copy (a committed one: git checkout -- {packed})") from None
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise StoreError(f"{dest.parent}: no space left to unpack {packed.name}; nothing was unpacked: free "
+                             f"space and run the same command again") from None
+        raise StoreError(f"cannot unpack {packed} to {dest}: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     before_replace()
     os.replace(tmp, dest)
     return dest
@@ -74,7 +91,14 @@ def unpack(results: str | Path, force: bool = False) -> Path:
     def drop_old_wal():  # only once the packed file has decompressed cleanly
         for extra in (DB_NAME + "-wal", DB_NAME + "-shm"):
             (results / extra).unlink(missing_ok=True)
-    return _decompress(packed, db, drop_old_wal)
+    lock = acquire_lock(db)  # not under a driver that has the store open (StoreLocked says who)
+    try:
+        if db.exists() and not force:  # again, under the lock
+            raise FileExistsError(f"{db} exists; it may hold results the packed file lacks "
+                                  "(use --force to replace it)")
+        return _decompress(packed, db, drop_old_wal)
+    finally:
+        release_lock(lock)
 
 
 def store_file(results: str | Path) -> Path:

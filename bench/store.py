@@ -294,6 +294,7 @@ class ReadStore(_Reads):
         self.db.row_factory = sqlite3.Row
         try:
             check_integrity(self.db, self.path)
+            check_store(self.db, self.path, empty_ok=False)  # not a store, or a newer schema: refused
         except BaseException:
             self.db.close()
             raise
@@ -372,10 +373,36 @@ def check_integrity(db: sqlite3.Connection, path: Path) -> None:
     try:
         problems = [r[0] for r in db.execute(f"PRAGMA {pragma}(5)").fetchall()]
     except sqlite3.DatabaseError as exc:  # "file is not a database", "database disk image is malformed"
+        if "full" in str(exc).lower():  # "database or disk is full": nothing is damaged
+            raise StoreError(f"{path}: {exc}: free space there (or move the results directory) and run the "
+                             f"same command again; everything recorded before is kept") from None
         problems = [str(exc)]
     if problems != ["ok"]:
         first = " ".join("; ".join(problems).split())  # one line
         raise StoreError(f"{path} is damaged ({pragma}: {first[:200]}); {recovery_hint(path)}")
+
+
+STORE_COLUMNS = ("run_key", "suite_hash", "identity")  # a runs table with these is this project's
+
+
+def check_store(db: sqlite3.Connection, path: Path, *, empty_ok: bool) -> int:
+    """Refuse (:class:`StoreError`) a database that is not this project's store or whose schema is newer
+    than this code; returns its schema version. ``empty_ok``: a database without tables (a store about
+    to be created) is accepted. Every opening calls it after :func:`check_integrity`, before any write."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path}: store schema version {version} is newer than this code reads (1 to "
+                         f"{SCHEMA_VERSION}); nothing was read from it or written to it: use the code that wrote "
+                         f"it (git log) or a newer one")
+    if not tables and empty_ok and version == 0:
+        return version
+    columns = {r[1] for r in db.execute("PRAGMA table_info(runs)")} if "runs" in tables else set()
+    if version < 0 or not set(STORE_COLUMNS) <= columns:
+        what = f"its tables are {', '.join(sorted(tables))}" if tables else "it is an empty database"
+        raise StoreError(f"{path} is not a results store of this project ({what}); nothing was read from it or "
+                         f"written to it: give another --results directory, or move the file aside")
+    return version
 
 
 class Store(_Reads):
@@ -408,9 +435,7 @@ class Store(_Reads):
         self.db.row_factory = sqlite3.Row
         try:
             check_integrity(self.db, self.path)
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, 1, SCHEMA_VERSION):
-                raise StoreError(f"{self.path}: store schema version {version}, this code reads 1 to {SCHEMA_VERSION}")
+            check_store(self.db, self.path, empty_ok=not readonly)  # another program's database: untouched
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")

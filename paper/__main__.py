@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from bench.store import StoreError
+
 from .build import REALCHECK, build
 from .data import TableChanged
 from .gpu import CheckFileError
@@ -31,8 +33,8 @@ def main(argv=None) -> int:
     try:
         numbers = build([Path(r) for r in args.results], Path(args.out), [Path(c) for c in args.curves], args.data,
                         Path(args.gpu_check), tuple(Path(r) for r in args.realcheck))
-    except (FileNotFoundError, CheckFileError, TableChanged) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (FileNotFoundError, CheckFileError, TableChanged, StoreError) as exc:  # StoreError: damaged, foreign,
+        print(f"error: {exc}", file=sys.stderr)                                     # newer schema: one line
         return 2
     print(render(numbers, Path(args.out)))
     return 0

@@ -1,0 +1,139 @@
+"""Stores: another program's database is refused and never modified; a newer schema is refused by every
+reader; a damaged packed store is one line and leaves no temporary file; unpack takes the driver lock;
+a full disk says to free space and run the same command again."""
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bench import packing
+from bench.cli import main
+from bench.store import Store, StoreError, StoreLocked, acquire_lock, check_integrity, read_store, release_lock
+
+FIXTURE = Path(__file__).parent / "fixtures" / "smoke-curves.csv"
+SUITE = f"""
+profile = "smoke"
+backend = "replay"
+curves = "{FIXTURE}"
+budgets = [1]
+seeds = [0]
+[[methods]]
+label = "random"
+method = "random-search"
+"""
+
+
+def _digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _foreign(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path)
+    con.executescript("CREATE TABLE runs (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO runs (name) VALUES ('x');"
+                      "CREATE TABLE notes (body TEXT);")
+    con.close()
+    return path
+
+
+def _one_line(err: str) -> str:
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_another_programs_database_is_refused_and_untouched(tmp_path, capsys):
+    db = _foreign(tmp_path / "res" / "results.db")
+    before = _digest(db)
+    (tmp_path / "s.toml").write_text(SUITE)
+    assert main(["run", str(tmp_path / "s.toml"), "--results", str(tmp_path / "res"), "--no-progress"]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert "is not a results store of this project (its tables are notes, runs)" in err
+    assert _digest(db) == before
+    with pytest.raises(StoreError, match="not a results store"):
+        Store(db, lock=True)
+    with pytest.raises(StoreError, match="not a results store"):
+        read_store(db)
+    assert _digest(db) == before
+    assert sqlite3.connect(db).execute("SELECT name FROM runs").fetchall() == [("x",)]
+
+
+def _store(tmp_path) -> Path:
+    (tmp_path / "s.toml").write_text(SUITE)
+    assert main(["run", str(tmp_path / "s.toml"), "--results", str(tmp_path / "res"), "--no-progress"]) == 0
+    return tmp_path / "res" / "results.db"
+
+
+def test_a_newer_schema_is_refused_by_every_reader(tmp_path, capsys):
+    db = _store(tmp_path)
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA user_version = 99")
+    con.close()
+    capsys.readouterr()
+    before = _digest(db)
+    with pytest.raises(StoreError, match=r"schema version 99 is newer than this code reads \(1 to 2\)"):
+        read_store(db)
+    for argv in (["status", str(db.parent)], ["speed", str(db.parent)], ["export", str(db.parent)],
+                 ["export-curves", str(db.parent), "--out", str(tmp_path / "c.csv")],
+                 ["run", str(tmp_path / "s.toml"), "--results", str(db.parent), "--no-progress"]):
+        assert main(argv) == 2, argv
+        assert "schema version 99 is newer" in _one_line(capsys.readouterr().err), argv
+    from paper.__main__ import main as paper_main
+    assert paper_main([str(db.parent), "--out", str(tmp_path / "paper"), "--gpu-check", str(tmp_path / "none"),
+                       "--realcheck", str(tmp_path / "r1"), str(tmp_path / "r2")]) == 2
+    assert "schema version 99 is newer" in capsys.readouterr().err
+    assert _digest(db) == before
+
+
+def test_an_empty_database_is_not_a_store_to_readers(tmp_path, capsys):
+    (tmp_path / "res").mkdir()
+    sqlite3.connect(tmp_path / "res" / "results.db").close()   # 0 bytes: an empty database
+    assert main(["status", str(tmp_path / "res")]) == 2
+    assert "not a results store of this project (it is an empty database)" in _one_line(capsys.readouterr().err)
+
+
+def test_a_truncated_packed_store_is_one_line_and_leaves_no_temporary_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(packing, "CACHE", tmp_path / "cache")
+    db = _store(tmp_path)
+    packed = packing.pack(db.parent)
+    packed.write_bytes(packed.read_bytes()[: packed.stat().st_size // 2])
+    db.unlink()
+    capsys.readouterr()
+    assert main(["unpack", str(db.parent)]) == 2
+    assert "is not a valid xz file: damaged or truncated" in _one_line(capsys.readouterr().err)
+    assert main(["status", str(db.parent)]) == 2   # a reader unpacks into the cache
+    assert "is not a valid xz file: damaged or truncated" in _one_line(capsys.readouterr().err)
+    assert not list(db.parent.glob("*.tmp")) and not list((tmp_path / "cache").glob("*"))
+    assert not db.exists()
+
+
+def test_unpack_takes_the_driver_lock(tmp_path):
+    db = _store(tmp_path)
+    packing.pack(db.parent)
+    before = _digest(db)
+    lock = acquire_lock(db)   # a driver has the store open
+    try:
+        with pytest.raises(StoreLocked, match="is in use by pid"):
+            packing.unpack(db.parent, force=True)
+    finally:
+        release_lock(lock)
+    assert _digest(db) == before
+    assert packing.unpack(db.parent, force=True) == db
+
+
+class _FullDisk:
+    def execute(self, *_):
+        raise sqlite3.OperationalError("database or disk is full")
+
+
+def test_a_full_disk_says_free_space_and_run_again(tmp_path, capsys, monkeypatch):
+    with pytest.raises(StoreError, match=r"database or disk is full: free space there .* run the same command again"):
+        check_integrity(_FullDisk(), tmp_path / "results.db")
+    import bench.cli as cli
+
+    def full(args):
+        raise sqlite3.OperationalError("database or disk is full")
+    monkeypatch.setattr(cli, "cmd_status", full)
+    assert main(["status", str(tmp_path)]) == 2
+    err = _one_line(capsys.readouterr().err)
+    assert "free space" in err and "run the same command again" in err and "restore" not in err
