@@ -29,6 +29,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .lifeline import die_with_parent, reap_stale, scratch_root
 from .packing import DB_NAME, PACKED, unpack
 from .store import ENDED, Store, read_store
 from .suite import Suite, check_unchanged
@@ -36,11 +37,14 @@ from .suite import Suite, check_unchanged
 log = logging.getLogger("bench.sweep")
 
 _SUITE: Suite | None = None  # a child's suite, set once by _init
+_SCRATCH: Path | None = None  # the driver's scratch folder (bench.lifeline), set once by _init
 
 
-def _init(suite: Suite, level: int) -> None:
-    global _SUITE
-    _SUITE = suite
+def _init(suite: Suite, level: int, parent: int | None = None, scratch: Path | None = None) -> None:
+    global _SUITE, _SCRATCH
+    if parent is not None:  # a killed driver takes its pool with it
+        die_with_parent(parent)
+    _SUITE, _SCRATCH = suite, scratch
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     for name in ("bench.run", "bench.backend"):  # a run's "done ..." line is the parent's to say
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
@@ -50,7 +54,7 @@ def _run_one(key: str) -> dict:
     """In a child: run ``key`` alone into a scratch store; return its rows (``Store.run_rows``)."""
     from .runner import Runner
 
-    scratch = Path(tempfile.mkdtemp(prefix="aerial-hpo-run-"))
+    scratch = Path(tempfile.mkdtemp(prefix="aerial-hpo-run-", dir=_SCRATCH))
     try:
         Runner(_SUITE, scratch, progress=False).run(keys={key})
         with read_store(scratch / DB_NAME) as store:
@@ -92,10 +96,13 @@ def run_in_processes(suite: Suite, results: Path, processes: int, progress: bool
     kill_after = int(os.environ.get("AERIAL_HPO_KILL_SWEEP_AFTER", "0") or "0")
     store = Store(results / DB_NAME, lock=True)
     ctx = multiprocessing.get_context("spawn")
+    reap_stale()  # scratch folders of killed drivers
+    scratch = scratch_root()  # the children's scratch stores, removed with it below
     bar = tqdm(total=len(fresh), desc=suite.name, unit="run", dynamic_ncols=True, disable=None if progress else True)
     try:
         with ProcessPoolExecutor(max_workers=min(processes, len(fresh)), mp_context=ctx, initializer=_init,
-                                 initargs=(suite, logging.getLogger().getEffectiveLevel())) as pool:
+                                 initargs=(suite, logging.getLogger().getEffectiveLevel(), os.getpid(),
+                                           scratch)) as pool:
             for i, (key, run_rows) in enumerate(zip(fresh, pool.map(_run_one, fresh)), 1):  # in the suite's order
                 store.add_run_rows(run_rows)
                 log.debug("stored %s", key)
@@ -105,4 +112,5 @@ def run_in_processes(suite: Suite, results: Path, processes: int, progress: bool
     finally:
         bar.close()
         store.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
