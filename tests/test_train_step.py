@@ -128,3 +128,33 @@ def test_captured_step_cli_refuses_in_one_line(real_data):
     err = res.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --captured-step:") and "CUDA" in err[0], res.stderr
     assert "epoch" not in res.stdout  # nothing trained
+
+
+def test_a_captured_steps_optimiser_state_is_saved_in_the_eager_format():
+    """A captured step keeps its learning rate and step counts as device tensors and its optimiser
+    capturable; its checkpoint is written in the eager step's format (float rates, CPU step counts,
+    capturable off), so either step continues it."""
+    import copy
+
+    from segmentation.train import _eager_state
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.AdamW([p], lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5)
+    p.grad = torch.ones(3)
+    opt.step()
+    sched.step()
+    eager, eager_sched = opt.state_dict(), sched.state_dict()
+    captured = copy.deepcopy(eager)
+    captured["param_groups"][0].update(lr=torch.tensor(0.05), capturable=True)
+    captured_sched = dict(copy.deepcopy(eager_sched), _last_lr=[torch.tensor(0.05)])
+    out, out_sched = _eager_state(captured), _eager_state(captured_sched)
+    group = out["param_groups"][0]
+    assert isinstance(group["lr"], float) and group["lr"] == float(torch.tensor(0.05)) and group["capturable"] is False
+    assert {k: v for k, v in group.items() if k not in ("lr", "capturable")} == \
+        {k: v for k, v in eager["param_groups"][0].items() if k not in ("lr", "capturable")}
+    for k in ("step", "exp_avg", "exp_avg_sq"):
+        assert torch.equal(out["state"][0][k], eager["state"][0][k]) and out["state"][0][k].device.type == "cpu"
+    assert out_sched["_last_lr"] == [float(torch.tensor(0.05))] and out_sched["base_lrs"] == eager_sched["base_lrs"]
+    again = torch.optim.AdamW([torch.nn.Parameter(torch.ones(3))], lr=0.1)
+    again.load_state_dict(out)  # loadable by the eager step
+    assert again.param_groups[0]["capturable"] is False
