@@ -301,6 +301,11 @@ def cmd_perf_tuners(args) -> int:
     return perf_tuners(args.methods, args.points, args.repeats)
 
 
+def cmd_perf_startup(args) -> int:
+    from bench.startup import main as perf_startup
+    return perf_startup(args.against, args.repeats)
+
+
 def cmd_gpu_check(args) -> int:
     import time
     started = time.perf_counter()  # --minutes counts from here, imports included
@@ -489,6 +494,12 @@ def build_parser() -> argparse.ArgumentParser:
     pu.add_argument("--points", type=int, nargs="*", default=[10, 50, 100])
     pu.add_argument("--repeats", type=int, default=20)
     pu.set_defaults(func=cmd_perf_tuners)
+
+    ps = sub.add_parser("perf-startup", help="start-up of bench brackets and a one-run replayed bench run against "
+                                             "python -c pass (seconds, ratio)")
+    ps.add_argument("--against", default=None, help="another copy of the project to time in the same run (before/after)")
+    ps.add_argument("--repeats", type=int, default=3, help="runs of each command; the minimum is reported (default 3)")
+    ps.set_defaults(func=cmd_perf_startup)
     return p
 
 

@@ -49,5 +49,10 @@ def device_string(device: str | None = None) -> str:
     return f"cpu {platform.machine()} ({n} thread{'s' if n != 1 else ''})"
 
 
+def replay_device() -> str:
+    """Where a replayed run ran: nothing trains, so no training device (and no torch import) is asked."""
+    return f"replay: cpu {platform.machine()}"
+
+
 def host() -> str:
     return socket.gethostname()

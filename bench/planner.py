@@ -1,8 +1,7 @@
 """The Hyperband planner: brackets, their cost with and without checkpoint reuse, configurations."""
 from __future__ import annotations
 
-from methods.brackets import check_budgets, check_eta, hyperband_brackets, plan_summary, s_max
-from methods.optuna_tpe_hb import optuna_bracket_count
+from methods.brackets import check_budgets, check_eta, hyperband_brackets, optuna_bracket_count, plan_summary, s_max
 
 
 def plan_json(max_budget, eta=3, min_budget=1, convention="algorithm1", max_brackets=None) -> dict:

@@ -13,10 +13,12 @@ from methods.roles import role
 from .store import dumps, now
 
 
-def provenance(device: str | None) -> dict:
-    """Where and with what this sitting runs: commit, versions, device, host, process."""
+def provenance(device: str | None, replay: bool = False) -> dict:
+    """Where and with what this sitting runs: commit, versions, device (``meta.replay_device`` for a
+    replayed run, which trains nothing), host, process."""
     return {"git_commit": meta.git_commit(), "versions": dumps(meta.versions()),
-            "device": meta.device_string(device), "host": meta.host(), "pid": os.getpid(),
+            "device": meta.replay_device() if replay else meta.device_string(device), "host": meta.host(),
+            "pid": os.getpid(),
             "status": "running", "heartbeat": now()}
 
 

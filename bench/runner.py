@@ -192,7 +192,7 @@ class Runner:
         else:
             infeasible = None
         st = RunState(spec, tuner, backend, Ledger(spec.budget_epochs))
-        prov = rows.provenance(self.device)
+        prov = rows.provenance(self.device, replay=spec.backend == "replay")
         if spec.backend != "replay":  # real training: how many trials this sitting's workers put on one device
             prov["trials_per_device"] = self.executor.trials_per_device
         if infeasible is not None:

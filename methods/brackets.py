@@ -16,6 +16,7 @@ optimization" (JMLR 18(185), 2018), Algorithm 1. Resources are integer epochs:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -86,6 +87,12 @@ def s_max(max_budget: int, eta: int, min_budget: int = 1) -> int:
         s += 1
         reach *= eta
     return s
+
+
+def optuna_bracket_count(min_budget: int, max_budget: int, eta: int) -> int:
+    """The number of brackets Optuna's HyperbandPruner builds (its own float formula; ``s_max`` + 1
+    is the exact count, which it can miss by one)."""
+    return math.floor(math.log(max_budget / min_budget, eta)) + 1
 
 
 def hyperband_brackets(max_budget: int, eta: int = 3, min_budget: int = 1, convention: str = "algorithm1",

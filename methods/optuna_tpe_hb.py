@@ -17,15 +17,13 @@ sampler is seeded, and Optuna's log is silenced: the same seed gives the same as
 """
 from __future__ import annotations
 
-import math
-
 from ConfigSpace import (CategoricalHyperparameter, Constant, OrdinalHyperparameter, UniformFloatHyperparameter,
                          UniformIntegerHyperparameter)
 
 from pydantic import Field
 
 from .base import FINISHED, WAIT, Job, Tuner, config_to_dict, is_failure
-from .brackets import check_eta
+from .brackets import check_eta, optuna_bracket_count  # noqa: F401 (defined in brackets, importable here)
 from .params import Integer, TunerParams, eta_field
 
 
@@ -49,11 +47,6 @@ def optuna_distributions(space) -> dict:
         else:
             raise ValueError(f"optuna-tpe-hb cannot translate hyperparameter {hp.name!r} ({type(hp).__name__})")
     return out
-
-
-def optuna_bracket_count(min_budget: int, max_budget: int, eta: int) -> int:
-    """The number of brackets Optuna's HyperbandPruner builds (its own float formula)."""
-    return math.floor(math.log(max_budget / min_budget, eta)) + 1
 
 
 class OptunaTpeHyperband(Tuner):
