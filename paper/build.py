@@ -620,6 +620,15 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
         "comparison answered alike; a comparison whose method and random search were answered differently (table vs "
         "nearest-neighbour map) is not tested."))
     numbers["findings"] = family.to_dict("records")
+    hits = [findings.hit_rates(loaded[n], bests[n]).assign(store=n) for n in loaded]
+    hits = pd.concat([h for h in hits if len(h)], ignore_index=True) if any(len(h) for h in hits) else pd.DataFrame()
+    if len(hits):
+        hits = hits[hits["B"] == hits.groupby("store")["B"].transform("max")]  # the largest budget of each store
+        tables.write_table(hits[["store", "label", "B", "runs", "top1", "top5", "top10"]].round(3), out, "hits", (
+            "Hit rates at each store's largest B: the share of runs whose incumbent is the table's best configuration "
+            "(top1) or among its best 5 / 10, by the seed mean at R of the store's objective (the incumbent's table entry "
+            "is the configuration replay answered it with). A method's regret advantage that rests on hitting one "
+            "configuration shows here."))
     numbers["realcheck"] = (realcheck.summary(*realcheck_dirs, out) if realcheck_dirs
                             else {"missing": [str(p) for p in REALCHECK]})
     (out / "numbers.json").write_text(json.dumps(numbers, indent=2, sort_keys=True, default=str) + "\n")

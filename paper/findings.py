@@ -160,3 +160,25 @@ def text(df: pd.DataFrame | None) -> str:
     lines.append("- Not yet checked: whether each finding survives removing the table's best configuration "
                  "(issue 24's leave-top-k-out runs).")
     return "\n".join(lines)
+
+
+def hit_rates(res, best: dict, tops: tuple[int, ...] = (1, 5, 10)) -> pd.DataFrame:
+    """Per label and B: the share of runs whose incumbent is among the table's best k configurations (by the
+    seed mean at R of the store's objective; the incumbent's table entry is the configuration replay answered it
+    with). Columns ``label``, ``B``, ``runs`` and ``top<k>`` (shares in [0, 1])."""
+    from .data import seeded_table
+    seeded = seeded_table(res)
+    if seeded is None:
+        return pd.DataFrame(columns=["label", "B", "runs", *(f"top{k}" for k in tops)])
+    R = int(best["R"])
+    means = seeded.means.xs(R, level="epoch")
+    score = means["val_loss"] if res.objective == "val_loss" else 1.0 - means["val_miou"]
+    rank = score.rank(method="min")  # 1 = the best configuration of the table
+    inc = res.incumbents.set_index("run_key")
+    rows = []
+    for (label, b), g in res.runs.groupby(["label", "budget"], sort=False):
+        entries = [seeded.entry(inc.at[k, "config"]) if k in inc.index else None for k in g["run_key"]]
+        ranks = np.array([rank.get(e, np.inf) if e is not None else np.inf for e in entries])
+        rows.append({"label": label, "B": float(b), "runs": len(ranks),
+                     **{f"top{k}": float(np.mean(ranks <= k)) if len(ranks) else np.nan for k in tops}})
+    return pd.DataFrame(rows)

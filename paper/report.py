@@ -196,6 +196,8 @@ def values(numbers: dict, out: Path) -> _Values:
     fam = numbers.get("findings")
     v["findings"] = findings.text(pd.DataFrame(fam) if fam else None) + (
         "\n\n" + (Path(out) / "findings.md").read_text() if (Path(out) / "findings.md").is_file() else "")
+    if (Path(out) / "hits.md").is_file():
+        v["findings"] += "\n\n" + (Path(out) / "hits.md").read_text()
     for name, c in numbers.get("curves", {}).items():
         key = name.replace("-", "_")
         q = c["final_val_miou"]
