@@ -10,7 +10,8 @@ spread of the losses seen (at least 1). The GP is sequential: while one job is
 outstanding, ``ask()`` returns WAIT.
 
 ``n_restarts_optimizer``: extra L-BFGS starts when the GP's kernel is fitted (None: skopt's
-own GP setting, 2). Fitting the kernel is nearly all of skopt's time at our sizes.
+own GP setting, 2). Fitting the kernel is nearly all of skopt's time at our sizes; its
+bookkeeping and the one-hot encoding are cached (``methods.skopt_fast``: the same asks, faster).
 
 Under ``set_candidates(configs)`` the optimizer is ``methods.skopt_candidates.CandidateOptimizer``:
 it asks only those configurations, each exactly as given and at most once, the acquisition
@@ -32,12 +33,13 @@ from skopt.space import Categorical, Integer, Real
 from . import params as p
 from .base import FINISHED, WAIT, Job, Tuner, is_failure
 from .skopt_candidates import CandidateOptimizer
-
+from .skopt_fast import LookupCategorical, cached_kernel
 
 ACQ_FUNCS = ("EI", "PI", "LCB", "gp_hedge")  # skopt's acquisition functions that need no measured time
 
 
-def to_skopt(space) -> list:
+def to_skopt(space, categorical=Categorical) -> list:
+    """The space as skopt dimensions; categoricals (and ordinals, constants) of class ``categorical``."""
     if space.conditions or space.forbidden_clauses:
         raise ValueError("skopt-gp cannot express ConfigSpace conditions or forbidden clauses")
     dims = []
@@ -47,11 +49,11 @@ def to_skopt(space) -> list:
         elif isinstance(hp, UniformIntegerHyperparameter):
             dims.append(Integer(hp.lower, hp.upper, prior="log-uniform" if hp.log else "uniform", name=hp.name))
         elif isinstance(hp, CategoricalHyperparameter):
-            dims.append(Categorical(list(hp.choices), name=hp.name))
+            dims.append(categorical(list(hp.choices), name=hp.name))
         elif isinstance(hp, OrdinalHyperparameter):
-            dims.append(Categorical(list(hp.sequence), name=hp.name))
+            dims.append(categorical(list(hp.sequence), name=hp.name))
         elif isinstance(hp, Constant):
-            dims.append(Categorical([hp.value], name=hp.name))
+            dims.append(categorical([hp.value], name=hp.name))
         else:
             raise ValueError(f"skopt-gp cannot translate hyperparameter {hp.name!r} of type {type(hp).__name__}")
     return dims
@@ -67,9 +69,10 @@ class SkoptGP(Tuner):
 
     def __init__(self, space, seed, min_budget, max_budget, *, n_initial: int = 10, acq_func: str = "EI",
                  n_points: int = 1000, failure_loss: float | None = None, max_configs: int | None = None,
-                 n_restarts_optimizer: int | None = None, workdir=None):
+                 n_restarts_optimizer: int | None = None, workdir=None, speedups: bool = True):
         super().__init__(space, seed, min_budget, max_budget, max_configs, workdir)
-        self.dims = to_skopt(self.space)
+        self.speedups = bool(speedups)  # methods.skopt_fast (same asks; False: skopt as it ships, for tests)
+        self.dims = to_skopt(self.space, LookupCategorical if self.speedups else Categorical)
         if n_restarts_optimizer is not None:
             if int(n_restarts_optimizer) != n_restarts_optimizer or n_restarts_optimizer < 0:
                 raise ValueError(f"n_restarts_optimizer must be a non-negative integer, got {n_restarts_optimizer!r}")
@@ -86,6 +89,8 @@ class SkoptGP(Tuner):
                   acq_optimizer="sampling", acq_optimizer_kwargs={"n_points": n_points}, random_state=self.seed)
         if o["n_restarts_optimizer"] is not None:
             opt.base_estimator_.set_params(n_restarts_optimizer=int(o["n_restarts_optimizer"]))
+        if self.speedups:
+            opt.base_estimator_.set_params(kernel=cached_kernel(opt.base_estimator_.kernel))
         return opt
 
     def _choose_from(self, configs: list[dict]) -> None:
@@ -141,14 +146,17 @@ class SkoptGP(Tuner):
 class Params(p.TunerParams):
     """Parameters of ``skopt-gp``."""
 
-    n_initial: p.Integer = Field(10, ge=1, description="configurations sampled at random before the GP")
+    n_initial: p.Integer = Field(10, ge=1, le=1000, description="configurations sampled at random before the GP")
     acq_func: Literal[ACQ_FUNCS] = Field("EI", description="skopt's acquisition function")
-    n_points: p.Integer = Field(1000, ge=1, description="random candidates per acquisition search")
+    n_points: p.Integer = Field(1000, ge=1, le=100_000, description="random candidates per acquisition search")
     failure_loss: p.Number | None = Field(None, allow_inf_nan=False,
                                           description="the loss a failed trial is told (absent: the worst loss "
                                                       "seen plus their spread)")
-    n_restarts_optimizer: p.Integer | None = Field(None, ge=0, description="extra L-BFGS starts of the GP kernel "
+    n_restarts_optimizer: p.Integer | None = Field(None, ge=0, le=100, description="extra L-BFGS starts of the GP "
+                                                                                   "kernel "
                                                                            "fit (absent: skopt's 2)")
+    speedups: bool = Field(True, description="skopt's bookkeeping cached (methods.skopt_fast; the same asks); "
+                                             "false: skopt as it ships")
 
 
 def make(space, seed, min_budget, max_budget, **params) -> SkoptGP:

@@ -14,7 +14,8 @@ random-forest refit every k asks [8], ``challengers`` random candidates per
 acquisition search [10000], ``local_search_iterations`` local searches per acquisition
 search, started from the best configurations so far [10] (they are most of SMAC's time at our
 sizes); and the random forest runs on one thread
-(SMAC's joblib default ``n_jobs=-1`` spent most of each refit starting threads).
+(SMAC's joblib default ``n_jobs=-1`` spent most of each refit starting threads) and predicts
+tree by tree without joblib (``methods.smac_fast``: the same predictions, so the same asks).
 
 Under ``set_candidates(configs)`` (a table's recorded configurations) SMAC chooses only among
 them: its initial design, acquisition search and random draws are replaced by the candidate parts
@@ -38,6 +39,7 @@ from smac.runhistory import StatusType, TrialInfo, TrialValue
 from .base import FINISHED, WAIT, Job, Tuner, config_to_dict, is_failure
 from .params import Integer, Number, TunerParams, crash_cost_field, eta_field
 from .smac_candidates import CandidateInitialDesign, CandidateMaximizer, CandidateSpace, vector_key
+from .smac_fast import SerialRandomForest
 
 
 # SMAC's forest sets max_leaf_nodes=2**20, and sklearn then spends ~85 ms per tree on
@@ -71,8 +73,10 @@ class SmacTuner(Tuner):
 
     def __init__(self, space, seed, min_budget, max_budget, *, workdir, multi_fidelity: bool, eta: int = 3,
                  n_initial: int = 10, retrain_after: int = 4, challengers: int = 1000,
-                 local_search_iterations: int = 10, crash_cost: float = 1e3, max_configs: int | None = None):
+                 local_search_iterations: int = 10, crash_cost: float = 1e3, max_configs: int | None = None,
+                 speedups: bool = True):
         super().__init__(space, seed, min_budget, max_budget, max_configs, workdir)
+        self.speedups = bool(speedups)  # methods.smac_fast (same asks; False: SMAC's own forest, for tests)
         if workdir is None:
             raise ValueError("SMAC writes files: pass workdir=<directory> for its output")
         self.crash_cost = float(crash_cost)
@@ -106,10 +110,10 @@ class SmacTuner(Tuner):
         kwargs = dict(
             # The facade's own random forest (same settings as its get_model), but on one
             # thread: with n_jobs=-1 joblib's thread start-up dominated every refit here.
-            model=RandomForest(scenario.configspace, log_y=True, n_trees=10, ratio_features=1.0,
-                               min_samples_split=2, min_samples_leaf=1, max_depth=2 ** 20, bootstrapping=True,
-                               max_leaf_nodes=MAX_LEAVES,
-                               seed=scenario.seed, n_jobs=1),
+            model=(SerialRandomForest if self.speedups else RandomForest)(
+                scenario.configspace, log_y=True, n_trees=10, ratio_features=1.0, min_samples_split=2,
+                min_samples_leaf=1, max_depth=2 ** 20, bootstrapping=True, max_leaf_nodes=MAX_LEAVES,
+                seed=scenario.seed, n_jobs=1),
             initial_design=initial_design,
             config_selector=facade.get_config_selector(scenario, retrain_after=o["retrain_after"],
                                                         **self._retries(configspace, candidates)),
@@ -189,11 +193,14 @@ class SmacTuner(Tuner):
 class BoParams(TunerParams):
     """Parameters of ``smac-bo``."""
 
-    n_initial: Integer = Field(10, ge=1, description="configurations of the initial design")
-    retrain_after: Integer = Field(4, ge=1, description="refit the random forest every this many asks")
-    challengers: Integer = Field(1000, ge=1, description="random candidates per acquisition search")
-    local_search_iterations: Integer = Field(10, ge=0, description="local searches per acquisition search")
+    n_initial: Integer = Field(10, ge=1, le=1000, description="configurations of the initial design (built when "
+                                                               "the tuner is: 1000 take seconds)")
+    retrain_after: Integer = Field(4, ge=1, le=10_000, description="refit the random forest every this many asks")
+    challengers: Integer = Field(1000, ge=1, le=100_000, description="random candidates per acquisition search")
+    local_search_iterations: Integer = Field(10, ge=0, le=1000, description="local searches per acquisition search")
     crash_cost: Number = crash_cost_field()
+    speedups: bool = Field(True, description="the forest predicts tree by tree (methods.smac_fast; the same asks); "
+                                             "false: SMAC's forest as it ships")
 
 
 class HbParams(BoParams):

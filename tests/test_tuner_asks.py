@@ -7,7 +7,7 @@ Optuna 5.0.0, numpy 1.26.4). A library upgrade may change them; a change in meth
 """
 import pytest
 
-from bench.asks import ask_digest, method_jobs, toy_candidates
+from bench.asks import ask_digest, job_key, method_jobs, toy_candidates
 
 BEFORE = [  # method, parameters, jobs driven, digest of their asks (seed 0)
     ("random-search", {}, 40, "0bc848966b0e579ad2a95ff418a1a98cda56f8939ff81f730805eda6c50ded3e"),
@@ -36,3 +36,90 @@ def test_default_asks_unchanged(method, params, n, digest):
 @pytest.mark.parametrize("method,digest", BEFORE_TABLE, ids=[b[0] for b in BEFORE_TABLE])
 def test_table_sampling_asks_unchanged(method, digest):
     assert ask_digest(method_jobs(method, 0, 40, candidates=toy_candidates())) == digest
+
+
+# -- issue 26: the speed-ups ask exactly what the libraries as shipped ask -------------------------------------
+
+@pytest.mark.parametrize("method,n", [("smac-bo", 16), ("smac-hb", 40), ("skopt-gp", 16)])
+@pytest.mark.parametrize("mode", ["free", "candidates"])
+def test_speedups_ask_what_the_shipped_library_asks(method, n, mode):
+    """methods.smac_fast / methods.skopt_fast against SMAC's forest and skopt's kernels and encoder as they
+    ship, on fixed seeds: the same jobs in the same order (the model is consulted from the 11th job on)."""
+    from bench.asks import speedup_jobs
+    cands = toy_candidates(40) if mode == "candidates" else None
+    for seed in (5,):
+        shipped, _ = speedup_jobs(method, seed, n, speedups=False, candidates=cands)
+        faster, _ = speedup_jobs(method, seed, n, speedups=True, candidates=cands)
+        assert len(shipped) == n and [job_key(j) for j in faster] == [job_key(j) for j in shipped]
+
+
+def test_serial_forest_predicts_what_smac_forest_predicts():
+    import numpy as np
+    from smac.model.random_forest.random_forest import RandomForest
+
+    from bench.perf import toy_space
+    from methods.smac_fast import SerialRandomForest
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 6)), rng.random(30)
+    Xq = rng.random((50, 6))
+    kw = dict(log_y=True, n_trees=10, ratio_features=1.0, min_samples_split=2, min_samples_leaf=1, seed=3, n_jobs=1)
+    a = RandomForest(toy_space(), **kw).train(X, y)
+    b = SerialRandomForest(toy_space(), **kw).train(X, y)
+    assert type(b._rf).__name__ == "SerialEPMForest"
+    for pa, pb in zip(a.predict(Xq), b.predict(Xq)):
+        assert np.array_equal(pa, pb)
+
+
+def test_cached_kernel_and_lookup_encoder_give_the_same_numbers():
+    import numpy as np
+    from skopt.learning.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+    from skopt.space import Categorical
+    from skopt.utils import normalize_dimensions
+
+    from methods.skopt_fast import CachedProduct, LookupCategorical, cached_kernel
+    k = ConstantKernel(1.0, (0.01, 1000.0)) * Matern(length_scale=np.ones(4), length_scale_bounds=[(0.01, 100)] * 4,
+                                                      nu=2.5)
+    c = cached_kernel(k)
+    assert isinstance(c, CachedProduct) and c.get_params() .keys() == k.get_params().keys()
+    assert [h.name for h in c.hyperparameters] == [h.name for h in k.hyperparameters]
+    assert np.array_equal(c.theta, k.theta) and np.array_equal(c.bounds, k.bounds)
+    w = c + WhiteKernel()  # as skopt's GP adds its noise term at fit time
+    assert type(w.k2).__name__ == "CachedWhiteKernel"
+    X = np.random.default_rng(1).random((7, 4))
+    theta = np.log([2.0, 0.5, 1.5, 0.7, 3.0, 0.1])
+    kw, ww = (k + WhiteKernel()).clone_with_theta(theta), w.clone_with_theta(theta)
+    for a, b in zip(kw(X, eval_gradient=True), ww(X, eval_gradient=True)):
+        assert np.array_equal(a, b)
+    for cats in ([True, False], ["a", "b", "c", "d"], [1, 2, 4, 8], ["only"]):
+        shipped, lookup = Categorical(cats), LookupCategorical(cats)
+        normalize_dimensions([shipped]), normalize_dimensions([lookup])  # one-hot, as skopt's GP sets it
+        values = [cats[i % len(cats)] for i in range(11)]
+        a, b = shipped.transform(values), lookup.transform(values)
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+        assert type(lookup.transformer).__name__ == "LookupEncoder"
+
+
+CANDIDATE_ASKS = """
+import json
+from bench.asks import ask_digest, job_key, method_jobs, toy_candidates
+c = toy_candidates(30)
+print(json.dumps({m: ask_digest(method_jobs(m, 0, n, candidates=c, **kw)) for m, n, kw in (
+    ("smac-bo", 14, dict(n_initial=3)), ("smac-hb", 45, dict(n_initial=3, max_budget=9)),
+    ("skopt-gp", 8, dict(n_initial=3)))}))
+"""
+
+
+def test_candidate_asks_do_not_depend_on_the_hash_seed():
+    """Table-candidate mode asks the same in processes with different PYTHONHASHSEED (SMAC hashes
+    configurations by their text, so any set iteration would follow the hash seed)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    procs = [subprocess.Popen([sys.executable, "-c", CANDIDATE_ASKS], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, env=dict(os.environ, PYTHONHASHSEED=str(h)))
+             for h in (0, 1)]
+    outs = [json.loads(p.communicate(timeout=600)[0]) for p in procs]
+    assert set(outs[0]) == {"smac-bo", "smac-hb", "skopt-gp"} and outs[0] == outs[1]
