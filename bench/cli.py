@@ -44,6 +44,22 @@ def _overrides(pairs: list[str]) -> dict:
     return out
 
 
+TRAINING_PACKAGES = ("torch", "torchvision", "segmentation_models_pytorch")
+TRAINING_COMMANDS = ("train", "record", "gpu-check", "perf-task", "perf-threads")
+
+
+def _training_missing(what: str) -> bool:
+    """Say in one line (and return True) when the packages of real training (the ``train`` extra) are
+    not installed; a light install replays, plans and builds the paper without them."""
+    import importlib.util
+    missing = [m for m in TRAINING_PACKAGES if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"error: {what} trains models and needs {', '.join(missing)}, not installed: install the training "
+              "extra (pip install -e \".[train]\"); replayed suites, bench brackets and the paper run without it",
+              file=sys.stderr)
+    return bool(missing)
+
+
 def cmd_train(args) -> int:
     from bench.tasks import train_once
     return train_once(profile=args.profile, epochs=args.epochs, seed=args.seed,
@@ -91,6 +107,8 @@ def cmd_run(args) -> int:
         suite = load_suite(args.suite)
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if suite.backend != "replay" and _training_missing(f"{suite.path} (backend = \"{suite.backend}\")"):
         return 2
     if suite.backend == "replay" and max(suite.worker_counts) > 1 and (args.workers or args.scheduler):
         print(f"error: {suite.path}: key 'workers': simulated workers ({suite.workers}) cannot be combined with "
@@ -520,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
         # printing commands end quietly when piped into `head`; never for run/record, whose
         # sockets (Dask) must see EPIPE as an error rather than die of the signal
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if args.command in TRAINING_COMMANDS and _training_missing(f"bench {args.command}"):
+        return 2
     from bench.store import StoreError
     try:
         return int(args.func(args) or 0)

@@ -8,11 +8,11 @@ out of the mean.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 
 def confusion(target: torch.Tensor, pred: torch.Tensor, num_classes: int) -> torch.Tensor:
     """(C, C) int64 confusion counts of two integer tensors of the same shape."""
+    import torch  # here, not at import: scores() serves the paper and recipe reports without torch
     if target.shape != pred.shape:
         raise ValueError(f"target shape {tuple(target.shape)} != prediction shape {tuple(pred.shape)}")
     idx = target.reshape(-1).long() * num_classes + pred.reshape(-1).long()
@@ -30,7 +30,7 @@ def scores(conf: np.ndarray | torch.Tensor) -> dict:
     IoU = TP / (TP + FP + FN), precision = TP / (TP + FP), recall = TP / (TP + FN).
     Returns plain Python floats and lists (NaN where a class is absent from both).
     """
-    c = np.asarray(conf.cpu() if isinstance(conf, torch.Tensor) else conf, dtype=np.float64)
+    c = np.asarray(conf.cpu() if hasattr(conf, "cpu") else conf, dtype=np.float64)  # a torch tensor, or an array
     tp = np.diag(c)
     fp = c.sum(0) - tp
     fn = c.sum(1) - tp
