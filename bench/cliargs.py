@@ -156,7 +156,7 @@ def _checked_by(problem: Callable[[str], str | None]) -> Callable[[object], bool
 
 RULES: tuple[Rule, ...] = (
     Rule("--workers", ("run", "record"), "a positive integer (worker processes)", _int_at_least(1)),
-    Rule("--processes", ("run",), "a positive integer (processes)", _int_at_least(1)),
+    Rule("--processes", ("run",), "a positive number of processes", _int_at_least(1)),
     Rule("--threads", ("record", "perf-task"), "an integer >= 0 (torch threads; 0 = torch's default)",
          _int_at_least(0)),
     Rule("--configs", ("record",), "a positive integer (configurations)", _int_at_least(1)),
@@ -169,6 +169,8 @@ RULES: tuple[Rule, ...] = (
     Rule("--points", ("perf-tuners",), "positive integers (told points)", _int_at_least(1), each=True),
     Rule("--methods", ("perf-tuners",), "registered methods (python -m bench methods)", _method, each=True),
     Rule("--seed", ("train", "record", "gpu-check"), f"an integer from 0 to 2**32 - 1 = {MAX_SEED}", _seed),
+    Rule("--set", ("train",), "KEY=VALUE (a hyperparameter of the profile's space and its value)",
+         lambda v: isinstance(v, str) and "=" in v and v.partition("=")[0].strip() != "", each=True),
     Rule("--train-seeds", ("record",), f"integers from 0 to 2**32 - 1 = {MAX_SEED}", _seed, each=True),
     Rule("--budgets", ("record",), "positive integers (epochs)", _int_at_least(1), each=True),
     Rule("--profile", ("train", "record", "perf-task", "perf-threads"),
@@ -192,6 +194,8 @@ def check_args(args: argparse.Namespace) -> None:
         if args.command not in rule.commands or getattr(args, rule.dest, None) is None:
             continue
         value = getattr(args, rule.dest)
+        if rule.each and not value and rule.option != "--set":  # e.g. "--points" with no value after it
+            raise ArgError(f"{rule.option}: expected {rule.expected}, at least one, got none")
         for v in (value if rule.each else [value]):
             if not rule.check(v):
                 detail = _DETAIL.get(rule.option)

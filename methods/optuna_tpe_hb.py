@@ -112,7 +112,8 @@ class Params(TunerParams):
     """Parameters of ``optuna-tpe-hb``."""
 
     eta: Integer = eta_field()
-    n_startup_trials: Integer = Field(10, ge=0, description="trials sampled at random before TPE takes over")
+    n_startup_trials: Integer = Field(10, ge=0, le=100_000, description="trials sampled at random before TPE "
+                                                                    "takes over")
 
 
 def make(space, seed, min_budget, max_budget, **params) -> OptunaTpeHyperband:

@@ -12,7 +12,7 @@ SMOKE = "bench/suites/smoke.toml"
 @pytest.mark.parametrize("argv,pattern", [
     (["run", SMOKE, "--workers", "-2"], r"--workers: expected a positive integer.*got -2"),   # it used to hang
     (["run", SMOKE, "--workers", "0"], r"--workers: expected a positive integer.*got 0"),
-    (["run", SMOKE, "--processes", "0"], r"--processes: expected a positive integer.*got 0"),
+    (["run", SMOKE, "--processes", "0"], r"--processes: expected a positive number of processes, got 0"),
     (["run", SMOKE, "--device", "tpu:9"], r"--device: expected cpu, cuda or cuda:N.*got 'tpu:9'"),
     (["run", SMOKE, "--device", "cuda:x"], r"--device: expected cpu, cuda or cuda:N.*got 'cuda:x'"),
     (["run", SMOKE, "--results", "/dev/null"], r"--results: expected a directory \(this is not one\), got '/dev/null'"),
@@ -35,6 +35,8 @@ SMOKE = "bench/suites/smoke.toml"
     (["perf-tuners", "--methods", "hyperband", "nope"], r"--methods: expected registered methods.*got 'nope'"),
     (["perf-tuners", "--points", "10", "0"], r"--points: expected positive integers.*got 0"),
     (["perf-tuners", "--repeats", "0"], r"--repeats: expected a positive integer.*got 0"),
+    (["perf-tuners", "--points"], r"--points: expected positive integers \(told points\), at least one, got none"),
+    (["train", "--set", "foo"], r"--set: expected KEY=VALUE .*got 'foo'"),
     (["perf-threads", "--jobs", "0"], r"--jobs: expected a positive integer.*got 0"),
     (["train", "--epochs", "-1"], r"--epochs: expected a positive integer.*got -1"),
     (["train", "--seed", "-1"], r"--seed: expected an integer from 0 to 2\*\*32 - 1"),
