@@ -83,6 +83,10 @@ class SmacTuner(Tuner):
         self.multi_fidelity = multi_fidelity
         self._settings = dict(eta=int(eta), n_initial=int(n_initial), retrain_after=int(retrain_after),
                               challengers=int(challengers), local_search_iterations=int(local_search_iterations))
+        # SMAC logs a warning each time its config selector runs short of new configurations (on the task's
+        # mostly discrete space, in free mode too; with a finite set of candidates, at the end of every run):
+        # a tuner prints nothing, so only SMAC's errors pass
+        logging.getLogger("smac").setLevel(logging.ERROR)
         self.smac = self._facade(self.space)
         self._trial_of: dict[tuple, int] = {}
         self._reached: dict[int, int] = {}
@@ -132,9 +136,6 @@ class SmacTuner(Tuner):
         return {"retries": 2 * len(configspace.candidate_vectors) + 1} if candidates else {}
 
     def _choose_from(self, configs: list[dict]) -> None:
-        # SMAC logs a warning each time its selector runs short of new configurations, which with a
-        # finite set is expected (at the end of a run): a tuner prints nothing, so only SMAC's errors pass
-        logging.getLogger("smac").setLevel(logging.ERROR)
         space = CandidateSpace(self.space, configs, self.seed)
         self.smac = self._facade(space, candidates=True)
         self._candidate_of = {}
