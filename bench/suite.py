@@ -234,6 +234,8 @@ def load_suite(path: str | Path) -> Suite:
                   resume, methods, min_budget, max_budget, backend, curves, curves_hash, objective, workers,
                   sampling)
     _check_methods(suite)
+    from .fidelity import check as check_fidelity
+    check_fidelity(suite)  # a budget-aware table: restarts only, and methods it can answer
     return suite
 
 

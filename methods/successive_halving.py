@@ -2,7 +2,8 @@
 
 One bracket, repeated: ``n`` configurations, halving rate ``eta``, and either
 ``r_min`` (epochs at the first rung) or ``bracket_budget`` (epochs one bracket may
-cost), from which ``r_min`` follows. ``cost`` says how the bracket is charged, and
+cost), from which ``r_min`` follows; ``on_ladder`` keeps every rung at one of Hyperband's
+budgets floor(max_budget / eta^k) (those a budget-aware curves table records). ``cost`` says how the bracket is charged, and
 must match how the run charges it: ``"restart"`` (every promotion retrains) or
 ``"resume"`` (promotions continue their checkpoint; suites with
 ``resume_promotions = true``). This is the "n vs B/n" knob the benchmark sweeps.
@@ -26,7 +27,7 @@ class SuccessiveHalving(BracketTuner):
 
     def __init__(self, space, seed, min_budget, max_budget, *, n: int | None = None, eta: int = 3,
                  r_min: int | None = None, bracket_budget: int | None = None, cost: str = "restart",
-                 max_configs: int | None = None, workdir=None):
+                 on_ladder: bool = False, max_configs: int | None = None, workdir=None):
         if n is None and r_min is None and bracket_budget is None:
             bracket = hyperband_brackets(max_budget, eta, min_budget, max_brackets=None)[0]
         else:
@@ -35,7 +36,7 @@ class SuccessiveHalving(BracketTuner):
             if r_min is None and bracket_budget is None:
                 r_min = min_budget
             bracket = successive_halving_bracket(n, eta, max_budget, min_budget, r_min=r_min, budget=bracket_budget,
-                                                 cost=cost)
+                                                 cost=cost, on_ladder=bool(on_ladder))
         self.eta = eta
         super().__init__(space, seed, min_budget, max_budget, [bracket], max_configs, workdir)
 
@@ -52,6 +53,8 @@ class Params(TunerParams):
                                                                    "run's budget B * R)")
     cost: Literal[COSTS] = Field("restart", description="how a bracket is charged: every promotion retrains, or "
                                                         "continues its checkpoint (resume_promotions = true)")
+    on_ladder: bool = Field(False, description="every rung one of Hyperband's budgets floor(max_budget / eta^k), "
+                                               "as a budget-aware curves table records them")
 
 
 def make(space, seed, min_budget, max_budget, **params) -> SuccessiveHalving:
