@@ -2,7 +2,7 @@
 
 Commands: ``train`` (one configuration on the real data), ``brackets`` (the
 Hyperband planner), ``perf-task`` and ``perf-tuners`` (benchmarks that print numbers),
-``gpu-check`` (the time-boxed measurement of the GPU path, ``bench.gpu_check``).
+``gpu-check`` (the time-boxed measurement of the GPU path, ``bench.instruments.gpu_check``).
 """
 from __future__ import annotations
 
@@ -61,14 +61,14 @@ def _training_missing(what: str) -> bool:
 
 
 def cmd_train(args) -> int:
-    from bench.tasks import train_once
+    from bench.loop.tasks import train_once
     return train_once(profile=args.profile, epochs=args.epochs, seed=args.seed,
                       overrides=_overrides(args.set), data=args.data, device=args.device,
                       with_test=args.test, predict_dir=args.predict_dir, captured=args.captured_step)
 
 
 def cmd_brackets(args) -> int:
-    from bench.planner import plan_text, plan_json
+    from bench.config.planner import plan_text, plan_json
     kw = dict(max_budget=args.max_budget, eta=args.eta, min_budget=args.min_budget,
               convention=args.convention, max_brackets=args.max_brackets)
     try:
@@ -97,10 +97,10 @@ def cmd_methods(args) -> int:
 def cmd_run(args) -> int:
     from pathlib import Path
 
-    from bench.packing import DB_NAME
-    from bench.runner import ResumeError, Runner, RunStuck, SuiteChanged, fresh_start
-    from bench.store import acquire_lock, release_lock
-    from bench.suite import SuiteError, load_suite
+    from bench.storage.packing import DB_NAME
+    from bench.loop.runner import ResumeError, Runner, RunStuck, SuiteChanged, fresh_start
+    from bench.storage.store import acquire_lock, release_lock
+    from bench.config.suite import SuiteError, load_suite
     from segmentation.data import DatasetError
 
     try:
@@ -135,7 +135,7 @@ def cmd_run(args) -> int:
             if moved:
                 log.info("moved the earlier results to %s", moved)
         if args.processes is not None:
-            from bench.sweep import run_in_processes
+            from bench.loop.sweep import run_in_processes
             return run_in_processes(suite, results, args.processes, progress=not args.no_progress)
         runner = Runner(suite, results, workers=args.workers, scheduler=args.scheduler, data=args.data,
                         device=args.device, checkpoints=args.checkpoints, progress=not args.no_progress)
@@ -161,7 +161,7 @@ def cmd_run(args) -> int:
 def cmd_status(args) -> int:
     import pandas as pd
 
-    from bench.report import status_table
+    from bench.storage.report import status_table
     try:
         table = status_table(args.results)
     except FileNotFoundError as exc:
@@ -173,7 +173,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_speed(args) -> int:
-    from bench.report import speed_table
+    from bench.storage.report import speed_table
     try:
         print(speed_table(args.results, total=True).to_string(index=False))
     except FileNotFoundError as exc:
@@ -185,7 +185,7 @@ def cmd_speed(args) -> int:
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from bench.report import export
+    from bench.storage.report import export
     if args.out and not Path(args.out).parent.is_dir():
         print(f"error: --out: cannot write {args.out}: folder {Path(args.out).parent} does not exist",
               file=sys.stderr)
@@ -211,7 +211,7 @@ def _int_list(text: str) -> tuple[int, ...]:
 def cmd_record(args) -> int:
     import time
     started = time.time()  # --minutes counts from here, imports included
-    from bench.record import RecordWorkerError, parse_shard, record
+    from bench.loop.record import RecordWorkerError, parse_shard, record
     from segmentation.data import DatasetError
     try:
         out = record(args.profile, args.configs, args.seed, args.results, args.data, args.device,
@@ -230,7 +230,7 @@ def cmd_record(args) -> int:
 
 
 def cmd_recipe_report(args) -> int:
-    from bench.recipe import recipe_report
+    from bench.tables.recipe import recipe_report
     try:
         print(recipe_report(args.results))
     except (FileNotFoundError, ValueError, sqlite3.DatabaseError) as exc:
@@ -242,8 +242,8 @@ def cmd_recipe_report(args) -> int:
 def cmd_export_curves(args) -> int:
     from pathlib import Path
 
-    from bench.curves import export_curves
-    from bench.store import StoreError
+    from bench.tables.curves import export_curves
+    from bench.storage.store import StoreError
     out = Path(args.out) if args.out else Path("results") / "curves" / f"{Path(args.results[0]).name}.csv"
     try:
         print(export_curves([Path(r) for r in args.results], out, partial=args.partial))
@@ -257,8 +257,8 @@ def cmd_export_curves(args) -> int:
 
 
 def cmd_export_table(args) -> int:
-    from bench.export_table import export_table
-    from bench.table import TableError, load_table
+    from bench.tables.export import export_table
+    from bench.tables.table import TableError, load_table
     try:
         for path in export_table(load_table(args.table, args.profile), args.format, args.out):
             print(path)
@@ -269,7 +269,7 @@ def cmd_export_table(args) -> int:
 
 
 def cmd_pack(args) -> int:
-    from bench.packing import pack, unpack
+    from bench.storage.packing import pack, unpack
     try:
         out = unpack(args.results, force=args.force) if args.command == "unpack" else pack(args.results)
     except (FileNotFoundError, FileExistsError, ValueError, sqlite3.DatabaseError) as exc:
@@ -282,8 +282,8 @@ def cmd_pack(args) -> int:
 def cmd_crash_test(args) -> int:
     from pathlib import Path
 
-    from bench.crashtest import crash_test
-    from bench.suite import SuiteError, load_suite
+    from bench.instruments.crashtest import crash_test
+    from bench.config.suite import SuiteError, load_suite
     for suite in args.suites:  # every suite checked before the first is run
         try:
             load_suite(suite)
@@ -305,29 +305,29 @@ def cmd_crash_test(args) -> int:
 
 
 def cmd_perf_task(args) -> int:
-    from bench.perf import perf_task
+    from bench.instruments.perf import perf_task
     return perf_task(args.profile, args.epochs, data=args.data, device=args.device, threads=args.threads or None)
 
 
 def cmd_perf_threads(args) -> int:
-    from bench.perf import perf_threads
+    from bench.instruments.perf import perf_threads
     return perf_threads(args.profile, args.epochs, args.jobs)
 
 
 def cmd_perf_tuners(args) -> int:
-    from bench.perf import perf_tuners
+    from bench.instruments.perf import perf_tuners
     return perf_tuners(args.methods, args.points, args.repeats)
 
 
 def cmd_perf_startup(args) -> int:
-    from bench.startup import main as perf_startup
+    from bench.instruments.startup import main as perf_startup
     return perf_startup(args.against, args.repeats)
 
 
 def cmd_gpu_check(args) -> int:
     import time
     started = time.perf_counter()  # --minutes counts from here, imports included
-    from bench.gpu_check import CheckError, gpu_check
+    from bench.instruments.gpu_check import CheckError, gpu_check
     from segmentation.data import DatasetError
     try:
         path = gpu_check(args.out, args.minutes, args.profile, args.data, args.device, args.seed,
@@ -387,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default=None)
     r.add_argument("--processes", type=int, default=None,
                    help="replayed suites: run whole runs side by side in P processes (each run's rows are "
-                        "stored when it ends; see bench/sweep.py)")
+                        "stored when it ends; see bench/loop/sweep.py)")
     r.add_argument("--fresh", action="store_true", help="move earlier results aside and start fresh")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
@@ -540,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if args.command in TRAINING_COMMANDS and _training_missing(f"bench {args.command}"):
         return 2
-    from bench.store import StoreError
+    from bench.storage.store import StoreError
     try:
         return int(args.func(args) or 0)
     except StoreError as exc:  # damaged, locked by another driver, full: one line says what to do

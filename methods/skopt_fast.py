@@ -16,7 +16,7 @@ every tell one-hot encodes the 1000 random points through scikit-learn's ``Label
   of running the binarizer's input validation at every call.
 
 ``tests/test_tuner_asks.py`` checks that the tuner asks the same configurations with and without
-them on a fixed seed, and ``python -m bench.asks`` prints the time ratio.
+them on a fixed seed, and ``python -m bench.instruments.asks`` prints the time ratio.
 """
 from __future__ import annotations
 

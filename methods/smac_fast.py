@@ -7,7 +7,7 @@ small batches of neighbours hundreds of times per ask, so the dispatch cost more
 ``tree.predict(X, check_input=False)`` into the same column) in a plain loop, as SMAC's own comment
 there says is equivalent; :class:`SerialRandomForest` is SMAC's ``RandomForest`` that trains it.
 Every prediction is bit-identical, so SMAC asks the same configurations (``tests/test_tuner_asks.py``
-compares the asks with SMAC's own forest on a fixed seed; ``python -m bench.asks`` prints the time ratio).
+compares the asks with SMAC's own forest on a fixed seed; ``python -m bench.instruments.asks`` prints the time ratio).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bench.store import StoreError
+from bench.storage.store import StoreError
 
 from .build import REALCHECK, build
 from .data import TableChanged

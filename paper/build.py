@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench.store import ENDED
+from bench.storage.store import ENDED
 from methods.brackets import hyperband_brackets
 
 from . import fidelity, figures, findings, gpu, landscape, realcheck, replaystats, stats as st, tables
@@ -385,8 +385,8 @@ def _rank_correlation_by_epoch(ok: pd.DataFrame, final: pd.DataFrame, metric: st
 
 def curves_summary(path: Path, out: Path) -> tuple[list[Path], dict]:
     """The recorded learning curves: spread of final validation mIoU, epoch-1 vs final rank correlation
-    (on a budget-aware table, each budget's own training's last epoch: ``bench.curves.run_ends``)."""
-    from bench.curves import run_ends
+    (on a budget-aware table, each budget's own training's last epoch: ``bench.tables.curves.run_ends``)."""
+    from bench.tables.curves import run_ends
     raw = pd.read_csv(path, float_precision="round_trip")
     every = raw[raw["status"] == "ok"]  # every recorded epoch (what the recording cost)
     cpu = "cpu_seconds" in raw and raw["cpu_seconds"].notna().any()  # one-thread recordings: the replay's clock

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.packing import store_file
-from bench.store import read_store
+from bench.storage.packing import store_file
+from bench.storage.store import read_store
 from methods.roles import COLUMNS as ROLE_COLUMNS
 from methods.roles import role
 
@@ -274,14 +274,14 @@ METRICS = ("val_loss", "val_miou", "test_loss", "test_miou")
 class SeedMeans:
     """A seeded curves table's per-configuration means over training seeds, by (config id, epoch)."""
 
-    table: object  # bench.curves.CurveTable
+    table: object  # bench.tables.curves.CurveTable
     means: pd.DataFrame  # index (config_id, epoch), columns METRICS: means over the seeds with an ok row
     counts: pd.Series  # index (config_id, epoch): seeds with an ok row
     ids: dict = field(default_factory=dict)  # config JSON -> the table entry that answers it
 
     def entry(self, config) -> str | None:
         """The table entry that replay answered ``config`` (JSON text or dict) with: itself or its
-        nearest recorded neighbour (``bench.curves.CurveTable.match``)."""
+        nearest recorded neighbour (``bench.tables.curves.CurveTable.match``)."""
         if config is None or (isinstance(config, float) and np.isnan(config)):
             return None
         k = config if isinstance(config, str) else json.dumps(config, sort_keys=True)
@@ -324,7 +324,7 @@ def seeded_table(res: Results) -> SeedMeans | None:
         return res.cache["seeded"]
     out = None
     if res.backend == "replay" and res.curves and len(res.runs):
-        from bench.curves import _table, resolve, table_hash
+        from bench.tables.curves import _table, resolve, table_hash
         path = resolve(res.curves)
         if path.is_file():
             table = _table(str(path), str(res.runs["profile"].iloc[0]))
@@ -336,7 +336,7 @@ def seeded_table(res: Results) -> SeedMeans | None:
                         f"{res.path}: its runs replayed {res.curves} with hash {', '.join(sorted(map(str, recorded)))}, "
                         f"but the file now has hash {now}; re-run the suite on this table (bench run --fresh) "
                         "or restore the table it replayed")
-                from bench.curves import run_ends
+                from bench.tables.curves import run_ends
                 ok = run_ends(table.df[table.df["status"] == "ok"])  # budget-aware: each resource's own run
                 g = ok.groupby(["config_id", "epoch"])
                 out = SeedMeans(table, g[list(METRICS)].mean(), g.size())

@@ -44,8 +44,8 @@ def budget_aware(curves: str | Path | None) -> bool:
     """Whether a curves table is budget-aware (has a ``budget`` column)."""
     if not curves:
         return False
-    from bench.fidelity import table_budgets
-    from bench.curves import resolve
+    from bench.config.fidelity import table_budgets
+    from bench.tables.curves import resolve
     return resolve(curves).is_file() and table_budgets(curves) is not None
 
 
@@ -348,5 +348,5 @@ def summary(loaded: dict, bests: dict, out: Path) -> dict | None:
         pair_results.append({"unaware": u, "aware": a, "objective": ru.objective, "frame": frame,
                              "winners": {"budget-unaware": winners(ru), "budget-aware": winners(ra)}})
         tables_used = tables_used or (ru.curves, ra.curves)
-    from bench.curves import resolve
+    from bench.tables.curves import resolve
     return write(resolve(tables_used[0]), resolve(tables_used[1]), pair_results, out)

@@ -6,7 +6,7 @@ before training seeds counts as one seed, ``train_seed`` 0). Everything is valid
 tuners' view (validation mIoU and validation cross-entropy); test metrics are not used here.
 
 Definitions (at R, the table's last epoch; the same as the README's "The recipe" section and
-``bench recipe-report``, through ``bench.recipe.seed_spread``):
+``bench recipe-report``, through ``bench.tables.recipe.seed_spread``):
 
 * only configurations whose curves reach R under every training seed of the table count
   ("whole seed groups");
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench.recipe import seed_spread
+from bench.tables.recipe import seed_spread
 
 METRICS = {"val_miou": "validation mIoU", "val_loss": "validation cross-entropy"}
 BOOT = 2000
@@ -44,9 +44,9 @@ MEAN = "mean over seeds"
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """The ``ok`` rows of a curves table, with ``train_seed`` (0 where the table has none). On a budget-aware
-    table, the last epoch of each budget's own training (``bench.curves.run_ends``): "epoch" e is then the
+    table, the last epoch of each budget's own training (``bench.tables.curves.run_ends``): "epoch" e is then the
     value of the training whose schedule ended at e."""
-    from bench.curves import run_ends
+    from bench.tables.curves import run_ends
     df = run_ends(pd.read_csv(path, float_precision="round_trip"))
     if "train_seed" not in df:
         df = df.assign(train_seed=0)

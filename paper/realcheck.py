@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench.packing import DB_NAME, PACKED
+from bench.storage.packing import DB_NAME, PACKED
 
 from . import replaystats
 from .data import Results, final_table, load

@@ -1,6 +1,6 @@
 """How each replayed result was answered: distinct recorded entries and neighbour shares.
 
-A replayed run stores in the runs table (``bench.curves.replay_stats``, written by the runner):
+A replayed run stores in the runs table (``bench.tables.curves.replay_stats``, written by the runner):
 ``table_entries``, the number of distinct recorded configurations of the curves table that
 answered its asks, and ``neighbour_share``, the share of its asks answered by the curve of a
 nearest recorded neighbour rather than by the configuration asked. Both are NULL for stores

@@ -71,12 +71,12 @@ def final_results(res: Results) -> pd.DataFrame:
 def neighbour_share(res: Results, curves: str | Path) -> float:
     """Share of the trials (configurations a tuner sampled) that the recorded table does not hold,
     so that replay answered them with the curve of the nearest recorded configuration."""
-    from bench.curves import CurveTable, resolve
+    from bench.tables.curves import CurveTable, resolve
     from methods.base import config_to_dict
     from segmentation.profiles import get_profile
     from segmentation.space import search_space
 
-    from bench.store import dumps
+    from bench.storage.store import dumps
     table = CurveTable.load(resolve(curves), search_space(get_profile(res.runs["profile"].iloc[0])))
     trials = res.jobs.drop_duplicates(["run_key", "trial_id"])["config"]
     miss = [dumps({n: config_to_dict(json.loads(c))[n] for n in table.names}) not in table.by_key for c in trials]
@@ -107,8 +107,8 @@ def nvsbn_cells(res: Results) -> pd.DataFrame:
 
 
 def speed(res: Results) -> pd.DataFrame:
-    """``bench.report.speed_summary`` per method label, formatted for the paper."""
-    from bench.report import speed_summary
+    """``bench.storage.report.speed_summary`` per method label, formatted for the paper."""
+    from bench.storage.report import speed_summary
     s = speed_summary(res.runs, res.jobs, by="label")
     return pd.DataFrame({
         "method": s["label"], "runs": s["runs"], "wall s": s["wall_s"].map("{:.1f}".format),

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from bench.perf import toy_space
+from bench.instruments.perf import toy_space
 from methods import FINISHED, WAIT, make_tuner
 from methods.asha import asha_rungs
 from methods.brackets import hyperband_brackets

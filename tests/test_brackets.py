@@ -100,7 +100,7 @@ def test_successive_halving_default_is_hyperbands_most_aggressive_bracket_when_R
     """The default bracket ends at R (it used to stop short: R = 27, eta = 2 gave 16@1 ... 1@16)."""
     from methods import make_tuner
     from methods.brackets import hyperband_brackets, s_max
-    from bench.perf import toy_space
+    from bench.instruments.perf import toy_space
     assert eta ** s_max(R, eta) != R
     rungs = make_tuner("successive-halving", toy_space(), 0, 1, R, eta=eta).brackets[0].rungs
     assert rungs == hyperband_brackets(R, eta)[0].rungs and rungs[-1].r == R

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from bench.crashtest import crash_test
+from bench.instruments.crashtest import crash_test
 from tests.conftest import REPO
 
 # Replayed (no training), R = 2 epochs, B = 3 (6 epochs) per run: Hyperband's s = 1 bracket twice,
@@ -35,7 +35,7 @@ params = { n_initial = 2, n_points = 100 }
 
 def test_kill_at_every_store_write_then_resume_equals_the_uninterrupted_run(tmp_path):
     """A real SIGKILL (the store's AERIAL_HPO_KILL_AT_WRITE hook) at every write k, a resume in
-    another process (of another hash seed), and every row compared; see bench/crashtest.py."""
+    another process (of another hash seed), and every row compared; see bench/instruments/crashtest.py."""
     suite = tmp_path / "families.toml"
     suite.write_text(FAMILIES)
     report = crash_test(suite, tmp_path / "work", jobs=2)

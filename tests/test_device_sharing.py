@@ -5,9 +5,9 @@ import sqlite3
 import subprocess
 import sys
 
-from bench.crashtest import compare, snapshot
-from bench.executor import DEVICE_ENV, trials_per_device
-from bench.jobs import job_device
+from bench.instruments.crashtest import compare, snapshot
+from bench.loop.executor import DEVICE_ENV, trials_per_device
+from bench.loop.jobs import job_device
 from tests.conftest import REPO
 
 # Real training on the smoke profile: two runs (random search, B = 1, seeds 0 and 1: 9 epochs each).
@@ -67,7 +67,7 @@ def test_more_workers_than_devices_give_the_serial_rows(tmp_path, real_data):
 def test_local_workers_are_pinned_round_robin_and_counted():
     """The pinning of a local cluster, on any machine: 3 workers over 2 devices (device names only; on a
     machine without CUDA the plugin sets the device each job would use, without touching CUDA)."""
-    from bench.executor import DaskExecutor, worker_device
+    from bench.loop.executor import DaskExecutor, worker_device
     ex = DaskExecutor(workers=3, devices=["cuda:0", "cuda:1"])
     try:
         pinned = ex.client.run(worker_device)

@@ -12,7 +12,7 @@ import pytest
 from ConfigSpace import ConfigurationSpace
 
 from bench import load_table
-from bench.export_table import SYNE_OBJECTIVES, export_table
+from bench.tables.export import SYNE_OBJECTIVES, export_table
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,10 +7,10 @@ import sys
 
 import pandas as pd
 import pytest
-from bench.curves import CurveTable, _budget_aware_twin, export_curves
-from bench.record import record
-from bench.runner import Runner
-from bench.suite import load_suite
+from bench.tables.curves import CurveTable, _budget_aware_twin, export_curves
+from bench.loop.record import record
+from bench.loop.runner import Runner
+from bench.config.suite import load_suite
 from segmentation.profiles import get_profile
 from segmentation.space import search_space
 from segmentation.train import _steps_per_epoch, load_checkpoint, load_task, lr_factor, train

@@ -1,5 +1,5 @@
 """Property-based fuzzing of suite files and command lines, generated from the declarations
-(``bench.suitekeys.SuiteFile``, ``methods.PARAMS``, ``bench.cliargs.RULES``): whatever a user writes,
+(``bench.config.keys.SuiteFile``, ``methods.PARAMS``, ``bench.cliargs.RULES``): whatever a user writes,
 ``python -m bench`` ends with exit status 0 or 2, never a traceback, writes nothing outside the results
 directory it was given (or ``results/`` of the working directory), and ends within a time bound.
 
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from bench.cli import main
 from bench.cliargs import RULES
-from bench.suitekeys import SuiteFile
+from bench.config.keys import SuiteFile
 from methods import PARAMS
 
 REPO = Path(__file__).resolve().parents[1]

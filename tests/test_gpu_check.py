@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.flops import peak_bf16
+from bench.instruments.flops import peak_bf16
 from paper import gpu as paper_gpu
 from segmentation.profiles import get_profile
 
@@ -95,7 +95,7 @@ def test_captured_step_skipped_on_cpu_and_packing_measured(check):
 
 
 def test_matched_recipes_differ_only_in_resolution_depth_and_space():
-    from bench.gpu_check import _differences, common_profile
+    from bench.instruments.gpu_check import _differences, common_profile
     low, full = get_profile("cpu-v2"), get_profile("gpu-v2")
     assert _differences(low, full) == "encoders, batch sizes, U-Net depth, resolution, patch size"
     assert _differences(get_profile("cpu"), get_profile("gpu")).endswith("patch size, R")  # both constant-rate
@@ -195,7 +195,7 @@ def test_cost_estimate_times_a_step_after_the_first(real_data):
     """The first step carries start-up costs: the estimate always times a second step and ignores the
     first, even when ``stop_after`` has passed (before, one slow first step made the estimate 2,228 s
     per epoch for a model the GPU trains in seconds, and the check skipped it)."""
-    from bench.bare import bare_train, epoch_estimate
+    from bench.instruments.bare import bare_train, epoch_estimate
     from segmentation.train import load_task
 
     task = load_task("smoke", real_data, None, "cpu")

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.report import evaluations_table, status_table
-from bench.runner import Runner, SuiteChanged
-from bench.store import Store
-from bench.suite import load_suite
+from bench.storage.report import evaluations_table, status_table
+from bench.loop.runner import Runner, SuiteChanged
+from bench.storage.store import Store
+from bench.config.suite import load_suite
 from methods import REGISTRY
 from methods.random_search import RandomSearch
 

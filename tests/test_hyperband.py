@@ -3,7 +3,7 @@ from collections import Counter
 
 import pytest
 
-from bench.perf import toy_space
+from bench.instruments.perf import toy_space
 from methods import FINISHED, WAIT, make_tuner
 from methods.brackets import hyperband_brackets
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.suite import SuiteError, load_suite
+from bench.config.suite import SuiteError, load_suite
 from methods import PARAMS, REGISTRY, ParamError, make_tuner
 from methods.params import describe
 
@@ -63,7 +63,7 @@ def test_method_parameters_are_checked_at_load(tmp_path, method, params, key, pa
 
 
 def test_make_tuner_checks_the_declaration_too():
-    from bench.perf import toy_space
+    from bench.instruments.perf import toy_space
     with pytest.raises(ParamError, match=r"parameter 'n_startup_trials': expected an integer >= 0"):
         make_tuner("optuna-tpe-hb", toy_space(), 0, 1, 9, n_startup_trials=-5)
     # integral floats stay accepted, as the bracket maths always accepted them

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bench.curves import export_curves
-from bench.recipe import final_curves, seed_spread
+from bench.tables.curves import export_curves
+from bench.tables.recipe import final_curves, seed_spread
 from paper import landscape
 from tests.conftest import REPO
 
@@ -142,7 +142,7 @@ def test_a_partial_table_says_so_in_the_paper(seeded, tmp_path):
 def test_recipe_report_pools_the_shards_of_one_recording(tmp_path):
     """Both committed shards of the cpu-v2 recording are one recipe: their configurations are pooled
     (not intersected, which would leave none), and a shard given twice counts once."""
-    from bench.recipe import recipe_table
+    from bench.tables.recipe import recipe_table
     shards = []
     for src in (SHARD, SHARD.parent / "cpu-v2-seed0-shard1of2"):  # a snapshot: the recording may be writing them
         (tmp_path / src.name).mkdir()

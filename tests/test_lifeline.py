@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.lifeline import PREFIX, reap_stale
+from bench.loop.lifeline import PREFIX, reap_stale
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "smoke-curves.csv"

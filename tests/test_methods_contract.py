@@ -4,7 +4,7 @@ import math
 import pytest
 from ConfigSpace import Configuration
 
-from bench.perf import toy_loss, toy_space
+from bench.instruments.perf import toy_loss, toy_space
 from methods import FINISHED, REGISTRY, WAIT, make_tuner
 
 MIN, MAX = 1, 9

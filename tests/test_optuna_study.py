@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from bench.perf import toy_loss, toy_space
+from bench.instruments.perf import toy_loss, toy_space
 from methods import FINISHED, WAIT, make_tuner
 from methods import optuna_study
 
@@ -64,8 +64,8 @@ def test_bad_names_and_arguments_say_what_was_expected(monkeypatch):
 
 
 def test_a_sampler_chosen_by_name_runs_in_a_replay_suite(tmp_path):
-    from bench.runner import Runner
-    from bench.suite import load_suite
+    from bench.loop.runner import Runner
+    from bench.config.suite import load_suite
     from tests.conftest import REPO
     suite = tmp_path / "optuna-replay.toml"
     suite.write_text(f'''description = "an Optuna sampler by name, replayed"

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import packing
+from bench.storage import packing
 from bench.cli import main
-from bench.report import speed_table, status_table
-from bench.runner import Runner, fresh_start
-from bench.suite import load_suite
+from bench.storage.report import speed_table, status_table
+from bench.loop.runner import Runner, fresh_start
+from bench.config.suite import load_suite
 from paper.data import load
 
 FIXTURE = Path(__file__).parent / "fixtures" / "smoke-curves.csv"

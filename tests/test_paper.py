@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.runner import Runner
-from bench.suite import load_suite
+from bench.loop.runner import Runner
+from bench.config.suite import load_suite
 from paper.build import build
 from paper.report import render
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bench.runner import Runner
-from bench.suite import load_suite
+from bench.loop.runner import Runner
+from bench.config.suite import load_suite
 from paper import realcheck, replaystats
 from paper.data import load
 from tests.conftest import REPO

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bench.record import TimeBox, check_minutes, record
+from bench.loop.record import TimeBox, check_minutes, record
 from tests.conftest import REPO
 from tests.test_record import _rows
 

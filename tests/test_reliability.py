@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.crashtest import compare, crash_test, snapshot
-from bench.runner import Runner
-from bench.store import Store, StoreError, StoreLocked
-from bench.suite import SuiteError, load_suite
+from bench.instruments.crashtest import compare, crash_test, snapshot
+from bench.loop.runner import Runner
+from bench.storage.store import Store, StoreError, StoreLocked
+from bench.config.suite import SuiteError, load_suite
 from segmentation.data import DatasetError, prepare
 from tests.conftest import REPO
 from tests.test_data import TINY
@@ -75,7 +75,7 @@ def test_kill_around_the_budget_decision_resumes_within_budget(tmp_path):
     ref, writes = _reference(tmp_path)
     (run,) = snapshot(ref / "results.db")["runs"].values()
     assert run[2] == 54 and run[4] == 18, run  # epochs spent = B * R, overshoot 18
-    # killed and resumed in processes forked from two servers (no import per process): see bench/crashtest.py
+    # killed and resumed in processes forked from two servers (no import per process): see bench/instruments/crashtest.py
     rep = crash_test(_suite(tmp_path), tmp_path / "kills", jobs=1, start_at=writes - 5, stop_after=writes - 1)
     assert rep.kills == 5 and not rep.errors, rep.errors
     assert rep.rows > 0 and (rep.lost, rep.doubled, rep.differing) == (0, 0, 0), rep.examples[:5]
@@ -188,7 +188,7 @@ def test_a_second_driver_is_refused_while_the_first_holds_the_store(tmp_path):
 
 def test_the_lock_goes_with_a_killed_driver(tmp_path):
     out = tmp_path / "r"
-    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; from bench.store import Store; "
+    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; from bench.storage.store import Store; "
                              f"Store({str(out / 'results.db')!r}, lock=True); print('held', flush=True); "
                              "time.sleep(600)"], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:

@@ -8,9 +8,9 @@ import sys
 import pandas as pd
 import pytest
 
-from bench.curves import CurveTable, export_curves
-from bench.runner import Runner
-from bench.suite import SuiteError, load_suite
+from bench.tables.curves import CurveTable, export_curves
+from bench.loop.runner import Runner
+from bench.config.suite import SuiteError, load_suite
 from segmentation.profiles import get_profile
 from segmentation.space import search_space
 from tests.conftest import REPO
@@ -52,7 +52,7 @@ def test_replayed_hyperband_asks_what_the_real_run_asked(real_and_table, tmp_pat
     # the simulated clock: every replayed epoch of a configuration costs the median of its recorded epochs
     df = pd.read_csv(table, float_precision="round_trip")
     median = df.groupby("config_id")["seconds"].median()
-    from bench.curves import config_id
+    from bench.tables.curves import config_id
     import json
     db = sqlite3.connect(tmp_path / "rep" / "results.db")
     for cfg, epoch, secs in db.execute("SELECT j.config, e.epoch, e.seconds FROM evaluations e JOIN jobs j USING (run_key, job_id)"):
@@ -164,7 +164,7 @@ def test_unknown_objective_is_an_error(tmp_path):
 # -- training seeds in the table -------------------------------------------------------
 def _seeded_table(tmp_path, n_configs=4, seeds=(0, 1, 2), epochs=5):
     """A curves table of smoke-space configurations with distinct curves per training seed."""
-    from bench.curves import config_id
+    from bench.tables.curves import config_id
     space = search_space(get_profile("smoke"), seed=3)
     rows = []
     for c in range(n_configs):
@@ -188,7 +188,7 @@ def _spec(path, config, resource, run_seed, trial_id, resumes_from=0):
 
 
 def test_replay_draws_training_seeds_by_run_seed_and_trial(tmp_path):
-    from bench.curves import replay_job, replay_test
+    from bench.tables.curves import replay_job, replay_test
     path, df = _seeded_table(tmp_path)
     cols = [c for c in df.columns if c.startswith("config.")]
     config = {c[len("config."):]: v for c, v in df.iloc[0][cols].items()}
@@ -214,7 +214,7 @@ def test_replay_draws_training_seeds_by_run_seed_and_trial(tmp_path):
 
 def test_table_without_train_seed_replays_as_before(tmp_path):
     """Old tables (no train_seed column) hold one seed: answers do not depend on run seed or trial."""
-    from bench.curves import replay_job
+    from bench.tables.curves import replay_job
     path, df = _seeded_table(tmp_path, seeds=(0,))
     old = tmp_path / "old.csv"
     df.drop(columns=["train_seed"]).to_csv(old, index=False)
@@ -226,7 +226,7 @@ def test_table_without_train_seed_replays_as_before(tmp_path):
 
 
 def test_replay_stats_count_entries_and_neighbours(tmp_path):
-    from bench.curves import replay_stats
+    from bench.tables.curves import replay_stats
     path, df = _seeded_table(tmp_path)
     cols = [c for c in df.columns if c.startswith("config.")]
     firsts = df.drop_duplicates("config_id")

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from bench.runner import Runner
-from bench.suite import load_suite
+from bench.loop.runner import Runner
+from bench.config.suite import load_suite
 from paper.build import build
 from paper.report import render
 
@@ -241,7 +241,7 @@ def test_findings_state_effect_sizes_and_indistinguishable_when_the_ci_covers_ze
 def test_a_seeded_table_is_judged_by_seed_means(tmp_path):
     """On a table with training seeds the regret reference is the best configuration's mean over
     its seeds, not its luckiest seed (committed cpu-v2 recording shard, 3 seeds per configuration)."""
-    from bench.curves import export_curves
+    from bench.tables.curves import export_curves
     from paper.stats import table_best
     table = export_curves([REPO / "results/curves-raw/cpu-v2-seed0-shard0of2"], tmp_path / "seeded.csv", partial=True)
     df = pd.read_csv(table)
@@ -291,7 +291,7 @@ method = "random-search"
         res = load(out)
         fin = final_regret(res, table_best(path, "val_miou"))
         stored = res.incumbents.set_index("run_key")
-        from bench.curves import _table, resolve
+        from bench.tables.curves import _table, resolve
         table = _table(str(resolve(path)), "smoke")
         assert fin["val_miou"].notna().all() and (fin["mean_over"] == 3).all()
         for _, r in fin.iterrows():

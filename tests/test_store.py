@@ -5,7 +5,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from bench.store import SCHEMA_VERSION, Store, read_store
+from bench.storage.store import SCHEMA_VERSION, Store, read_store
 
 REPO = Path(__file__).resolve().parents[1]
 V1 = REPO / "results" / "cpu" / "results.db"  # a real store made before version 2 (real training)

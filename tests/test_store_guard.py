@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import packing
+from bench.storage import packing
 from bench.cli import main
-from bench.store import Store, StoreError, StoreLocked, acquire_lock, check_integrity, read_store, release_lock
+from bench.storage.store import Store, StoreError, StoreLocked, acquire_lock, check_integrity, read_store, release_lock
 
 FIXTURE = Path(__file__).parent / "fixtures" / "smoke-curves.csv"
 SUITE = f"""

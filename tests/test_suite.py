@@ -1,7 +1,7 @@
 """Malformed suites get one error naming the file, the key and what was expected."""
 import pytest
 
-from bench.suite import SuiteError, load_suite
+from bench.config.suite import SuiteError, load_suite
 
 GOOD = """
 profile = "smoke"
@@ -33,7 +33,7 @@ def test_good_suite_expands_to_runs(tmp_path):
 def test_several_worker_counts_expand_every_run(tmp_path):
     """``workers = [1, 4]`` (replay) repeats every (B, seed, method) per count: keys and identities name N;
     one count keeps today's keys and identities."""
-    from bench.suite import canonical
+    from bench.config.suite import canonical
     replay = GOOD.replace('profile = "smoke"', 'profile = "smoke"\nbackend = "replay"\n'
                           'curves = "tests/fixtures/smoke-curves.csv"')
     one = load_suite(_write(tmp_path, "workers = 4\n" + replay, "one.toml"))

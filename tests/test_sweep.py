@@ -1,4 +1,4 @@
-"""Process-parallel replayed sweeps (``bench run SUITE --processes P``, bench/sweep.py): the same
+"""Process-parallel replayed sweeps (``bench run SUITE --processes P``, bench/loop/sweep.py): the same
 rows as the one-process runner, whole runs only, resumable after a kill."""
 import os
 import signal
@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from bench.crashtest import compare, snapshot
-from bench.store import read_store
+from bench.instruments.crashtest import compare, snapshot
+from bench.storage.store import read_store
 from tests.conftest import REPO
 
 SUITE = """

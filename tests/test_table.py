@@ -1,4 +1,4 @@
-"""The public query API over the recorded curves tables (bench.table, ``from bench import load_table``)."""
+"""The public query API over the recorded curves tables (bench.tables.table, ``from bench import load_table``)."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bench import load_table
-from bench.table import NotRecorded, TableError
+from bench.tables.table import NotRecorded, TableError
 
 REPO = Path(__file__).resolve().parents[1]
 CSV = REPO / "results" / "curves" / "cpu-v2.csv"
@@ -25,7 +25,7 @@ def table():
 
 @pytest.fixture(scope="module")
 def rows():
-    """The CSV as text, read with the csv module (independently of pandas and bench.curves)."""
+    """The CSV as text, read with the csv module (independently of pandas and bench.tables.curves)."""
     with CSV.open(newline="") as f:
         return list(csv.DictReader(f))
 
@@ -165,7 +165,7 @@ def test_importing_bench_is_cheap():
 
 
 def test_version_from_the_changelog(table, tmp_path):
-    from bench.curves import table_hash
+    from bench.tables.curves import table_hash
     v = table.version
     assert (v.name, v.version, v.hash) == ("cpu-v2", "1.0", table_hash(CSV))
     assert "128 configurations" in v.changes and str(v) == f"cpu-v2 1.0 (sha256 {v.hash})"
@@ -178,7 +178,7 @@ def test_version_from_the_changelog(table, tmp_path):
 
 def test_every_committed_table_has_a_changelog_entry():
     """Every table committed to results/curves/ (git ls-files; a table being recorded is not yet committed)."""
-    from bench.table import CURVES_DIR, table_version
+    from bench.tables.table import CURVES_DIR, table_version
     listed = subprocess.run(["git", "ls-files", "results/curves"], capture_output=True, text=True, cwd=REPO)
     if listed.returncode != 0:
         pytest.skip("not a git checkout: cannot tell committed tables from others")

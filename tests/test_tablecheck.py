@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.guard import FailureGuard, RunStuck
-from bench.suite import SuiteError, load_suite
-from bench.tablecheck import TableError, check_file, check_table
+from bench.loop.guard import FailureGuard, RunStuck
+from bench.config.suite import SuiteError, load_suite
+from bench.tables.check import TableError, check_file, check_table
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "smoke-curves.csv"
@@ -135,10 +135,10 @@ def test_the_guard_counts_free_failures_in_a_row():
 def test_a_run_whose_trials_cannot_start_stops(tmp_path):
     """A table that breaks after the suite was loaded: every trial fails at once, spending nothing.
     The run stops with RunStuck after a bounded number of them (it used to ask for ever)."""
-    from bench.curves import _table
-    from bench.guard import MAX_FREE_FAILURES
-    from bench.runner import Runner
-    from bench.store import read_store
+    from bench.tables.curves import _table
+    from bench.loop.guard import MAX_FREE_FAILURES
+    from bench.loop.runner import Runner
+    from bench.storage.store import read_store
     table = tmp_path / "t.csv"
     shutil.copy(FIXTURE, table)
     suite = load_suite(_replay_suite(tmp_path, table))

@@ -1,13 +1,13 @@
 """What the tuners ask, pinned: the default modes ask exactly what they asked before table-candidate
 mode and the speed-ups (issues 24 and 26) were added.
 
-The digests below were computed with ``bench.asks`` at commit 421453b, before either change, on this
+The digests below were computed with ``bench.instruments.asks`` at commit 421453b, before either change, on this
 project's pinned library versions (SMAC 2.4.1, scikit-optimize 0.10.2, scikit-learn 1.9.1, DEHB 0.1.2,
 Optuna 5.0.0, numpy 1.26.4). A library upgrade may change them; a change in methods/ must not.
 """
 import pytest
 
-from bench.asks import ask_digest, job_key, method_jobs, toy_candidates
+from bench.instruments.asks import ask_digest, job_key, method_jobs, toy_candidates
 
 BEFORE = [  # method, parameters, jobs driven, digest of their asks (seed 0)
     ("random-search", {}, 40, "0bc848966b0e579ad2a95ff418a1a98cda56f8939ff81f730805eda6c50ded3e"),
@@ -45,7 +45,7 @@ def test_table_sampling_asks_unchanged(method, digest):
 def test_speedups_ask_what_the_shipped_library_asks(method, n, mode):
     """methods.smac_fast / methods.skopt_fast against SMAC's forest and skopt's kernels and encoder as they
     ship, on fixed seeds: the same jobs in the same order (the model is consulted from the 11th job on)."""
-    from bench.asks import speedup_jobs
+    from bench.instruments.asks import speedup_jobs
     cands = toy_candidates(40) if mode == "candidates" else None
     for seed in (5,):
         shipped, _ = speedup_jobs(method, seed, n, speedups=False, candidates=cands)
@@ -57,7 +57,7 @@ def test_serial_forest_predicts_what_smac_forest_predicts():
     import numpy as np
     from smac.model.random_forest.random_forest import RandomForest
 
-    from bench.perf import toy_space
+    from bench.instruments.perf import toy_space
     from methods.smac_fast import SerialRandomForest
     rng = np.random.default_rng(0)
     X, y = rng.random((30, 6)), rng.random(30)
@@ -101,7 +101,7 @@ def test_cached_kernel_and_lookup_encoder_give_the_same_numbers():
 
 CANDIDATE_ASKS = """
 import json
-from bench.asks import ask_digest, job_key, method_jobs, toy_candidates
+from bench.instruments.asks import ask_digest, job_key, method_jobs, toy_candidates
 c = toy_candidates(30)
 print(json.dumps({m: ask_digest(method_jobs(m, 0, n, candidates=c, **kw)) for m, n, kw in (
     ("smac-bo", 14, dict(n_initial=3)), ("smac-hb", 45, dict(n_initial=3, max_budget=9)),

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.runner import Runner
-from bench.suite import SuiteError, load_suite
+from bench.loop.runner import Runner
+from bench.config.suite import SuiteError, load_suite
 from methods import REGISTRY, WAIT
 from methods.hyperband import Hyperband
 from tests.conftest import REPO
@@ -241,7 +241,7 @@ def test_overshoot_has_its_own_column(tmp_path):
 
 
 def test_export_curves_reads_a_packed_store(tmp_path, monkeypatch):
-    from bench import packing
+    from bench.storage import packing
     monkeypatch.setattr(packing, "CACHE", tmp_path / "cache")
     db = _run(tmp_path, BEFORE_SPLIT.replace("budgets = [2, 6]", "budgets = [2]").split("[[methods]]\nlabel = \"sh")[0])
     assert main(["export-curves", str(db.parent), "--out", str(tmp_path / "a.csv")]) == 0

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.runner import Runner
-from bench.suite import load_suite
+from bench.loop.runner import Runner
+from bench.config.suite import load_suite
 from paper import stats as st
 from paper.build import workers_study
 from paper.data import incumbent_trace, load

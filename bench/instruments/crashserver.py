@@ -1,0 +1,72 @@
+"""The crash test's fork server (``python -m bench.instruments.crashserver SUITE...``).
+
+Started twice by ``bench.instruments.crashtest`` (under two hash seeds); it imports the command line
+once and forks a child per request that runs ``bench.cli.main``. Kept apart from the crash test so
+that the command line (which offers ``bench crash-test``) and the crash test do not import each other.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def serve(suites: list[str]) -> None:
+    """Fork server (``python -m bench.instruments.crashserver SUITE...``): import once (and load the suites'
+    curves tables, so that replayed runs do not spend their time reading them), then for every JSON request
+    on stdin ``{"argv": [...], "env": {...}, "log": path}`` fork a child that sets ``env``,
+    writes its output to ``log`` and returns ``bench.cli.main(argv)``; answer
+    ``{"rc": exit status, "signal": number or null}`` on stdout."""
+    import bench.cli  # noqa: F401 - imported once, before any fork
+    import bench.loop.runner  # noqa: F401
+    import methods.skopt_gp  # noqa: F401
+    import methods.smac_tuners  # noqa: F401
+    import segmentation.space  # noqa: F401
+    import torch  # noqa: F401 - imported, never used here: no thread pool exists before the forks
+    for path in suites:
+        _warm(path)
+    for line in sys.stdin:
+        req = json.loads(line)
+        pid = os.fork()
+        if pid == 0:  # the child: a fresh process as far as the store and the run are concerned
+            code = 1
+            try:
+                os.environ.update(req["env"])
+                fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                from bench.cli import main
+                code = main(req["argv"])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:  # noqa: BLE001 - reported through the log and the exit status
+                import traceback
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        rc = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -sig
+        sys.stdout.write(json.dumps({"rc": rc, "signal": sig}) + "\n")
+        sys.stdout.flush()
+
+
+def _warm(suite_path: str) -> None:
+    """Load a replay suite's curves table into this process's cache (a speed-up only)."""
+    try:
+        from bench.tables import curves
+        from bench.config.suite import load_suite
+        suite = load_suite(suite_path)
+        if suite.backend == "replay":
+            curves._table(str(curves.resolve(suite.curves)), suite.profile)
+    except Exception:  # noqa: BLE001 - without the warm-up each run reads the table itself
+        pass
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])
