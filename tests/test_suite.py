@@ -1,7 +1,11 @@
 """Malformed suites get one error naming the file, the key and what was expected."""
 import pytest
 
+from pathlib import Path
+
 from bench.config.suite import SuiteError, load_suite
+
+REPO_SUITES = Path(__file__).resolve().parents[1] / "bench" / "suites"
 
 GOOD = """
 profile = "smoke"
@@ -138,3 +142,33 @@ def test_nvsbn_budget_grid_fits_whole_brackets(name):
         if spec.method != "successive-halving":  # SH: one bracket sized to B (integer r_0 leaves up to ~1/3)
             assert use["left"] <= 0.25 * spec.budget_epochs, spec.key
     assert seen == set(suite.budgets)
+
+
+def _nvsbn_with(tmp_path, budget_lines: str):
+    text = (REPO_SUITES / "nvsbn.toml").read_text()
+    lines = [budget_lines if ln.startswith("budgets = ") else ln for ln in text.splitlines()
+             if not (ln.startswith("resume_promotions") and "resume_promotions" in budget_lines)]
+    return load_suite(_write(tmp_path, "\n".join(lines), "nvsbn-iter.toml"))
+
+
+def test_budgets_in_hyperband_iterations_equal_the_written_out_quotients(tmp_path):
+    """One iteration at R = 27, eta = 3 costs 357 epochs resumed and 423 restarted (bench brackets)."""
+    written = load_suite(REPO_SUITES / "nvsbn.toml")
+    iters = _nvsbn_with(tmp_path, 'budget_unit = "hyperband-iterations"\nbudgets = [1, 2, 4]')
+    assert iters.budgets == written.budgets == [357 / 27, 714 / 27, 1428 / 27]
+    assert [r.key for r in iters.runs()] == [r.key for r in written.runs()]
+    restart = _nvsbn_with(tmp_path, 'budget_unit = "hyperband-iterations"\nbudgets = [1]\n'
+                                    'resume_promotions = false').budgets
+    assert restart == [423 / 27]
+    eta2 = _nvsbn_with(tmp_path, 'budget_unit = "hyperband-iterations"\nhyperband_eta = 2\nbudgets = [1]').budgets
+    assert eta2 != iters.budgets[:1] and eta2[0] > 1
+
+
+@pytest.mark.parametrize("lines, pattern", [
+    ('budget_unit = "iterations"\nbudgets = [1]', r"key 'budget_unit': expected one of \['R', 'hyperband-iterations'\]"),
+    ('hyperband_eta = 3\nbudgets = [1]', r"key 'hyperband_eta': expected to be set only with budget_unit"),
+    ('budget_unit = "hyperband-iterations"\nhyperband_eta = 1\nbudgets = [1]', r"key 'hyperband_eta': expected"),
+])
+def test_bad_budget_units_are_one_line(tmp_path, lines, pattern):
+    with pytest.raises(SuiteError, match=pattern):
+        _nvsbn_with(tmp_path, lines)

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 BACKENDS = ("train", "replay")
 SAMPLINGS = ("neighbour", "table", "candidates")
 OBJECTIVES = ("val_loss", "val_miou")
+BUDGET_UNITS = ("R", "hyperband-iterations")
 MAX_SEED = 2 ** 32 - 1     # the largest seed numpy's RandomState (so every tuner's library) accepts
 MAX_B = 10_000             # B in units of R: far beyond any sweep (the largest spends 53 R), finite epochs
 # a suite name is one folder under results/: not empty, not '.' or '..', no '/' or '\', no control characters
@@ -135,6 +136,12 @@ class SuiteFile(BaseModel):
     workers: Annotated[Any, AfterValidator(_workers)] = Field(
         1, description="a positive integer or a non-empty list of distinct positive integers (workers per run)")
     sampling: Annotated[str, _one_of(SAMPLINGS)] = Field("neighbour", description=f"one of {list(SAMPLINGS)}")
+    budget_unit: Annotated[str, _one_of(BUDGET_UNITS)] = Field(
+        "R", description=f"one of {list(BUDGET_UNITS)}: budgets in units of R = max_budget epochs, or in "
+                         "iterations of Hyperband (eta = hyperband_eta, min_budget..max_budget, its cost with "
+                         "resume_promotions' convention)")
+    hyperband_eta: int = Field(3, ge=2, description="an integer of at least 2 (the eta that budget_unit = "
+                                                    "\"hyperband-iterations\" prices an iteration with)")
 
 
 def _key(loc: tuple) -> str:

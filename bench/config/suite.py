@@ -188,7 +188,8 @@ def load_suite(path: str | Path) -> Suite:
     max_budget = data.get("max_budget", PROFILES[profile].max_epochs)
     if max_budget < min_budget:
         raise key_error(path, "max_budget", f"at least min_budget = {min_budget}", max_budget)
-    budgets = data["budgets"]
+    resume = data.get("resume_promotions", True)
+    budgets = _budgets_in_r(path, data, min_budget, max_budget, resume)
     keys: dict[str, int] = {}
     for i, b in enumerate(budgets):
         if b * max_budget < 1:
@@ -204,7 +205,6 @@ def load_suite(path: str | Path) -> Suite:
     for i, s in enumerate(seeds):
         if s in seeds[:i]:
             raise key_error(path, f"seeds[{i}]", "a seed listed once only", s)
-    resume = data.get("resume_promotions", True)
     methods, labels = [], set()
     for i, m in enumerate(data["methods"]):
         where = f"methods[{i}]"
@@ -229,6 +229,27 @@ def load_suite(path: str | Path) -> Suite:
     from bench.config.fidelity import check as check_fidelity
     check_fidelity(suite)  # a budget-aware table: restarts only, and methods it can answer
     return suite
+
+
+def iteration_epochs(min_budget: int, max_budget: int, eta: int, resume: bool) -> int:
+    """Epochs one Hyperband iteration costs (every bracket s = s_max..0 once, Algorithm 1's sizes), with
+    promotions continuing from checkpoints (``resume``) or retraining from scratch."""
+    from methods.brackets import hyperband_brackets
+    brackets = hyperband_brackets(max_budget, eta, min_budget)
+    return sum(b.cost_resume if resume else b.cost_restart for b in brackets)
+
+
+def _budgets_in_r(path, data: dict, min_budget: int, max_budget: int, resume: bool) -> list:
+    """The suite's budgets as B in units of R. With ``budget_unit = "hyperband-iterations"`` a budget k is
+    k iterations of Hyperband: B = k * iteration_epochs / R, computed so that whole k give the same float as
+    writing the quotient out (1 iteration at R = 27, eta = 3, resumed: 357 / 27 = 13.222222222222221)."""
+    budgets = data["budgets"]
+    if data.get("budget_unit", "R") == "R":
+        if "hyperband_eta" in data:
+            raise key_error(path, "hyperband_eta", 'to be set only with budget_unit = "hyperband-iterations"')
+        return budgets
+    epochs = iteration_epochs(min_budget, max_budget, data.get("hyperband_eta", 3), resume)
+    return [k * epochs / max_budget for k in budgets]
 
 
 def _check_curves(path, curves, max_budget, profile=None) -> tuple[str, str]:
