@@ -31,6 +31,7 @@ PAPER_RESULTS := $(wildcard results/nvsbn results/nvsbn-miou results/nvsbn-neigh
 PAPER_CURVES  := $(wildcard results/curves/*.csv)
 paper: install
 	$(PY) -m paper $(PAPER_RESULTS) --curves $(PAPER_CURVES) --out paper/build
+	$(PY) -m paper.readme   # the README quotes the generated findings
 
 clean-cache:
 	rm -rf .cache

@@ -12,6 +12,7 @@ import logging
 import signal
 import sqlite3
 import sys
+from pathlib import Path
 
 log = logging.getLogger("bench")
 
@@ -76,6 +77,21 @@ def cmd_brackets(args) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_reference(args) -> int:
+    """Write (or ``--check``) the generated reference pages."""
+    from bench.reference import write
+    if not args.check and not Path(args.out).parent.is_dir():
+        print(f"error: --out: cannot write {args.out}: folder {Path(args.out).parent} does not exist", file=sys.stderr)
+        return 2
+    differ = write(Path(args.out), build_parser, check=args.check)
+    for name in differ:
+        print(f"{'out of date' if args.check else 'wrote'}: {Path(args.out) / name}")
+    if args.check and differ:
+        print("run `python -m bench reference` to regenerate", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -376,6 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
     mt = sub.add_parser("methods", help="each method's parameters: type, range, default, meaning")
     mt.add_argument("method", nargs="*", help="only these methods (default: all)")
     mt.set_defaults(func=cmd_methods)
+
+    rf = sub.add_parser("reference", help="write docs/reference/*.md (CLI, suite keys, methods, store schema) "
+                                          "from their declarations")
+    rf.add_argument("--out", default="docs/reference", help="folder of the pages (default docs/reference)")
+    rf.add_argument("--check", action="store_true", help="only compare; exit 1 if a page is out of date")
+    rf.set_defaults(func=cmd_reference)
 
     r = sub.add_parser("run", help="run (or resume) a suite")
     r.add_argument("suite", help="a suite TOML file, e.g. bench/suites/smoke.toml")

@@ -21,7 +21,7 @@ from .data import Results, final_table, incumbent_trace, load, seeded_table
 from .style import save, setup
 
 log = logging.getLogger("paper")
-# the real-training store of bench/suites/realcheck.toml and its replayed twin (README, "Replay checked against real training")
+# the real-training store of bench/suites/realcheck.toml and its replayed twin (docs/replay.md, "Replay checked against real training")
 REALCHECK = (Path("results/realcheck"), Path("results/realcheck-replay"))
 
 

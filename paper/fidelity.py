@@ -297,7 +297,7 @@ def text(nums: dict | None, out: Path) -> str:
     if not nums or not nums.get("rho"):
         return ("*Budget-aware fidelity: not measured yet. It needs the budget-aware curves table "
                 "(`results/curves/cpu-v2-budget.csv`, `bench record --profile cpu-v2-budget --budgets 1,3,9`, "
-                "README \"Budget-aware fidelity\") and the sweeps replayed on it (`bench/suites/nvsbn-budget.toml`, "
+                "docs/replay.md, \"Budget-aware fidelity\") and the sweeps replayed on it (`bench/suites/nvsbn-budget.toml`, "
                 "`nvsbn-miou-budget.toml`).*")
     parts = [f"Rank correlation of each rung with R, on the {nums['configs']} configurations both tables hold "
              f"(seed means). {_rho_sentence(nums['rho'], 'val_loss')} {_rho_sentence(nums['rho'], 'val_miou')}",

@@ -18,7 +18,7 @@ class CheckFileError(ValueError):
     """A file in the gpu-check folder that is not a check's JSON."""
 
 
-NOT_MEASURED = "GPU check: not measured yet (no `results/gpu-check/*.json`; see the README, \"The GPU check\")."
+NOT_MEASURED = "GPU check: not measured yet (no `results/gpu-check/*.json`; see docs/gpu.md, \"The GPU check\")."
 
 
 def load_checks(folder: Path | None) -> list[dict]:

@@ -5,7 +5,7 @@ Reads one curves table (``results/curves/*.csv``, ``bench export-curves``; a tab
 before training seeds counts as one seed, ``train_seed`` 0). Everything is validation: the
 tuners' view (validation mIoU and validation cross-entropy); test metrics are not used here.
 
-Definitions (at R, the table's last epoch; the same as the README's "The recipe" section and
+Definitions (at R, the table's last epoch; the same as the "The recipe" section of docs/task.md and
 ``bench recipe-report``, through ``bench.tables.recipe.seed_spread``):
 
 * only configurations whose curves reach R under every training seed of the table count
@@ -234,7 +234,7 @@ def summary(path: Path, out: Path) -> dict:
         f"Training-seed noise against the spread between configurations, at R ({what}). seed sd: per configuration "
         "the standard deviation over training seeds of the final value, median over configurations [95% percentile "
         f"bootstrap CI over configurations, {BOOT} resamples]; IQR: interquartile range over configurations of the "
-        "seed-mean final value; sd / IQR: the README's recipe criterion (smaller tells configurations apart) [paired "
+        "seed-mean final value; sd / IQR: the recipe criterion of docs/task.md (smaller tells configurations apart) [paired "
         "bootstrap CI]; best - median: of the seed means (loss: median - lowest); seed-to-seed rho: Spearman "
         "correlation over configurations of two training seeds' final values."))
     tables.write_table(rank_table(by), out, f"rank_by_epoch_{stem}", (
@@ -307,7 +307,7 @@ def text(landscape: dict | None, out: Path | None = None) -> str:
     if not any(len(n["seeds"]) > 1 for n in landscape.values()):
         parts.append("*Training-seed noise: not measured yet. No curves table with several training seeds is "
                      "committed (`results/curves/cpu-v2.csv`, 128 configurations x 3 training seeds, is written by "
-                     "`python -m bench export-curves` once its recording is complete; README, \"The second "
+                     "`python -m bench export-curves` once its recording is complete; docs/replay.md, \"The second "
                      "recording\").*")
     return "\n\n".join(parts)
 

@@ -2,7 +2,7 @@
 
 Inputs: two results directories, the real-training store (``bench/suites/realcheck.toml``,
 ``results/realcheck``) and its replayed twin on the recorded curves table
-(``results/realcheck-replay``; the README gives the suite text and the commands). Methods are
+(``results/realcheck-replay``; docs/replay.md gives the suite text and the commands). Methods are
 matched by the ``algorithm`` role the runs table stores (``methods.roles``: method, parameters
 and R), never by label, and by B.
 
@@ -228,7 +228,7 @@ def text(nums: dict | None, out: Path | None = None) -> str:
     if not nums or nums.get("missing"):
         miss = ", ".join(f"`{m}`" for m in (nums or {}).get("missing", ["results/realcheck", "results/realcheck-replay"]))
         return (f"*Real vs replay: not measured yet ({miss} not found). The real-training suite "
-                "`bench/suites/realcheck.toml` and its replayed twin are run as the README's \"Replay checked against "
+                "`bench/suites/realcheck.toml` and its replayed twin are run as docs/replay.md's \"Replay checked against "
                 "real training\" says; `make paper` then builds this table.*")
     p = Path(out) / "realcheck.md" if out else None
     parts = [p.read_text() if p and p.is_file() else ""]

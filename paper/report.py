@@ -194,7 +194,9 @@ def values(numbers: dict, out: Path) -> _Values:
     v["realcheck"] = realcheck.text(numbers.get("realcheck"), out)
     v["fidelity"] = fidelity.text(numbers.get("fidelity"), out)
     fam = numbers.get("findings")
-    v["findings"] = findings.text(pd.DataFrame(fam) if fam else None) + (
+    summary = findings.text(pd.DataFrame(fam) if fam else None)
+    (Path(out) / "findings-summary.md").write_text(summary.rstrip() + "\n")  # the README quotes it (paper.readme)
+    v["findings"] = summary + (
         "\n\n" + (Path(out) / "findings.md").read_text() if (Path(out) / "findings.md").is_file() else "")
     if (Path(out) / "hits.md").is_file():
         v["findings"] += "\n\n" + (Path(out) / "hits.md").read_text()

@@ -76,7 +76,7 @@ def test_syne_tune_folder_holds_the_table(table, exported):
 
 
 def test_syne_tunes_own_deserialize_reads_it(table, exported):
-    """Runs where syne-tune is importable (README: 'Using the tables from your own code' says how to
+    """Runs where syne-tune is importable (docs/tables.md says how to
     install it without its heavy dependencies); the structure test above runs everywhere."""
     st = pytest.importorskip("syne_tune.blackbox_repository.blackbox_tabular")
     bb = st.deserialize(str(exported / "syne"))["cpu-v2"]

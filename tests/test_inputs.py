@@ -88,7 +88,7 @@ def test_a_file_whose_stem_is_no_name_must_name_itself(tmp_path):
      r"key 'budgets\[1\]': expected a budget whose runs are keyed apart from budgets\[0\] = 1 \(both key as B1"),
     (lambda t: t.replace("seeds = [0]", "seeds = [0, 3, 0]"), r"key 'seeds\[2\]': expected a seed listed once only, got 0"),
     (lambda t: t.replace("budgets = [1, 2]", "budgets = [1e308]"),
-     r"key 'budgets\[0\]': expected a positive number \(B in units of R\) of at most 10000, got 1e\+308"),
+     r"key 'budgets\[0\]': expected a positive number \(B in units of R, or in budget_unit\) of at most 10000, got 1e\+308"),
     (lambda t: t.replace("budgets = [1, 2]", "budgets = [inf]"), r"key 'budgets\[0\]': expected a positive number"),
     (lambda t: t.replace("budgets = [1, 2]", "budgets = [nan]"), r"key 'budgets\[0\]': expected a positive number"),
     (lambda t: t.replace("seeds = [0]", "seeds = [true]"), r"key 'seeds\[0\]': expected an integer from 0"),

@@ -51,7 +51,7 @@ def test_seed_noise_is_the_recipe_criterion(seeded):
         w = f.pivot(index="config_id", columns="train_seed", values=metric)
         for a, b in itertools.combinations(sorted(w.columns), 2):
             assert n["seed_to_seed"][f"{a}-{b}"] == pytest.approx(stats.spearmanr(w[a], w[b]).statistic)
-    # the same numbers as bench recipe-report computes from the recording store itself (the README's recipe table)
+    # the same numbers as bench recipe-report computes from the recording store itself (docs/task.md's recipe table)
     _, store = final_curves(SHARD)
     for metric in ("val_loss", "val_miou"):
         want, n = seed_spread(store, metric), landscape.noise(ok, metric)

@@ -126,13 +126,13 @@ def test_replay_stats_beside_results_and_na_for_old_stores(twin, tmp_path):
 
 
 def test_readme_twin_template_replays_realcheck_by_role(tmp_path):
-    """The README's realcheck-replay.toml template is a valid replay suite whose runs have the roles
+    """The realcheck-replay.toml template of docs/replay.md is a valid replay suite whose runs have the roles
     (hence the matching in the paper) of bench/suites/realcheck.toml's runs. Loaded here on the
     committed cpu-seed0 table in place of cpu-v2.csv (a test does not depend on the large table)."""
     import re
 
     from methods.roles import role
-    text = re.search(r"```toml\n(# Replayed twin.*?)```", (REPO / "README.md").read_text(), re.S).group(1)
+    text = re.search(r"```toml\n(# Replayed twin.*?)```", (REPO / "docs" / "replay.md").read_text(), re.S).group(1)
     assert 'curves = "results/curves/cpu-v2.csv"' in text
     assert (REPO / "bench" / "suites" / "realcheck-replay.toml").read_text() == text  # the committed twin is the template
     (tmp_path / "twin.toml").write_text(text.replace("results/curves/cpu-v2.csv",

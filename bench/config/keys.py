@@ -118,8 +118,8 @@ class SuiteFile(BaseModel):
     description: str | None = Field(None, description="a string")
     profile: Annotated[str, AfterValidator(_profile)] = Field(description="a task profile")
     budgets: list[Annotated[float, Field(gt=0, le=MAX_B, allow_inf_nan=False)]] = Field(
-        min_length=1, description="a non-empty list of numbers (B in units of R)",
-        json_schema_extra=_item(f"a positive number (B in units of R) of at most {MAX_B}"))
+        min_length=1, description="a non-empty list of numbers (B in units of R, or in budget_unit)",
+        json_schema_extra=_item(f"a positive number (B in units of R, or in budget_unit) of at most {MAX_B}"))
     seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(
         min_length=1, description="a non-empty list of non-negative integers",
         json_schema_extra=_item(f"an integer from 0 to 2**32 - 1 = {MAX_SEED}"))

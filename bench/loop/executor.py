@@ -14,7 +14,7 @@ Several trials per GPU: on a machine that sees G CUDA devices, ``--workers N`` w
 worker k (its name in the ``LocalCluster``, 0..N-1) to device ``cuda:{k % G}`` (round-robin, by a
 worker plugin, so a restarted worker gets its device back): each device trains ceil(N / G) or
 floor(N / G) single-threaded trials at once, each in its own process. On a cluster, start K workers
-per device instead (README, "Parallel and on several machines"). Every executor says how many
+per device instead (docs/running.md, "Parallel and on several machines"). Every executor says how many
 trials could share one device in this sitting (``trials_per_device``: the most job slots on one
 device, from each worker's device and slots), which the runner records per run.
 

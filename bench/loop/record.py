@@ -25,7 +25,7 @@ recording.
 Parallel recording on one machine: ``--shard K/N`` records only configurations whose
 index i has i % N == K, into its own store (``...-shardKofN``); ``export-curves`` joins
 the shards' stores into one table. ``--threads`` sets torch's intra-op threads of this
-process (default 1; see the README for why two one-thread processes are the fastest
+process (default 1; see docs/replay.md for why two one-thread processes are the fastest
 way on a 2-core machine). ``--workers W`` trains W jobs at a time in W worker processes
 (each with ``--threads`` threads) that send every epoch's rows to this process, the store's
 one writer: the same rows as one process, for a shard whose share of the work outlasts the
