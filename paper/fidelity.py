@@ -23,6 +23,7 @@ Render: ``write`` saves the tables and the rho figure; ``text`` the section of `
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from . import stats as st
 BOOT = 2000
 ALPHA = 0.05
 DESIGNS = ("budget-unaware", "budget-aware")
+COSTS = ("promotions resumed", "promotions restarted")  # the two arms of the cost comparison
 METRICS = {"val_loss": "validation cross-entropy", "val_miou": "validation mIoU"}
 
 
@@ -54,16 +56,47 @@ def _signature(res) -> tuple:
             tuple(sorted(res.runs["label"].unique())), res.max_budget)
 
 
-def pairs(loaded: dict) -> list[tuple[str, str]]:
-    """(budget-unaware store, budget-aware store) name pairs: replayed stores with the same objective,
-    budgets, seeds, labels and R, one on a budget-unaware table, the other on a budget-aware one."""
+def resumes(res) -> bool | None:
+    """Whether the store's runs continued promotions from checkpoints (the suite's resume_promotions);
+    None when its runs disagree."""
+    kinds = {json.loads(i).get("resume", True) for i in res.runs["identity"]}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _split(loaded: dict) -> tuple[dict, dict]:
     aware = {n: r for n, r in loaded.items() if r.backend == "replay" and budget_aware(r.curves)}
     unaware = {n: r for n, r in loaded.items() if r.backend == "replay" and r.curves and n not in aware}
+    return unaware, aware
+
+
+def pairs(loaded: dict) -> list[tuple[str, str]]:
+    """(budget-unaware store, budget-aware store) name pairs: replayed stores with the same objective,
+    budgets, seeds, labels and R, one on a budget-unaware table, the other on a budget-aware one. Where
+    several budget-unaware stores match, the one that charges promotions as the budget-aware store does
+    (restarts: ``nvsbn-restart``) is taken, so the pair differs in the schedule alone."""
+    unaware, aware = _split(loaded)
     out = []
     for a, ra in sorted(aware.items()):
         match = [u for u, ru in sorted(unaware.items()) if _signature(ru) == _signature(ra)]
+        match.sort(key=lambda u: resumes(unaware[u]) != resumes(ra))  # stable: same cost first, then by name
         if match:
             out.append((match[0], a))
+    return out
+
+
+def cost_pairs(loaded: dict) -> list[tuple[str, str]]:
+    """(resumed, restarted) store pairs on one budget-unaware table: the same objective, budgets, seeds,
+    labels and R and the same table, promotions continued from checkpoints in one and retrained (charged
+    their full resource) in the other: what charging restarts alone changes."""
+    unaware, _ = _split(loaded)
+    out = []
+    for r, rr in sorted(unaware.items()):
+        if resumes(rr) is not False:
+            continue
+        match = [u for u, ru in sorted(unaware.items()) if resumes(ru) is True and ru.curves == rr.curves
+                 and _signature(ru) == _signature(rr)]
+        if match:
+            out.append((match[0], r))
     return out
 
 
@@ -171,9 +204,12 @@ def _verdict_of(df: pd.DataFrame, label: str, budget: float) -> dict | None:
     return None
 
 
-def side_by_side(unaware: pd.DataFrame, aware: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
-    """One row per (label, budget): each design's verdict, IQM difference [CI] and Holm p; ``holds``."""
+def side_by_side(unaware: pd.DataFrame, aware: pd.DataFrame, labels: list[str],
+                 names: tuple[str, str] = DESIGNS) -> pd.DataFrame:
+    """One row per (label, budget): each arm's verdict, IQM difference [CI] and Holm p; ``holds``. The arms
+    are named ``names`` (default the two designs; the cost comparison names them by promotion cost)."""
     rows = []
+    nu, na = names
     for b in sorted(set(unaware["budget"]) | set(aware["budget"])):
         for label in labels:
             u, a = _verdict_of(unaware, label, b), _verdict_of(aware, label, b)
@@ -181,12 +217,9 @@ def side_by_side(unaware: pd.DataFrame, aware: pd.DataFrame, labels: list[str]) 
                 continue
             vu = u["verdict"] if u else "is random search"
             va = a["verdict"] if a else "is random search"
-            rows.append({"method": label, "B": f"{b:g}",
-                         "budget-unaware": _cell(u), "budget-aware": _cell(a),
-                         "verdict budget-unaware": vu, "verdict budget-aware": va,
-                         "conclusion": "holds" if vu == va else "flips"})
-    return pd.DataFrame(rows, columns=["method", "B", "budget-unaware", "budget-aware", "verdict budget-unaware",
-                                       "verdict budget-aware", "conclusion"])
+            rows.append({"method": label, "B": f"{b:g}", nu: _cell(u), na: _cell(a),
+                         f"verdict {nu}": vu, f"verdict {na}": va, "conclusion": "holds" if vu == va else "flips"})
+    return pd.DataFrame(rows, columns=["method", "B", nu, na, f"verdict {nu}", f"verdict {na}", "conclusion"])
 
 
 def _cell(r: dict | None) -> str:
@@ -292,41 +325,63 @@ def _rho_sentence(rho: list[dict], metric: str) -> str:
     return f"For the {METRICS[metric]}, " + "; ".join(parts) + "."
 
 
-def text(nums: dict | None, out: Path) -> str:
-    """The section's generated text (tables read from ``out``); a line when nothing is measured yet."""
-    if not nums or not nums.get("rho"):
-        return ("*Budget-aware fidelity: not measured yet. It needs the budget-aware curves table "
+NOT_MEASURED = ("*Budget-aware fidelity: not measured yet. It needs the budget-aware curves table "
                 "(`results/curves/cpu-v2-budget.csv`, `bench record --profile cpu-v2-budget --budgets 1,3,9`, "
-                "docs/replay.md, \"Budget-aware fidelity\") and the sweeps replayed on it (`bench/suites/nvsbn-budget.toml`, "
-                "`nvsbn-miou-budget.toml`).*")
-    parts = [f"Rank correlation of each rung with R, on the {nums['configs']} configurations both tables hold "
-             f"(seed means). {_rho_sentence(nums['rho'], 'val_loss')} {_rho_sentence(nums['rho'], 'val_miou')}",
-             "![Rank correlation per rung under both designs](fidelity_rho.png)", landscape._read(out, "fidelity_rho.md")]
+                "docs/replay.md, \"Budget-aware fidelity\") and the sweeps replayed on it "
+                "(`bench/suites/nvsbn-budget.toml`, `nvsbn-miou-budget.toml`).*")
+
+
+def _verdict_sentences(rows: pd.DataFrame, winners_: dict, names: tuple[str, str], phrases: tuple[str, str]) -> list:
+    """Holds/flips sentences for one side-by-side frame: every comparison not indistinguishable in both
+    arms, the count of those that are, and the best successive-halving n per B."""
+    nu, na = names
+    sentences = []
+    for _, r in rows.iterrows():
+        u, a = r[f"verdict {nu}"], r[f"verdict {na}"]
+        if u == a == "indistinguishable" or "is random search" in (u, a) and u == a:
+            continue
+        sentences.append(f"`{r['method']}` at B = {r['B']} R: regret {_phrase(u)} {phrases[0]} and {_phrase(a)} "
+                         f"{phrases[1]}: **{'holds' if u == a else 'flips'}**.")
+    same = rows[(rows[f"verdict {nu}"] == "indistinguishable") & (rows[f"verdict {na}"] == "indistinguishable")]
+    sentences.append(f"{len(same)} of {len(rows)} method x budget comparisons are indistinguishable from random "
+                     f"search {phrases[0]} and {phrases[1]} (Holm-corrected).")
+    for b in sorted(set(winners_.get(nu, {})) | set(winners_.get(na, {})), key=float):
+        wu, wa = winners_.get(nu, {}).get(b, []), winners_.get(na, {}).get(b, [])
+        sentences.append(f"Best successive-halving n at B = {b} R (median validation objective): "
+                         f"{', '.join(map(str, wu)) or '—'} {phrases[0]}, {', '.join(map(str, wa)) or '—'} "
+                         f"{phrases[1]}: **{'holds' if wu == wa else 'flips'}**.")
+    return sentences
+
+
+def text(nums: dict | None, out: Path) -> str:
+    """The section's generated text (tables read from ``out``); a line for what is not measured yet."""
+    nums = nums or {}
+    parts = []
+    if nums.get("rho"):
+        parts += [f"Rank correlation of each rung with R, on the {nums['configs']} configurations both tables hold "
+                  f"(seed means). {_rho_sentence(nums['rho'], 'val_loss')} {_rho_sentence(nums['rho'], 'val_miou')}",
+                  "![Rank correlation per rung under both designs](fidelity_rho.png)",
+                  landscape._read(out, "fidelity_rho.md")]
+    else:
+        parts.append(NOT_MEASURED)
     for p in nums.get("pairs", []):
         rows = pd.DataFrame(p["rows"])
         if rows.empty:
             continue
-        head = (f"**{p['unaware']} vs {p['aware']}** (objective {p['objective']}). ")
-        sentences = []
-        for _, r in rows.iterrows():
-            u, a = r["verdict budget-unaware"], r["verdict budget-aware"]
-            if u == a == "indistinguishable" or "is random search" in (u, a) and u == a:
-                continue
-            what = (f"`{r['method']}` at B = {r['B']} R: regret {_phrase(u)} under the budget-unaware design and "
-                    f"{_phrase(a)} under the budget-aware design")
-            sentences.append(f"{what}: **{'holds' if u == a else 'flips'}**.")
-        same = rows[(rows["verdict budget-unaware"] == "indistinguishable")
-                    & (rows["verdict budget-aware"] == "indistinguishable")]
-        sentences.append(f"{len(same)} of {len(rows)} method x budget comparisons are indistinguishable from random "
-                         "search under both designs (Holm-corrected).")
-        win = p.get("winners", {})
-        for b in sorted(set(win.get("budget-unaware", {})) | set(win.get("budget-aware", {})), key=float):
-            nu, na = win.get("budget-unaware", {}).get(b, []), win.get("budget-aware", {}).get(b, [])
-            sentences.append(f"Best successive-halving n at B = {b} R (median validation objective): "
-                             f"{', '.join(map(str, nu)) or '—'} budget-unaware, {', '.join(map(str, na)) or '—'} "
-                             f"budget-aware: **{'holds' if nu == na else 'flips'}**.")
-        parts.append(head + " ".join(sentences) + "\n\n" + landscape._read(out, f"fidelity_{p['aware']}.md")
+        sentences = _verdict_sentences(rows, p.get("winners", {}), DESIGNS,
+                                       ("under the budget-unaware design", "under the budget-aware design"))
+        parts.append(f"**{p['unaware']} vs {p['aware']}** (objective {p['objective']}). " + " ".join(sentences)
+                     + "\n\n" + landscape._read(out, f"fidelity_{p['aware']}.md")
                      + f"\n![n vs B/n, budget-aware]({'nvsbn_' + p['aware']}.png)\n")
+    for c in nums.get("costs", []):
+        rows = pd.DataFrame(c["rows"])
+        if rows.empty:
+            continue
+        sentences = _verdict_sentences(rows, c.get("winners", {}), COSTS,
+                                       ("with promotions resumed", "with promotions restarted"))
+        parts.append(f"**The cost of a promotion alone: {c['resumed']} vs {c['restarted']}** (one budget-unaware "
+                     f"table, objective {c['objective']}; the schedule is the same in both). " + " ".join(sentences)
+                     + "\n\n" + landscape._read(out, f"fidelity_cost_{c['restarted']}.md"))
     return "\n\n".join(parts)
 
 
@@ -337,16 +392,35 @@ def _phrase(verdict: str) -> str:
 
 
 def summary(loaded: dict, bests: dict, out: Path) -> dict | None:
-    """The section's numbers for every pair of stores (``pairs``), or None when there is none."""
-    found = pairs(loaded)
-    if not found:
+    """The section's numbers: every design pair (``pairs``) and every cost pair (``cost_pairs``); None when
+    there is neither."""
+    found, costs = pairs(loaded), cost_pairs(loaded)
+    if not found and not costs:
         return None
-    pair_results, tables_used = [], None
-    for u, a in found:
-        ru, ra = loaded[u], loaded[a]
-        frame = side_by_side(comparisons(ru, bests[u]), comparisons(ra, bests[a]), ru.methods())
-        pair_results.append({"unaware": u, "aware": a, "objective": ru.objective, "frame": frame,
-                             "winners": {"budget-unaware": winners(ru), "budget-aware": winners(ra)}})
-        tables_used = tables_used or (ru.curves, ra.curves)
-    from bench.tables.curves import resolve
-    return write(resolve(tables_used[0]), resolve(tables_used[1]), pair_results, out)
+    nums: dict = {}
+    if found:
+        pair_results, tables_used = [], None
+        for u, a in found:
+            ru, ra = loaded[u], loaded[a]
+            frame = side_by_side(comparisons(ru, bests[u]), comparisons(ra, bests[a]), ru.methods())
+            pair_results.append({"unaware": u, "aware": a, "objective": ru.objective, "frame": frame,
+                                 "winners": {"budget-unaware": winners(ru), "budget-aware": winners(ra)}})
+            tables_used = tables_used or (ru.curves, ra.curves)
+        from bench.tables.curves import resolve
+        nums = write(resolve(tables_used[0]), resolve(tables_used[1]), pair_results, out)
+    nums["costs"] = [_cost_pair(loaded, bests, resumed, restarted, out) for resumed, restarted in costs]
+    return nums
+
+
+def _cost_pair(loaded: dict, bests: dict, resumed: str, restarted: str, out: Path) -> dict:
+    """Compute and write one cost comparison (table ``fidelity_cost_<restarted store>``); its numbers."""
+    from .tables import write_table
+    r1, r2 = loaded[resumed], loaded[restarted]
+    frame = side_by_side(comparisons(r1, bests[resumed]), comparisons(r2, bests[restarted]), r1.methods(), COSTS)
+    write_table(frame[["method", "B", *COSTS, "conclusion"]], out, f"fidelity_cost_{restarted}", (
+        f"Final validation regret against random search on one budget-unaware table (`{r1.curves}`), promotions "
+        f"continued from checkpoints (`{resumed}`) beside promotions retrained and charged their full resource "
+        f"(`{restarted}`): the same suite otherwise, objective {r1.objective}; statistics as in the design "
+        "table. What changes here is the cost of a promotion alone, not the schedule."))
+    return {"resumed": resumed, "restarted": restarted, "objective": r1.objective, "rows": frame.to_dict("records"),
+            "winners": {COSTS[0]: winners(r1), COSTS[1]: winners(r2)}}

@@ -243,3 +243,45 @@ def test_side_by_side_says_holds_or_flips():
                        frame({"hb": "lower", "sh": "indistinguishable", "gp": "indistinguishable"}),
                        ["hb", "sh", "gp", "random"])
     assert dict(zip(out["method"], out["conclusion"])) == {"hb": "holds", "sh": "flips", "gp": "holds"}
+
+
+class _Store:
+    """What ``paper.fidelity.pairs`` reads of a loaded store: backend, table, objective, budgets, seeds,
+    labels, R and each run's identity (``resume``)."""
+
+    def __init__(self, curves, resume, labels=("random", "hb")):
+        import json
+        self.backend, self.curves, self.objective, self.max_budget = "replay", curves, "val_loss", 27
+        self.runs = pd.DataFrame([{"seed": s, "label": lab, "identity": json.dumps({"resume": resume})}
+                                  for s in (0, 1) for lab in labels])
+
+    def budgets(self):
+        return [13.2]
+
+
+def test_design_pairs_take_the_store_that_charges_promotions_alike_and_cost_pairs_share_a_table(monkeypatch):
+    from paper import fidelity
+    monkeypatch.setattr(fidelity, "budget_aware", lambda curves: curves == "aware.csv")
+    loaded = {"nvsbn": _Store("unaware.csv", True), "nvsbn-restart": _Store("unaware.csv", False),
+              "nvsbn-budget": _Store("aware.csv", False), "other": _Store("unaware.csv", False, ("random",))}
+    assert fidelity.pairs(loaded) == [("nvsbn-restart", "nvsbn-budget")]
+    assert fidelity.cost_pairs(loaded) == [("nvsbn", "nvsbn-restart")]
+    del loaded["nvsbn-restart"]  # without the restart arm the design pair falls back to the resumed store
+    assert fidelity.pairs(loaded) == [("nvsbn", "nvsbn-budget")] and fidelity.cost_pairs(loaded) == []
+
+
+def test_cost_text_names_both_arms_and_says_holds_or_flips(tmp_path):
+    from paper.fidelity import COSTS, NOT_MEASURED, side_by_side, text
+
+    def frame(verdicts):
+        return pd.DataFrame([{"budget": 13.2, "column": m, "labels": [m], "random": "random", "runs": 30,
+                              "iqm_diff": -0.01 if v == "lower" else 0.0, "lo": -0.02, "hi": 0.0, "p": 0.01,
+                              "p_holm": 0.02 if v == "lower" else 0.5, "verdict": v} for m, v in verdicts.items()])
+    rows = side_by_side(frame({"hb": "lower", "sh": "indistinguishable"}),
+                        frame({"hb": "indistinguishable", "sh": "indistinguishable"}), ["hb", "sh"], COSTS)
+    out = text({"costs": [{"resumed": "nvsbn", "restarted": "nvsbn-restart", "objective": "val_loss",
+                           "rows": rows.to_dict("records"), "winners": {}}]}, tmp_path)
+    assert out.startswith(NOT_MEASURED)
+    assert ("`hb` at B = 13.2 R: regret lower than random search with promotions resumed and indistinguishable "
+            "from random search with promotions restarted: **flips**.") in out
+    assert "1 of 2 method x budget comparisons are indistinguishable" in out
