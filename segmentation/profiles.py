@@ -182,6 +182,11 @@ PROFILES["cpu-v2-budget"] = replace(PROFILES["cpu-v2"], name="cpu-v2-budget", lr
 PROFILES["gpu-v2"] = replace(PROFILES["gpu"], name="gpu-v2", max_epochs=PROFILES["cpu-v2"].max_epochs,
                              val_images=PROFILES["cpu-v2"].val_images, lr_schedule=PROFILES["cpu-v2"].lr_schedule,
                              channels_last=PROFILES["cpu-v2"].channels_last)
+# The resolution ladder's second rung (issue 28): cpu-v2 at twice its resolution (1/4 scale, 64 px patches,
+# so the same field of view and the same number of patches per image), everything else equal: the same space
+# (so the same configuration sample), depth, recipe and images. Its recording against cpu-v2's tells whether
+# the table's ranking of configurations survives doubling the resolution, without a GPU.
+PROFILES["cpu-v2-64px"] = replace(PROFILES["cpu-v2"], name="cpu-v2-64px", scale=0.25, patch=64)
 
 
 def fixed_horizon_twin(name: str) -> str | None:

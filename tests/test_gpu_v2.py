@@ -23,3 +23,16 @@ def test_existing_profiles_unchanged():
     assert (gpu.max_epochs, gpu.lr_schedule, gpu.val_images, gpu.channels_last) == (81, "constant", (9,), False)
     cpu2 = PROFILES["cpu-v2"]
     assert (cpu2.max_epochs, cpu2.lr_schedule, cpu2.val_images, cpu2.channels_last, cpu2.patch) == (27, "cosine", (8, 9), True, 32)
+
+
+def test_the_resolution_ladder_profile_is_cpu_v2_at_twice_the_resolution():
+    """cpu-v2-64px differs from cpu-v2 in scale and patch only (the same field of view per patch), so it
+    records the same configuration sample under the same recipe."""
+    from dataclasses import replace
+
+    from bench.loop.record import sample_configs
+    from segmentation.profiles import get_profile
+    lo, hi = get_profile("cpu-v2"), get_profile("cpu-v2-64px")
+    assert (hi.scale, hi.patch) == (2 * lo.scale, 2 * lo.patch)
+    assert replace(hi, name=lo.name, scale=lo.scale, patch=lo.patch) == lo
+    assert sample_configs("cpu-v2-64px", 16, 0) == sample_configs("cpu-v2", 128, 0)[:16]
