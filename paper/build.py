@@ -16,7 +16,7 @@ from scipy import stats
 from bench.storage.store import ENDED
 from methods.brackets import hyperband_brackets
 
-from . import fidelity, figures, findings, gpu, landscape, realcheck, replaystats, stats as st, tables
+from . import fidelity, figures, findings, gpu, ladder, landscape, realcheck, replaystats, stats as st, tables
 from .data import Results, final_table, incumbent_trace, load, seeded_table
 from .style import save, setup
 
@@ -544,6 +544,7 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
         _, nums = curves_summary(Path(path), out)
         numbers["curves"][Path(path).stem] = nums
         numbers["landscape"][Path(path).stem] = landscape.summary(Path(path), out)
+    numbers["ladder"] = ladder.summary(list(curves), out)
     loaded, bests = {}, {}  # replayed stores with their table's best, for the fidelity section
     for path in results_dirs:
         res = load(path)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from methods.brackets import hyperband_brackets, plan_summary
 
-from . import fidelity, findings, gpu, landscape, realcheck, replaystats
+from . import fidelity, findings, gpu, ladder, landscape, realcheck, replaystats
 from .tables import to_markdown
 
 TEMPLATE = Path(__file__).with_name("paper.md")
@@ -193,6 +193,7 @@ def values(numbers: dict, out: Path) -> _Values:
     v["landscape"] = landscape.text(numbers.get("landscape"), out)
     v["realcheck"] = realcheck.text(numbers.get("realcheck"), out)
     v["fidelity"] = fidelity.text(numbers.get("fidelity"), out)
+    v["ladder"] = ladder.text(numbers.get("ladder"), out)
     fam = numbers.get("findings")
     summary = findings.text(pd.DataFrame(fam) if fam else None)
     (Path(out) / "findings-summary.md").write_text(summary.rstrip() + "\n")  # the README quotes it (paper.readme)
