@@ -546,8 +546,11 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
         numbers["landscape"][Path(path).stem] = landscape.summary(Path(path), out)
     numbers["ladder"] = ladder.summary(list(curves), out)
     loaded, bests = {}, {}  # replayed stores with their table's best, for the fidelity section
+    held: set[str] = set()  # every registered method the stores hold: the title names them
     for path in results_dirs:
         res = load(path)
+        held |= set(res.runs["method"])
+        numbers["methods_held"] = sorted(held)
         if len(res.worker_counts()) > 1:  # the workers study: its runs compare across N, not pooled by label
             n = {"backend": res.backend, "runs": int(len(res.runs)), "methods": res.methods(),
                  "profile": str(res.runs["profile"].iloc[0]), "objective": res.objective, "budgets": res.budgets(),

@@ -194,6 +194,7 @@ def values(numbers: dict, out: Path) -> _Values:
     v["realcheck"] = realcheck.text(numbers.get("realcheck"), out)
     v["fidelity"] = fidelity.text(numbers.get("fidelity"), out)
     v["ladder"] = ladder.text(numbers.get("ladder"), out)
+    v["title"] = title(numbers.get("methods_held", []))
     fam = numbers.get("findings")
     summary = findings.text(pd.DataFrame(fam) if fam else None)
     (Path(out) / "findings-summary.md").write_text(summary.rstrip() + "\n")  # the README quotes it (paper.readme)
@@ -359,6 +360,21 @@ def _default_eta() -> int:
 
     from methods.hyperband import Hyperband
     return int(inspect.signature(Hyperband).parameters["eta"].default)
+
+
+# How the title names a registered method (methods sharing a name are named once, in this order).
+TITLE_NAMES = {"hyperband": "Hyperband", "hyperband-bracket": "successive halving",
+               "successive-halving": "successive halving", "asha": "ASHA", "async-hyperband": "asynchronous Hyperband",
+               "random-search": "random search", "smac-bo": "SMAC", "smac-hb": "SMAC", "skopt-gp": "scikit-optimize",
+               "dehb": "DEHB", "optuna-tpe-hb": "Optuna", "optuna": "Optuna"}
+
+
+def title(methods: list[str]) -> str:
+    """The paper's title, naming every method the stores hold (a method not in ``TITLE_NAMES`` by its name)."""
+    names = list(dict.fromkeys(TITLE_NAMES.get(m, m) for m in sorted(methods, key=lambda m: (
+        list(TITLE_NAMES).index(m) if m in TITLE_NAMES else len(TITLE_NAMES), m))))
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else "tuners"
+    return f"Which tuner for expensive trials? {listed[0].upper() + listed[1:]} on U-Net segmentation of aerial imagery"
 
 
 def render(numbers: dict, out: Path) -> Path:
