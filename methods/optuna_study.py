@@ -21,17 +21,19 @@ continuing the trial's checkpoint, its loss reported at that epoch (``trial.repo
 step=epoch)``) and the trial stopped when ``trial.should_prune()`` says so; a trial that reaches
 ``max_budget`` is told complete with its last loss. The study is in memory with a fixed name
 (Optuna's Hyperband pruner hashes it), minimising, with Optuna's log silenced: the same seed
-gives the same asks. The space is translated as ``optuna-tpe-hb`` translates it.
+gives the same asks. The space is translated from ConfigSpace (``optuna_distributions``): floats and
+integers with their bounds and log flag, ordinals and categoricals as categorical choices.
 """
 from __future__ import annotations
 
 import inspect
 from typing import Any
 
+from ConfigSpace import (CategoricalHyperparameter, Constant, OrdinalHyperparameter, UniformFloatHyperparameter,
+                         UniformIntegerHyperparameter)
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import FINISHED, WAIT, Job, Tuner, config_to_dict, is_failure
-from .optuna_tpe_hb import optuna_distributions
 
 NO_PRUNER = ("NopPruner", "none")
 # Samplers whose Optuna code imports an optional package only when it first samples: checked when
@@ -39,6 +41,28 @@ NO_PRUNER = ("NopPruner", "none")
 SAMPLER_PACKAGES = {"CmaEsSampler": ("cmaes",), "GPSampler": ("torch", "scipy"), "QMCSampler": ("scipy",)}
 # Resources the harness knows and passes to a pruner that takes them (unless pruner_args sets them).
 PRUNER_RESOURCES = ("min_resource", "max_resource")
+
+
+def optuna_distributions(space) -> dict:
+    """ConfigSpace hyperparameters as Optuna distributions (conditions are not supported)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    if space.conditions or space.forbidden_clauses:
+        raise ValueError("Optuna methods translate flat spaces only (no conditions or forbidden clauses)")
+    out = {}
+    for hp in space.values():
+        if isinstance(hp, UniformFloatHyperparameter):
+            out[hp.name] = FloatDistribution(float(hp.lower), float(hp.upper), log=bool(hp.log))
+        elif isinstance(hp, UniformIntegerHyperparameter):
+            out[hp.name] = IntDistribution(int(hp.lower), int(hp.upper), log=bool(hp.log))
+        elif isinstance(hp, OrdinalHyperparameter):
+            out[hp.name] = CategoricalDistribution(list(hp.sequence))
+        elif isinstance(hp, CategoricalHyperparameter):
+            out[hp.name] = CategoricalDistribution(list(hp.choices))
+        elif isinstance(hp, Constant):
+            out[hp.name] = CategoricalDistribution([hp.value])
+        else:
+            raise ValueError(f"Optuna methods cannot translate hyperparameter {hp.name!r} ({type(hp).__name__})")
+    return out
 
 
 def _classes(module, base) -> dict:
