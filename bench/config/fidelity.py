@@ -70,9 +70,10 @@ def method_resources(method: str, params: dict, min_budget: int, max_budget: int
     return {r for r in out if min_budget <= r <= max_budget}
 
 
-def check(suite) -> None:
+def check(suite, one_training: list[bool]) -> None:
     """Refuse (``SuiteError``) a replay suite whose methods or settings a budget-aware table cannot
-    answer; a budget-unaware table, or real training, passes unchecked."""
+    answer; a budget-unaware table, or real training, passes unchecked. ``one_training``: per method of
+    the suite, whether its tuner (as the suite check built it) reads one continued training's epochs."""
     from bench.config.keys import key_error
     if suite.backend != "replay" or not suite.curves:
         return
@@ -86,8 +87,7 @@ def check(suite) -> None:
     if int(suite.max_budget) not in budgets:
         raise key_error(suite.path, "max_budget", f"one of the table's budgets {what}", suite.max_budget)
     for i, m in enumerate(suite.methods):
-        params = {k: (10 ** 9 if v == "$B" else v) for k, v in m.params.items()}
-        if _needs_one_training(suite, m.method, params):
+        if one_training[i]:
             raise key_error(suite.path, f"methods[{i}].method",
                         f"a method that does not read the intermediate epochs of one continued training {what} "
                         f"({m.label!r}: {m.method!r} reports every epoch of one training to its pruner)", m.method)
@@ -106,16 +106,3 @@ def check(suite) -> None:
                         if m.method == "successive-halving" else "")
                 raise key_error(suite.path, f"methods[{i}]", f"resources the table has recorded {what}; {m.label!r} "
                             f"can ask {sorted(asked - set(budgets))} epochs at B = {b:g}{hint}", m.method)
-
-
-def _needs_one_training(suite, method: str, params: dict) -> bool:
-    """Whether the method's tuner (built once, as the suite check builds it) reads one training's epochs."""
-    import tempfile
-
-    from methods import make_tuner
-    from segmentation.profiles import get_profile
-    from segmentation.space import search_space
-    with tempfile.TemporaryDirectory() as tmp:
-        tuner = make_tuner(method, search_space(get_profile(suite.profile)), 0, suite.min_budget, suite.max_budget,
-                           workdir=tmp, **params)
-    return bool(getattr(tuner, "needs_one_training", False))

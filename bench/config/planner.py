@@ -35,6 +35,6 @@ def plan_text(max_budget, eta=3, min_budget=1, convention="algorithm1", max_brac
     lines.append(f"one iteration: {summary['n_configs']} configurations; {summary['cost_restart']} epochs if every "
                  f"promotion restarts, {summary['cost_resume']} epochs with checkpoint reuse "
                  f"({summary['cost_restart'] / hi:.1f} R and {summary['cost_resume'] / hi:.1f} R)")
-    lines.append(f'in a suite: budget_unit = "hyperband-iterations"' + (f", hyperband_eta = {eta}" if eta != 3 else "")
+    lines.append('in a suite: budget_unit = "hyperband-iterations"' + (f", hyperband_eta = {eta}" if eta != 3 else "")
                  + ", budgets = [1, 2, 4] runs 1, 2 and 4 such iterations (no decimals to copy)")
     return "\n".join(lines)

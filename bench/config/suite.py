@@ -225,9 +225,9 @@ def load_suite(path: str | Path) -> Suite:
     suite = Suite(data.get("name", path.stem), path, text, profile, [float(b) for b in budgets], list(seeds),
                   resume, methods, min_budget, max_budget, backend, curves, curves_hash, objective, workers,
                   sampling)
-    _check_methods(suite)
+    one_training = _check_methods(suite)
     from bench.config.fidelity import check as check_fidelity
-    check_fidelity(suite)  # a budget-aware table: restarts only, and methods it can answer
+    check_fidelity(suite, one_training)  # a budget-aware table: restarts only, and methods it can answer
     return suite
 
 
@@ -280,8 +280,9 @@ def _check_curves(path, curves, max_budget, profile=None) -> tuple[str, str]:
     return curves, table_hash(curves)
 
 
-def _check_methods(suite: Suite) -> None:
-    """Build every method's tuner once (cheap; nothing trains) so bad parameters fail now."""
+def _check_methods(suite: Suite) -> list[bool]:
+    """Build every method's tuner once (cheap; nothing trains) so bad parameters fail now; per method, whether
+    its tuner reads the epochs of one continued training (``Tuner.needs_one_training``)."""
     import tempfile
 
     from ConfigSpace import ConfigurationSpace
@@ -293,11 +294,13 @@ def _check_methods(suite: Suite) -> None:
     space: ConfigurationSpace = search_space(get_profile(suite.profile))
     # "$B" gets an unbounded budget here: a budget too small for a method's parameters makes
     # that run infeasible (recorded as such), not the suite invalid.
+    one_training = []
     for i, m in enumerate(suite.methods):
         params = {k: (10 ** 9 if v == BUDGET_PLACEHOLDER else v) for k, v in m.params.items()}
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                make_tuner(m.method, space, 0, suite.min_budget, suite.max_budget, workdir=tmp, **params)
+                tuner = make_tuner(m.method, space, 0, suite.min_budget, suite.max_budget, workdir=tmp, **params)
+                one_training.append(bool(getattr(tuner, "needs_one_training", False)))
             except ParamError as exc:  # a parameter's declared type or range (methods.PARAMS)
                 raise key_error(suite.path, f"methods[{i}].params.{exc.key}", exc.expected,
                             None if exc.unknown else m.params.get(exc.key)) from None
@@ -307,6 +310,7 @@ def _check_methods(suite: Suite) -> None:
             except Exception as exc:  # noqa: BLE001 (a library's own refusal: one line, not a traceback)
                 raise key_error(suite.path, f"methods[{i}].params", f"parameters that {m.method!r} accepts "
                             f"({type(exc).__name__}: {exc})", m.params) from None
+    return one_training
 
 
 def canonical(obj) -> str:
