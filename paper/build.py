@@ -615,7 +615,7 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
             _, extra = report_figures(res, out, data_root)
             n.update(extra)
         numbers["results"][res.name] = n
-    numbers["fidelity"] = fidelity.summary(loaded, bests, out)
+    numbers["fidelity"] = fidelity.summary(loaded, bests, out, list(curves))
     family = findings.compute(loaded, bests)
     tables.write_table(findings.table(family), out, "findings", (
         "Every comparison with random search the paper reports (store, objective, B, method column): final validation "

@@ -270,7 +270,9 @@ def write(unaware_path, aware_path, pair_results: list[dict], out: Path) -> dict
     from .style import save
     from .tables import write_table
     rho = rung_rho(unaware_path, aware_path)
-    nums: dict = {"unaware_table": str(unaware_path), "aware_table": str(aware_path),
+    meta = Path(aware_path).with_suffix(".meta.json")
+    complete = bool(json.loads(meta.read_text()).get("complete", True)) if meta.is_file() else True
+    nums: dict = {"unaware_table": str(unaware_path), "aware_table": str(aware_path), "aware_complete": complete,
                   "configs": int(rho["configs"].max()) if len(rho) else 0, "rho": rho.to_dict("records"), "pairs": []}
     if len(rho):
         w = rho.assign(value=[f"{r:.2f} [{lo:.2f}, {hi:.2f}]" for r, lo, hi in zip(rho["rho"], rho["lo"], rho["hi"])])
@@ -358,12 +360,19 @@ def text(nums: dict | None, out: Path) -> str:
     nums = nums or {}
     parts = []
     if nums.get("rho"):
+        partial = ("" if nums.get("aware_complete", True) else
+                   f" **The budget-aware table is a partial export of a recording under way: these are the first "
+                   f"{nums['configs']} configurations, not the 128 of the finished table.**")
         parts += [f"Rank correlation of each rung with R, on the {nums['configs']} configurations both tables hold "
-                  f"(seed means). {_rho_sentence(nums['rho'], 'val_loss')} {_rho_sentence(nums['rho'], 'val_miou')}",
+                  f"(seed means). {_rho_sentence(nums['rho'], 'val_loss')} {_rho_sentence(nums['rho'], 'val_miou')}"
+                  + partial,
                   "![Rank correlation per rung under both designs](fidelity_rho.png)",
                   landscape._read(out, "fidelity_rho.md")]
     else:
         parts.append(NOT_MEASURED)
+    if nums.get("rho") and not nums.get("pairs"):
+        parts.append("*The sweeps replayed on the budget-aware table (`bench/suites/nvsbn-budget.toml`, "
+                     "`nvsbn-miou-budget.toml`) are not run yet: they wait for the complete table.*")
     for p in nums.get("pairs", []):
         rows = pd.DataFrame(p["rows"])
         if rows.empty:
@@ -391,13 +400,30 @@ def _phrase(verdict: str) -> str:
             "is random search": "identical to random search (the same algorithm)"}[verdict]
 
 
-def summary(loaded: dict, bests: dict, out: Path) -> dict | None:
-    """The section's numbers: every design pair (``pairs``) and every cost pair (``cost_pairs``); None when
-    there is neither."""
-    found, costs = pairs(loaded), cost_pairs(loaded)
-    if not found and not costs:
+def table_twins(curves: list[Path]) -> tuple[Path, Path] | None:
+    """(budget-unaware, budget-aware) curves tables among ``curves`` whose recordings' profiles are twins
+    (``segmentation.profiles.fixed_horizon_twin``): the rung correlations need only these, not the sweeps."""
+    from segmentation.profiles import fixed_horizon_twin, get_profile
+    for aware in sorted(Path(p) for p in curves):
+        if not budget_aware(aware):
+            continue
+        meta = aware.with_suffix(".meta.json")  # a budget-aware table joins its own recording and its twin's
+        names = {r.get("profile") for r in json.loads(meta.read_text()).get("runs", [])} if meta.is_file() else set()
+        twins = {fixed_horizon_twin(n) for n in names if n and get_profile(n).budget_aware} - {None}
+        unaware = [Path(u) for u in sorted(curves) if Path(u) != aware and landscape.profile_of(u) in twins]
+        if unaware:
+            return unaware[0], aware
+    return None
+
+
+def summary(loaded: dict, bests: dict, out: Path, curves: list[Path] = ()) -> dict | None:
+    """The section's numbers: the rung correlations of the twin tables among ``curves`` (or of the tables the
+    first design pair replayed), every design pair (``pairs``) and every cost pair (``cost_pairs``); None when
+    there is none of these."""
+    found, costs, twins = pairs(loaded), cost_pairs(loaded), table_twins(list(curves))
+    if not found and not costs and not twins:
         return None
-    nums: dict = {}
+    nums: dict = write(*twins, [], out) if twins and not found else {}
     if found:
         pair_results, tables_used = [], None
         for u, a in found:

@@ -26,19 +26,10 @@ METRICS = {"val_loss": "validation cross-entropy", "val_miou": "validation mIoU"
 RHO_FLOOR = 0.5  # below this lower CI bound the ranking is not shown to survive the higher resolution
 
 
-def profile_of(path: Path) -> str | None:
-    """The profile a curves table was recorded under (its ``.meta.json``), None when unknown or mixed."""
-    meta = Path(path).with_suffix(".meta.json")
-    if not meta.is_file():
-        return None
-    names = {r.get("profile") for r in json.loads(meta.read_text()).get("runs", [])}
-    return names.pop() if len(names) == 1 else None
-
-
 def rung_pairs(paths: list[Path]) -> list[tuple[Path, Path]]:
     """(lower, higher resolution) table pairs whose profiles differ in scale and patch only."""
     from segmentation.profiles import PROFILES
-    prof = {p: PROFILES.get(profile_of(p) or "") for p in paths}
+    prof = {p: PROFILES.get(landscape.profile_of(p) or "") for p in paths}
     out = []
     for lo, plo in prof.items():
         for hi, phi in prof.items():

@@ -42,6 +42,15 @@ BOOT = 2000
 MEAN = "mean over seeds"
 
 
+def profile_of(path: str | Path) -> str | None:
+    """The profile a curves table was recorded under (its ``.meta.json``), None when unknown or mixed."""
+    meta = Path(path).with_suffix(".meta.json")
+    if not meta.is_file():
+        return None
+    names = {r.get("profile") for r in json.loads(meta.read_text()).get("runs", [])}
+    return names.pop() if len(names) == 1 else None
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """The ``ok`` rows of a curves table, with ``train_seed`` (0 where the table has none). On a budget-aware
     table, the last epoch of each budget's own training (``bench.tables.curves.run_ends``): "epoch" e is then the

@@ -285,3 +285,22 @@ def test_cost_text_names_both_arms_and_says_holds_or_flips(tmp_path):
     assert ("`hb` at B = 13.2 R: regret lower than random search with promotions resumed and indistinguishable "
             "from random search with promotions restarted: **flips**.") in out
     assert "1 of 2 method x budget comparisons are indistinguishable" in out
+
+
+def test_the_rung_correlations_need_only_the_twin_tables(tmp_path):
+    """Before any sweep is replayed on it, a budget-aware table and its fixed-horizon twin (by the profiles
+    their recordings name) are enough for the rung correlations; other tables are not paired."""
+    import json
+
+    from paper.fidelity import table_twins
+
+    def table(name, profiles, budget):
+        p = tmp_path / f"{name}.csv"
+        p.write_text("config_id,epoch" + (",budget" if budget else "") + "\n")
+        (tmp_path / f"{name}.meta.json").write_text(json.dumps({"runs": [{"profile": x} for x in profiles]}))
+        return p
+    old = table("cpu-seed0", ["cpu"], False)
+    twin = table("cpu-v2", ["cpu-v2"], False)
+    aware = table("cpu-v2-budget", ["cpu-v2-budget", "cpu-v2"], True)
+    assert table_twins([old, aware, twin]) == (twin, aware)
+    assert table_twins([old, twin]) is None and table_twins([aware, old]) is None
