@@ -89,6 +89,36 @@ def proxy_table(check: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def packing_table(check: dict) -> pd.DataFrame:
+    """K concurrent trials of the default configuration on one device: aggregate training images/s, its ratio to
+    K = 1, the aggregate MFU and the median seconds per epoch of a trial (``packing`` of a check)."""
+    import statistics
+    rows = []
+    for r in (check.get("packing") or {}).get("rows", []):
+        per = r.get("trial_epoch_seconds") or []
+        rows.append({"K trials": r["k"], "aggregate train img/s": _num(r.get("aggregate_images_per_s"), 0),
+                     "ratio to K = 1": _num(r.get("ratio_to_one")), "MFU (aggregate)": _mfu(r.get("mfu")),
+                     "median s/epoch per trial": _num(statistics.median(per), 3) if per else None,
+                     "failed": len(r.get("failed") or [])})
+    return pd.DataFrame(rows)
+
+
+def captured_sentence(check: dict) -> str | None:
+    """Eager against captured step (``captured`` of a check), or None where it was not run."""
+    cap = check.get("captured") or {}
+    if not cap or cap.get("status") == "skipped":
+        return None
+    d, t, es = cap.get("relative_difference") or {}, cap.get("tolerance") or {}, cap.get("epoch_seconds") or {}
+    first, most = d.get("first_step"), d.get("max_first_steps")
+    verdict = "within" if cap.get("within_tolerance") else "outside"
+    speed = (f"; seconds per epoch {es['eager']:.3f} eager vs {es['captured']:.3f} captured "
+             f"({cap['speedup']:.2f}x)" if cap.get("speedup") else "")
+    return (f"Captured step (CUDA graph) against the eager step on the default configuration: relative difference "
+            f"of the first step's loss {'n/a' if first is None else f'{first:.1e}'} (tolerance {t.get('first')}), the "
+            f"largest over the first {d.get('steps')} steps {'n/a' if most is None else f'{most:.1e}'} (tolerance "
+            f"{t.get('steps')}): **{verdict} tolerance**{speed}.")
+
+
 def _rho(s: dict) -> str:
     if not s or s.get("rho") is None:
         return f"undefined ({s.get('note', 'not computed')})" if s else "not computed"
@@ -124,6 +154,15 @@ def summary(folder: Path | None, out: Path) -> dict:
              "proxy": {"low": pr.get("low", {}).get("name"), "full": pr.get("full", {}).get("name"),
                        "epochs": pr.get("epochs"), "configs": len(pr.get("configs", [])),
                        "spearman": pr.get("spearman", {}), "note": pr.get("note")}}
+        pack = packing_table(c)
+        if len(pack):
+            pstem = f"gpu_check_packing_{Path(c['file']).stem}"
+            write_table(pack, out, pstem, (
+                f"Several trials on one device ({c['device']}): K single-threaded trial processes of the default "
+                "configuration started together after a warm-up epoch; aggregate training images per second over "
+                "the wall time of their measured epochs, its ratio to one trial, and the aggregate MFU."))
+            n["packing_table"] = f"{pstem}.md"
+        n["captured"] = captured_sentence(c)
         stem = f"gpu_check_proxy_{Path(c['file']).stem}"
         table = proxy_table(c)
         if len(table):
@@ -163,6 +202,10 @@ def section(numbers: dict | None, out: Path) -> str:
         if not c["complete"]:
             head += " The check was interrupted before its end."
         parts.append(head)
+        if c.get("captured"):
+            parts.append(c["captured"])
+        if c.get("packing_table") and (out / c["packing_table"]).is_file():
+            parts.append((out / c["packing_table"]).read_text())
         if p["configs"]:
             sp = p["spearman"]
             parts.append(f"Proxy check, `{p['low']}` vs `{p['full']}`, {p['configs']} configurations × {p['epochs']} "

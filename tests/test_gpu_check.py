@@ -171,6 +171,19 @@ def test_paper_section_with_and_without_results(check, tmp_path):
     assert len(text.split("| resnet18 |")) + len(text.split("| mobilenet_v2 |")) - 2 == len(r["proxy"]["configs"])
     assert nums["checks"][0]["proxy"]["configs"] == len(r["proxy"]["configs"])
     assert not math.isnan(nums["checks"][0]["throughput"]["default"]["epoch_seconds"])
+    ks = [row["k"] for row in r["packing"]["rows"]]  # the CPU run packs K <= cores trials: rendered, as a CPU run
+    assert ks and (out / f"gpu_check_packing_{path.stem}.md").is_file() and "| K trials |" in text
+    assert nums["checks"][0]["captured"] is None  # skipped without CUDA: nothing claimed
+
+
+def test_captured_sentence_states_the_tolerance_verdict():
+    cap = {"status": "ok", "tolerance": {"first": 1e-3, "steps": 2e-2, "n": 10}, "within_tolerance": False,
+           "relative_difference": {"first_step": 2e-4, "max_first_steps": 0.05, "steps": 10},
+           "epoch_seconds": {"eager": 1.8, "captured": 1.2}, "speedup": 1.5}
+    text = paper_gpu.captured_sentence({"captured": cap})
+    assert "first step's loss 2.0e-04 (tolerance 0.001)" in text and "**outside tolerance**" in text
+    assert "1.800 eager vs 1.200 captured (1.50x)" in text
+    assert paper_gpu.captured_sentence({"captured": {"status": "skipped"}}) is None
 
 
 def test_paper_report_uses_the_section(check, tmp_path):
