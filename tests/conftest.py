@@ -1,15 +1,26 @@
-"""Shared test helpers: a tiny dataset in the published layout, built by the tests."""
+"""Shared test helpers: a tiny dataset in the published layout, built by the tests; one real-training run
+shared by the session; ``bench_cli``, the command line in forked processes (``tests/clirun.py``).
+
+Threads: the tests run with one BLAS/OpenMP thread per process unless the caller set otherwise
+(``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``, set here before numpy or torch
+load and inherited by every process the tests start). On a small shared machine extra threads only
+spin; the runs a test compares are made under the same setting, so their floats agree."""
 from __future__ import annotations
 
-import hashlib
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import hashlib  # noqa: E402 - after the thread settings
 from pathlib import Path
 
-import numpy as np
-import pytest
-from PIL import Image
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from segmentation.data import default_data_root
-from segmentation.palette import COLOURS
+from segmentation.data import default_data_root  # noqa: E402
+from segmentation.palette import COLOURS  # noqa: E402
 
 
 def write_pair(root: Path, tile: int, image: int, size=(40, 48), seed=0, mask_rgb=None, img_size=None):
@@ -64,18 +75,39 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def tiny_real(tmp_path_factory, real_data):
+def bench_cli(tmp_path_factory):
+    """``python -m bench`` in new processes forked from one that imported the project once (see
+    ``tests/clirun.py``): ``bench_cli.run(args, env=, cwd=, timeout=)`` gives what ``subprocess.run``
+    with ``capture_output=True, text=True`` gives; ``bench_cli.start(...)`` a Popen-like process."""
+    from tests.clirun import BenchCLI
+    cli = BenchCLI(tmp_path_factory.mktemp("bench-cli"))
+    yield cli
+    cli.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_real(tmp_path_factory, real_data, bench_cli):
     """One real-training run of the tiny suite (smoke profile; Hyperband and random search, B = 2, seed 0),
     through the command line. Returns the results directory; tests must not write to it."""
-    import subprocess
-    import sys
     tmp = tmp_path_factory.mktemp("tiny-real")
     (tmp / "tiny.toml").write_text(TINY_SUITE)
-    res = subprocess.run([sys.executable, "-m", "bench", "run", str(tmp / "tiny.toml"), "--results",
-                          str(tmp / "results"), "--no-progress"], cwd=REPO, capture_output=True, text=True,
-                         timeout=600)
+    res = bench_cli.run(["run", tmp / "tiny.toml", "--results", tmp / "results", "--no-progress"], timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     return tmp / "results"
+
+
+# One small recording on the real data: 2 configurations of seed 5, 4 epochs each, checkpoints every 2.
+SMOKE_RECORD = ["--profile", "smoke", "--configs", "2", "--seed", "5", "--epochs", "4", "--chunk", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="session")
+def smoke_record(tmp_path_factory, real_data, bench_cli):
+    """``python -m bench record SMOKE_RECORD`` run once, uninterrupted: the reference the record tests
+    compare with. Returns the results directory; tests copy it before they write to it."""
+    out = tmp_path_factory.mktemp("smoke-record") / "ref"
+    res = bench_cli.run(["record", *SMOKE_RECORD, "--results", out], timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,10 @@
 serial run's rows where the suite's workers = 1, and the store records how many trials shared a device."""
 import os
 import sqlite3
-import subprocess
-import sys
 
 from bench.instruments.crashtest import compare, snapshot
 from bench.loop.executor import DEVICE_ENV, trials_per_device
 from bench.loop.jobs import job_device
-from tests.conftest import REPO
 
 # Real training on the smoke profile: two runs (random search, B = 1, seeds 0 and 1: 9 epochs each).
 TWO_RUNS = """
@@ -21,10 +18,10 @@ method = "random-search"
 """
 
 
-def _run(suite, results, *extra):
+def _run(cli, suite, results, *extra):
+    """``python -m bench run`` in a new process (forked by ``bench_cli``, see tests/clirun.py)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")  # one torch thread in-process as on every worker: same floats
-    return subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(results),
-                           "--no-progress", *extra], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    return cli.run(["run", suite, "--results", results, "--no-progress", *extra], env=env, timeout=900)
 
 
 def test_trials_per_device_counts_job_slots_on_the_busiest_device():
@@ -44,12 +41,12 @@ def test_a_pinned_worker_trains_on_its_device_unless_the_suite_names_one(monkeyp
     assert job_device({"device": "cuda:1"}) == "cuda:1" and job_device({"device": "cpu"}) == "cpu"
 
 
-def test_more_workers_than_devices_give_the_serial_rows(tmp_path, real_data):
+def test_more_workers_than_devices_give_the_serial_rows(tmp_path, real_data, bench_cli):
     suite = tmp_path / "two.toml"
     suite.write_text(TWO_RUNS)
-    res = _run(suite, tmp_path / "serial", "--data", str(real_data))
+    res = _run(bench_cli, suite, tmp_path / "serial", "--data", str(real_data))
     assert res.returncode == 0, res.stderr[-3000:]
-    res = _run(suite, tmp_path / "k3", "--data", str(real_data), "--workers", "3")  # 3 trial processes, one CPU
+    res = _run(bench_cli, suite, tmp_path / "k3", "--data", str(real_data), "--workers", "3")  # 3 trial processes, one CPU
     assert res.returncode == 0, res.stderr[-3000:]
     want, got = snapshot(tmp_path / "serial" / "results.db"), snapshot(tmp_path / "k3" / "results.db")
     assert len(want["evaluations"]) == 18

@@ -3,8 +3,6 @@ the JSON's structure and sane values, the time box, one-line errors for bad argu
 paper's GPU-check section with and without results."""
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,13 +16,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def check(tmp_path_factory, real_data):
-    """One CPU run of the check through the command line: smoke profile, 4 configurations x 1 epoch.
-    The arguments cap the work (about 30 s of CPU); the generous limit keeps a busy machine from shrinking it."""
+def check(tmp_path_factory, real_data, bench_cli):
+    """One CPU run of the check through the command line (a new process, forked by ``bench_cli``): smoke
+    profile, 4 configurations x 1 epoch. The arguments cap the work (about 30 s of CPU); the generous limit
+    keeps a busy machine from shrinking it."""
     out = tmp_path_factory.mktemp("gpu-check")
-    res = subprocess.run([sys.executable, "-m", "bench", "gpu-check", "--profile", "smoke", "--device", "cpu",
-                          "--out", str(out), "--minutes", "10", "--proxy-configs", "4", "--proxy-epochs", "1",
-                          "--data", str(real_data)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    res = bench_cli.run(["gpu-check", "--profile", "smoke", "--device", "cpu", "--out", out, "--minutes", "10",
+                         "--proxy-configs", "4", "--proxy-epochs", "1", "--data", real_data], timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     path = Path(res.stdout.split()[0])
     assert path.parent == out and path.name == "smoke-cpu.json"

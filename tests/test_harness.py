@@ -3,8 +3,6 @@ import math
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,10 +25,10 @@ def _suite(tmp_path, text=TINY, name="tiny.toml"):
     return p
 
 
-def _run_cli(suite, results, env_extra=None, timeout=300):
+def _run_cli(cli, suite, results, env_extra=None, timeout=300):
+    """``python -m bench run SUITE`` in a new process (forked by ``bench_cli``, see tests/clirun.py)."""
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(results),
-                           "--no-progress"], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return cli.run(["run", suite, "--results", results, "--no-progress"], env=env, timeout=timeout)
 
 
 def _rows(results):
@@ -68,7 +66,7 @@ def test_uninterrupted_run_records_everything(reference):
     assert (tmp / "results" / "predictions" / "hb_B2_seed0" / "tile5_image001.png").is_file()
 
 
-def test_kill_at_random_points_then_resume_equals_uninterrupted(tmp_path, reference):
+def test_kill_at_random_points_then_resume_equals_uninterrupted(tmp_path, reference, bench_cli):
     _, want = reference
     suite, results = _suite(tmp_path), tmp_path / "results"
     rng = np.random.default_rng(2024)
@@ -77,18 +75,17 @@ def test_kill_at_random_points_then_resume_equals_uninterrupted(tmp_path, refere
     killed = 0
     for kind, at in kills:
         if kind == "write":  # SIGKILL inside the N-th store write, between the INSERT and its COMMIT
-            res = _run_cli(suite, results, {"AERIAL_HPO_KILL_AT_WRITE": str(at)})
+            res = _run_cli(bench_cli, suite, results, {"AERIAL_HPO_KILL_AT_WRITE": str(at)})
             killed += res.returncode == -signal.SIGKILL
         else:
-            proc = subprocess.Popen([sys.executable, "-m", "bench", "run", str(suite), "--results", str(results),
-                                     "--no-progress"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = bench_cli.start(["run", suite, "--results", results, "--no-progress"])
             time.sleep(at)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 killed += 1
-            proc.wait()
+            proc.result()
     assert killed >= 4
-    res = _run_cli(suite, results)
+    res = _run_cli(bench_cli, suite, results)
     assert res.returncode == 0, res.stderr[-3000:]
     ev, jobs, runs, inc, ok = _rows(results)
     assert ok == "ok"
@@ -98,16 +95,16 @@ def test_kill_at_random_points_then_resume_equals_uninterrupted(tmp_path, refere
     assert inc == want[3]
 
 
-def test_kill_as_a_run_is_recorded_done_then_resume_tests_its_incumbent(tmp_path, reference):
+def test_kill_as_a_run_is_recorded_done_then_resume_tests_its_incumbent(tmp_path, reference, bench_cli):
     """Killed inside the write that records the first run done (its incumbent already tested and
     its weights kept): the resume must still find the checkpoint it tests the incumbent from
     (the real-training crash sweep found its folder deleted before that write) and end equal."""
     _, want = reference
     suite, results = _suite(tmp_path), tmp_path / "results"
-    res = _run_cli(suite, results, {"AERIAL_HPO_KILL_AT_WRITE": "run-done"})
+    res = _run_cli(bench_cli, suite, results, {"AERIAL_HPO_KILL_AT_WRITE": "run-done"})
     assert res.returncode == -signal.SIGKILL
     assert (results / "checkpoints" / "hb_B2_seed0").is_dir()
-    res = _run_cli(suite, results)
+    res = _run_cli(bench_cli, suite, results)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "incumbent test failed" not in res.stderr
     ev, jobs, runs, inc, ok = _rows(results)
@@ -164,15 +161,14 @@ def test_two_dask_workers_record_the_same_runs_and_budgets(tmp_path, reference):
     assert _overlaps(spans["hb/B2/seed0"] + spans["rs/B2/seed0"]) > 0  # the two runs trained side by side
 
 
-def test_a_training_run_with_two_workers_keeps_two_jobs_in_flight(tmp_path, reference):
+def test_a_training_run_with_two_workers_keeps_two_jobs_in_flight(tmp_path, reference, bench_cli):
     """``workers = 2`` in a training suite (through the command line): a run uses both Dask workers and
     asks what it asks on one; without two workers in the sitting it is refused in one line."""
     from bench.cli import main
     _, want = reference
     text = "workers = 2\n" + TINY.split("[[methods]]\nlabel = \"rs\"")[0]
     suite = _suite(tmp_path, text)
-    res = subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(tmp_path / "w1"),
-                          "--no-progress"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    res = _run_cli(bench_cli, suite, tmp_path / "w1")
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "key 'workers': expected at most the 1 worker(s) this sitting has" in res.stderr
     assert main(["run", str(suite), "--results", str(tmp_path / "w2"), "--workers", "2", "--no-progress"]) == 0
@@ -185,7 +181,7 @@ def test_a_training_run_with_two_workers_keeps_two_jobs_in_flight(tmp_path, refe
     assert _overlaps([r[6:] for r in rows]) > 0
 
 
-def test_changed_suite_is_refused_with_a_diff_and_fresh_starts_over(tmp_path):
+def test_changed_suite_is_refused_with_a_diff_and_fresh_starts_over(tmp_path, bench_cli):
     # the store's identity check is the same for every backend: replayed (cpu curves, R = 27), no training
     text = TINY.split("[[methods]]\nlabel = \"rs\"")[0].replace("budgets = [2]", "budgets = [1]").replace(
         'profile = "smoke"', f'profile = "cpu"\nbackend = "replay"\ncurves = "{REPO}/results/curves/cpu-seed0.csv"')
@@ -194,13 +190,12 @@ def test_changed_suite_is_refused_with_a_diff_and_fresh_starts_over(tmp_path):
     suite.write_text(text.replace("eta = 3", "eta = 2"))
     with pytest.raises(SuiteChanged, match=r"(?s)hb/B1/seed0: params changed.*-params = \{ eta = 3 \}.*--fresh"):
         Runner(load_suite(suite), tmp_path / "r", progress=False).run()
-    res = subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(tmp_path / "r"),
-                          "--no-progress", "--fresh"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    res = bench_cli.run(["run", suite, "--results", tmp_path / "r", "--no-progress", "--fresh"], timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert list(tmp_path.joinpath("r").glob("old-*/results.db"))  # moved aside, not deleted
 
 
-def test_status_and_export_match_the_store(reference, tmp_path):
+def test_status_and_export_match_the_store(reference, tmp_path, bench_cli):
     tmp, (ev, jobs, runs, inc, ok) = reference
     st = status_table(tmp / "results")
     assert list(st["state"]) == ["done", "done"]
@@ -208,9 +203,9 @@ def test_status_and_export_match_the_store(reference, tmp_path):
     df = evaluations_table(tmp / "results")
     assert len(df) == len(ev)
     assert {"config.learning_rate", "val_iou.Water", "cum_epochs", "label", "budget"} <= set(df.columns)
-    speed = subprocess.run([sys.executable, "-m", "bench", "speed", str(tmp / "results")], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout
-    assert "hyperband" in speed and "epochs_per_wall_s" in speed
-    out = subprocess.run([sys.executable, "-m", "bench", "export", str(tmp / "results"), "--format", "csv",
-                          "--out", str(tmp_path / "e.csv")], cwd=REPO, capture_output=True, text=True, check=True)
+    speed = bench_cli.run(["speed", tmp / "results"])
+    assert speed.returncode == 0, speed.stderr
+    assert "hyperband" in speed.stdout and "epochs_per_wall_s" in speed.stdout
+    out = bench_cli.run(["export", tmp / "results", "--format", "csv", "--out", tmp_path / "e.csv"])
+    assert out.returncode == 0, out.stderr
     assert Path(out.stdout.strip()).is_file()

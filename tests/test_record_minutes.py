@@ -2,22 +2,20 @@
 store, and the same command resumes it to exactly the rows of an uninterrupted record."""
 import itertools
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 
 from bench.loop.record import TimeBox, check_minutes, record
-from tests.conftest import REPO
+from tests.conftest import SMOKE_RECORD
 from tests.test_record import _rows
 
 ARGS = dict(profile="smoke", n_configs=2, seed=5, epochs=4, chunk=2, progress=False)
-CLI = ["--profile", "smoke", "--configs", "2", "--seed", "5", "--epochs", "4", "--chunk", "2", "--no-progress"]
+CLI = SMOKE_RECORD  # the same arguments on the command line
 
 
-def _cli(results, *extra):
-    return subprocess.run([sys.executable, "-m", "bench", "record", *CLI, "--results", str(results), *extra],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+def _cli(cli, results, *extra):
+    """``python -m bench record ...`` in a new process (forked by ``bench_cli``, see tests/clirun.py)."""
+    return cli.run(["record", *CLI, "--results", results, *extra], timeout=600)
 
 
 def test_time_box_expects_chunks_from_the_slowest_epoch():
@@ -36,9 +34,8 @@ def test_time_box_expects_chunks_from_the_slowest_epoch():
             check_minutes(bad)
 
 
-def test_record_stopped_by_minutes_resumes_to_the_uninterrupted_rows(tmp_path, real_data):
-    record(results=tmp_path / "ref", data=str(real_data), **ARGS)
-    want = _rows(tmp_path / "ref")
+def test_record_stopped_by_minutes_resumes_to_the_uninterrupted_rows(tmp_path, real_data, bench_cli, smoke_record):
+    want = _rows(smoke_record)  # the uninterrupted record of the same arguments (python -m bench record ...)
     assert len(want[0]) == 8 and [j[1] for j in want[2]] == ["ok", "ok"]
     # a clock on which every look at it is 1000 s after the last, and a time box of 1500 s: the look before
     # job 0 (at 0 s) and before its first chunk (at 1000 s, nothing measured yet) find time left, the look
@@ -56,20 +53,20 @@ def test_record_stopped_by_minutes_resumes_to_the_uninterrupted_rows(tmp_path, r
     assert db.execute("SELECT status FROM runs").fetchall() == [("running",)]  # not done: bench status says interrupted
     assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     db.close()
-    res = _cli(tmp_path / "rec", "--data", str(real_data), "--minutes", "30")  # the same command, given the time it needs
+    res = _cli(bench_cli, tmp_path / "rec", "--data", str(real_data), "--minutes", "30")  # the same command, given the time it needs
     assert res.returncode == 0, res.stderr[-2000:]
     assert _rows(tmp_path / "rec") == want
     db = sqlite3.connect(tmp_path / "rec" / "results.db")
     assert db.execute("SELECT status FROM runs").fetchall() == [("done",)]
 
 
-def test_minutes_on_workers_stops_before_a_chunk_that_cannot_fit_and_bad_minutes_is_one_line(tmp_path, real_data):
-    res = _cli(tmp_path / "w", "--data", str(real_data), "--workers", "2", "--minutes", "0.0001")
+def test_minutes_on_workers_stops_before_a_chunk_that_cannot_fit_and_bad_minutes_is_one_line(tmp_path, real_data, bench_cli):
+    res = _cli(bench_cli, tmp_path / "w", "--data", str(real_data), "--workers", "2", "--minutes", "0.0001")
     assert res.returncode == 0, res.stderr[-2000:]
     assert "stopped at a chunk boundary" in res.stderr
     ev, te, jobs = _rows(tmp_path / "w")
     assert ev == [] and te == [] and jobs == []  # the time was up before the first job could start
     for bad in ("0", "soon"):
-        res = _cli(tmp_path / "bad", "--data", str(real_data), "--minutes", bad)
+        res = _cli(bench_cli, tmp_path / "bad", "--data", str(real_data), "--minutes", bad)
         err = res.stderr.strip().splitlines()
         assert res.returncode == 2 and len(err) == 1 and err[0] == f"error: --minutes expects a positive number of minutes, got {bad!r}"

@@ -44,9 +44,9 @@ def _suite(tmp_path, text=ONE_BRACKET, name="suite.toml"):
     return p
 
 
-def _cli(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "bench", *map(str, args)], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
+def _cli(cli, *args, env=None, timeout=300):
+    """``python -m bench ARGS`` in a new process (forked by ``bench_cli``, see tests/clirun.py)."""
+    return cli.run(args, env=dict(os.environ, **(env or {})), timeout=timeout)
 
 
 def _one_error_line(res):
@@ -81,15 +81,15 @@ def test_kill_around_the_budget_decision_resumes_within_budget(tmp_path):
     assert rep.rows > 0 and (rep.lost, rep.doubled, rep.differing) == (0, 0, 0), rep.examples[:5]
 
 
-def test_a_log_the_tuner_cannot_retell_is_one_clear_error(tmp_path):
+def test_a_log_the_tuner_cannot_retell_is_one_clear_error(tmp_path, bench_cli):
     suite, out = _suite(tmp_path), tmp_path / "r"
-    assert _cli("run", suite, "--results", out, "--no-progress",
+    assert _cli(bench_cli, "run", suite, "--results", out, "--no-progress",
                 env={"AERIAL_HPO_KILL_AT_WRITE": "12"}).returncode == -signal.SIGKILL
     db = sqlite3.connect(out / "results.db")  # a log that this code would not ask (as if the code had changed)
     db.execute("UPDATE jobs SET resource = resource + 1 WHERE job_id = 1")
     db.commit()
     db.close()
-    line = _one_error_line(_cli("run", suite, "--results", out, "--no-progress"))
+    line = _one_error_line(_cli(bench_cli, "run", suite, "--results", out, "--no-progress"))
     assert "hbb/B2/seed1" in line and "--fresh" in line
 
 
@@ -104,20 +104,20 @@ def test_missing_mask_or_emptied_tile_with_sums_is_a_dataset_error(tiny_dataset,
         prepare(TINY, tiny_dataset, tmp_path / "c")
 
 
-def test_broken_dataset_stops_the_suite_with_nothing_done_and_good_data_redoes_it(tmp_path, real_data):
+def test_broken_dataset_stops_the_suite_with_nothing_done_and_good_data_redoes_it(tmp_path, real_data, bench_cli):
     data = tmp_path / "data"
     shutil.copytree(real_data, data)
     (data / "Tile 1" / "masks" / "image_part_001.png").unlink()
     suite = _suite(tmp_path, 'profile = "smoke"\nmax_budget = 1\nbudgets = [2]\nseeds = [0]\n'
                              '[[methods]]\nlabel = "rs"\nmethod = "random-search"\n')
     out, cache = tmp_path / "r", {"AERIAL_HPO_CACHE": str(tmp_path / "cache")}
-    line = _one_error_line(_cli("run", suite, "--results", out, "--no-progress", "--data", data, env=cache))
+    line = _one_error_line(_cli(bench_cli, "run", suite, "--results", out, "--no-progress", "--data", data, env=cache))
     assert "image_part_001.png" in line
     db = sqlite3.connect(out / "results.db")
     assert db.execute("SELECT status FROM runs").fetchall() == [("running",)]          # not done
     assert db.execute("SELECT DISTINCT status FROM jobs").fetchall() == [("asked",)]   # nothing failed
     db.close()
-    res = _cli("run", suite, "--results", out, "--no-progress", "--data", real_data, env=cache)
+    res = _cli(bench_cli, "run", suite, "--results", out, "--no-progress", "--data", real_data, env=cache)
     assert res.returncode == 0, res.stderr[-2000:]
     db = sqlite3.connect(out / "results.db")
     assert db.execute("SELECT status, epochs_spent FROM runs").fetchall() == [("done", 2)]
@@ -141,26 +141,26 @@ def replayed_store(tmp_path_factory):
     return ref
 
 
-def test_damaged_store_is_refused_by_every_command(replayed_store, tmp_path):
+def test_damaged_store_is_refused_by_every_command(replayed_store, tmp_path, bench_cli):
     out = tmp_path / "r"
     shutil.copytree(replayed_store, out)
     _damage(out / "results.db")
     suite = _suite(tmp_path)
     for args in (("status", out), ("speed", out), ("export", out, "--out", tmp_path / "e.csv"),
                  ("run", suite, "--results", out, "--no-progress")):
-        line = _one_error_line(_cli(*args))
+        line = _one_error_line(_cli(bench_cli, *args))
         assert "damaged" in line and "recover" in line.lower(), (args, line)
     with pytest.raises(StoreError, match="damaged"):
         Store(out / "results.db", readonly=True)
 
 
-def test_read_commands_never_modify_the_store(replayed_store, tmp_path):
+def test_read_commands_never_modify_the_store(replayed_store, tmp_path, bench_cli):
     out = tmp_path / "r"
     shutil.copytree(replayed_store, out)
     db = out / "results.db"
     before = (hashlib.sha256(db.read_bytes()).hexdigest(), db.stat().st_mtime_ns)
     for args in (("status", out), ("speed", out), ("export", out, "--out", tmp_path / "e.csv")):
-        res = _cli(*args)
+        res = _cli(bench_cli, *args)
         assert res.returncode == 0, res.stderr[-2000:]
     assert (hashlib.sha256(db.read_bytes()).hexdigest(), db.stat().st_mtime_ns) == before
     store = Store(db, readonly=True)
@@ -170,13 +170,13 @@ def test_read_commands_never_modify_the_store(replayed_store, tmp_path):
 
 
 # -- 5. one driver per store -----------------------------------------------------------------------
-def test_a_second_driver_is_refused_while_the_first_holds_the_store(tmp_path):
+def test_a_second_driver_is_refused_while_the_first_holds_the_store(tmp_path, bench_cli):
     out = tmp_path / "r"
     holder = Store(out / "results.db", lock=True)
     try:
-        line = _one_error_line(_cli("run", _suite(tmp_path), "--results", out, "--no-progress"))
+        line = _one_error_line(_cli(bench_cli, "run", _suite(tmp_path), "--results", out, "--no-progress"))
         assert "in use by pid" in line and str(os.getpid()) in line
-        line = _one_error_line(_cli("record", "--profile", "smoke", "--configs", "1", "--results", out,
+        line = _one_error_line(_cli(bench_cli, "record", "--profile", "smoke", "--configs", "1", "--results", out,
                                     "--no-progress"))
         assert "in use by pid" in line
         with pytest.raises(StoreLocked):
@@ -292,7 +292,7 @@ SMALL = ONE_BRACKET.replace("budgets = [2]", "budgets = [1]")
 
 
 @pytest.mark.parametrize("deaths", [1, 3])
-def test_a_dask_worker_that_dies_mid_job(tmp_path, deaths):
+def test_a_dask_worker_that_dies_mid_job(tmp_path, deaths, bench_cli):
     """One death: the scheduler retries the job on a fresh worker, and the run equals the serial one.
     Three deaths (more than Dask's allowed failures, 2): the job is recorded as failed, the run goes on."""
     ref, _ = _reference(tmp_path, SMALL)
@@ -300,7 +300,7 @@ def test_a_dask_worker_that_dies_mid_job(tmp_path, deaths):
     marks = tmp_path / "marks"
     marks.mkdir()
     out = tmp_path / "r"
-    res = _cli("run", _suite(tmp_path, SMALL), "--results", out, "--no-progress", "--workers", "1",
+    res = _cli(bench_cli, "run", _suite(tmp_path, SMALL), "--results", out, "--no-progress", "--workers", "1",
                env={"AERIAL_HPO_WORKER_EXIT": f"{marks}:{deaths}"}, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert len(list(marks.iterdir())) == deaths

@@ -2,8 +2,6 @@
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -63,17 +61,15 @@ def test_replayed_hyperband_asks_what_the_real_run_asked(real_and_table, tmp_pat
         assert tuner > 0  # the tuner's own decision time is measured, not hidden
 
 
-def test_replay_run_resumes_after_kills(real_and_table, tmp_path):
+def test_replay_run_resumes_after_kills(real_and_table, tmp_path, bench_cli):
     tmp, table = real_and_table
     suite, results = _replay_suite(tmp_path, table), tmp_path / "rep"
     env = dict(os.environ)
     for at in (7, 19, 33):
-        res = subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(results),
-                              "--no-progress"], cwd=REPO, env=dict(env, AERIAL_HPO_KILL_AT_WRITE=str(at)),
-                             capture_output=True, text=True, timeout=300)
+        res = bench_cli.run(["run", suite, "--results", results, "--no-progress"],  # new processes
+                            env=dict(env, AERIAL_HPO_KILL_AT_WRITE=str(at)), timeout=300)
         assert res.returncode == -signal.SIGKILL
-    res = subprocess.run([sys.executable, "-m", "bench", "run", str(suite), "--results", str(results),
-                          "--no-progress"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    res = bench_cli.run(["run", suite, "--results", results, "--no-progress"], timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     want = _rows(tmp / "results")
     got = _rows(results)

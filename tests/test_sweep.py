@@ -33,25 +33,25 @@ params = { n_initial = 2, n_points = 100 }
 """
 
 
-def bench(*argv, env=None):
-    return subprocess.run([sys.executable, "-m", "bench", *argv], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, timeout=600)
+def bench(cli, *argv, env=None):
+    """``python -m bench ARGV`` in a new process (forked by ``bench_cli``, see tests/clirun.py)."""
+    return cli.run(argv, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, timeout=600)
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory, bench_cli):
     """The suite run by the one-process runner: (suite file, its store)."""
     tmp = tmp_path_factory.mktemp("sweep")
     suite = tmp / "par.toml"
     suite.write_text(SUITE)
-    one = bench("run", str(suite), "--results", str(tmp / "one"), "--no-progress")
+    one = bench(bench_cli, "run", str(suite), "--results", str(tmp / "one"), "--no-progress")
     assert one.returncode == 0, one.stderr
     return suite, tmp / "one" / "results.db"
 
 
-def test_processes_store_the_rows_of_the_one_process_runner(tmp_path, reference):
+def test_processes_store_the_rows_of_the_one_process_runner(tmp_path, reference, bench_cli):
     suite, ref_db = reference
-    two = bench("run", str(suite), "--results", str(tmp_path / "two"), "--no-progress", "--processes", "2")
+    two = bench(bench_cli, "run", str(suite), "--results", str(tmp_path / "two"), "--no-progress", "--processes", "2")
     assert two.returncode == 0, two.stderr
     diff = compare(snapshot(ref_db), snapshot(tmp_path / "two" / "results.db"))
     assert diff["rows"] > 100 and diff["lost"] == diff["doubled"] == diff["differing"] == 0, diff["examples"][:5]
@@ -59,11 +59,11 @@ def test_processes_store_the_rows_of_the_one_process_runner(tmp_path, reference)
         assert [r["run_key"] for r in a.runs()] == [r["run_key"] for r in b.runs()]  # the suite's order
         assert {r["status"] for r in b.runs()} == {"done", "infeasible"}
         assert len({r["pid"] for r in b.runs()}) >= 2  # really in other processes
-    again = bench("run", str(suite), "--results", str(tmp_path / "two"), "--processes", "2")
+    again = bench(bench_cli, "run", str(suite), "--results", str(tmp_path / "two"), "--processes", "2")
     assert again.returncode == 0 and "already done" in again.stderr
 
 
-def test_a_killed_parallel_sweep_keeps_whole_runs_and_resumes_to_the_same_rows(tmp_path, reference):
+def test_a_killed_parallel_sweep_keeps_whole_runs_and_resumes_to_the_same_rows(tmp_path, reference, bench_cli):
     suite, ref_db = reference
     # the whole process group (parent and children mid-run) is SIGKILLed once 3 runs are stored: a
     # fault hook, not a timed kill (a slow first run lets the others pile up and be stored at once)
@@ -80,7 +80,7 @@ def test_a_killed_parallel_sweep_keeps_whole_runs_and_resumes_to_the_same_rows(t
     assert len(done) == 3
     part = diff_of(ref_db, db, only=set(done))
     assert part["lost"] == part["doubled"] == part["differing"] == 0, part["examples"][:5]
-    res = bench("run", str(suite), "--results", str(tmp_path / "p"), "--no-progress", "--processes", "2")
+    res = bench(bench_cli, "run", str(suite), "--results", str(tmp_path / "p"), "--no-progress", "--processes", "2")
     assert res.returncode == 0, res.stderr
     full = compare(snapshot(ref_db), snapshot(db))
     assert full["lost"] == full["doubled"] == full["differing"] == 0, full["examples"][:5]
@@ -93,11 +93,11 @@ def diff_of(want_db, got_db, only: set[str]) -> dict:
     return compare(want, got)
 
 
-def test_processes_refused_for_training_suites_and_bad_counts(tmp_path):
-    res = bench("run", "bench/suites/smoke.toml", "--results", str(tmp_path / "r"), "--processes", "2")
+def test_processes_refused_for_training_suites_and_bad_counts(tmp_path, bench_cli):
+    res = bench(bench_cli, "run", "bench/suites/smoke.toml", "--results", str(tmp_path / "r"), "--processes", "2")
     assert res.returncode == 2 and "not a replayed suite" in res.stderr and "Traceback" not in res.stderr
     suite = tmp_path / "par.toml"
     suite.write_text(SUITE)
-    res = bench("run", str(suite), "--results", str(tmp_path / "r"), "--processes", "0")
+    res = bench(bench_cli, "run", str(suite), "--results", str(tmp_path / "r"), "--processes", "0")
     assert res.returncode == 2 and "positive number of processes" in res.stderr
     assert not (tmp_path / "r" / "results.db").exists()

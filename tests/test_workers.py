@@ -211,18 +211,16 @@ def test_worker_count_is_checked(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_four_workers_resume_after_kills_as_if_never_killed(tmp_path, monkeypatch):
+def test_four_workers_resume_after_kills_as_if_never_killed(tmp_path, monkeypatch, bench_cli):
     text = WORKERS.replace('method = "logged-hyperband"', 'method = "hyperband"').replace("seeds = [0, 1]",
                                                                                           "seeds = [0]")
     want = _decided(_run(tmp_path, text, "a.toml", "once"))
     (tmp_path / "b.toml").write_text(text)
-    cmd = [sys.executable, "-m", "bench", "run", str(tmp_path / "b.toml"), "--results", str(tmp_path / "killed"),
-           "--no-progress"]
+    cmd = ["run", tmp_path / "b.toml", "--results", tmp_path / "killed", "--no-progress"]  # new processes
     for at in (9, 23, 41):
-        res = subprocess.run(cmd, cwd=REPO, env=dict(os.environ, AERIAL_HPO_KILL_AT_WRITE=str(at)),
-                             capture_output=True, text=True, timeout=300)
+        res = bench_cli.run(cmd, env=dict(os.environ, AERIAL_HPO_KILL_AT_WRITE=str(at)), timeout=300)
         assert res.returncode == -signal.SIGKILL, res.stderr[-2000:]
-    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    res = bench_cli.run(cmd, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     got = _decided(tmp_path / "killed" / "results.db")
     assert got["jobs"] == want["jobs"] and got["evaluations"] == want["evaluations"]

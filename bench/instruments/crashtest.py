@@ -17,7 +17,8 @@ asked or an epoch trained once too often), ``differing`` (same key, other values
 
 Processes: starting Python with torch, SMAC and ConfigSpace costs seconds, most of a small
 replayed run, so the processes come from two fork servers that imported everything once
-(nothing else: no store, no run). Killed runs are forked from a server started with
+(nothing else: no store, no run; torch only when a suite trains, since replay never loads it). Killed
+runs are forked from a server started with
 ``PYTHONHASHSEED=1``, resumes (and the reference run) from one with ``PYTHONHASHSEED=2``,
 so every resume also checks that the asks do not depend on Python's hash seed. Each forked
 child is a new process that runs ``python -m bench``'s ``main`` and is killed by a real
