@@ -29,6 +29,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from . import dataguard
 from .lifeline import die_with_parent, reap_stale, scratch_root
 from .packing import DB_NAME, PACKED, unpack
 from .store import ENDED, Store, read_store
@@ -77,11 +78,14 @@ def run_in_processes(suite: Suite, results: Path, processes: int, progress: bool
         unpack(results)
     store = Store(results / DB_NAME, lock=True)
     try:
+        dataguard.check_store(suite, store)  # runs answered from other data: refused (one line)
+        dataguard.check_unchanged_since(suite, suite.curves_hash)
         check_unchanged(suite, store)
         runs = suite.runs()
         rows = {s.key: store.run(s.key) for s in runs}
     finally:
         store.close()
+    reap_stale()  # scratch folders of killed drivers (also when this sitting only resumes)
     partial = {k for k, r in rows.items() if r is not None and r["status"] not in ENDED}
     fresh = [s.key for s in runs if rows[s.key] is None]
     if len(runs) > len(partial) + len(fresh):
@@ -96,7 +100,6 @@ def run_in_processes(suite: Suite, results: Path, processes: int, progress: bool
     kill_after = int(os.environ.get("AERIAL_HPO_KILL_SWEEP_AFTER", "0") or "0")
     store = Store(results / DB_NAME, lock=True)
     ctx = multiprocessing.get_context("spawn")
-    reap_stale()  # scratch folders of killed drivers
     scratch = scratch_root()  # the children's scratch stores, removed with it below
     bar = tqdm(total=len(fresh), desc=suite.name, unit="run", dynamic_ncols=True, disable=None if progress else True)
     try:

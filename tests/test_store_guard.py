@@ -58,6 +58,38 @@ def test_another_programs_database_is_refused_and_untouched(tmp_path, capsys):
     assert sqlite3.connect(db).execute("SELECT name FROM runs").fetchall() == [("x",)]
 
 
+def _state(folder: Path) -> dict:
+    """Every file in ``folder``: its bytes' digest and modification time (ns)."""
+    return {f.name: (_digest(f), f.stat().st_mtime_ns) for f in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("wal", [False, True], ids=["rollback-journal", "wal"])
+def test_a_refused_foreign_database_gets_no_file_beside_it_and_keeps_its_bytes_and_time(tmp_path, capsys, wal):
+    """Refusing another program's SQLite file leaves its folder exactly as it was: no ``.lock``, no
+    ``-wal``/``-shm``/``-journal``, the same bytes and the same modification time, whoever refuses it."""
+    db = _foreign(tmp_path / "res" / "results.db")
+    if wal:  # a program that keeps its database in WAL mode (its -wal and -shm files come and go)
+        con = sqlite3.connect(db)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.close()
+    (tmp_path / "s.toml").write_text(SUITE)
+    before = _state(db.parent)
+    assert list(before) == ["results.db"]
+    for argv in (["run", str(tmp_path / "s.toml"), "--results", str(db.parent), "--no-progress"],
+                 ["run", str(tmp_path / "s.toml"), "--results", str(db.parent), "--no-progress", "--processes", "2"],
+                 ["status", str(db.parent)], ["speed", str(db.parent)], ["export", str(db.parent)]):
+        assert main(argv) == 2, argv
+        assert "is not a results store of this project" in _one_line(capsys.readouterr().err), argv
+        assert _state(db.parent) == before, argv
+    for opener in (lambda: Store(db, lock=True), lambda: Store(db), lambda: read_store(db)):
+        with pytest.raises(StoreError, match="not a results store"):
+            opener()
+        assert _state(db.parent) == before
+    with pytest.raises(StoreError, match="not a results store"):
+        packing.unpack(db.parent, force=True)  # no packed file either way: refused before anything
+    assert _state(db.parent) == before
+
+
 def _store(tmp_path) -> Path:
     (tmp_path / "s.toml").write_text(SUITE)
     assert main(["run", str(tmp_path / "s.toml"), "--results", str(tmp_path / "res"), "--no-progress"]) == 0
