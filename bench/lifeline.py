@@ -8,6 +8,9 @@
   the driver's process id, ``aerial-hpo-run-<pid>-*`` in the temp directory. The driver removes it
   when it ends; a driver that was killed cannot, so the next sweep removes every such folder whose
   driver is no longer alive.
+* :func:`terminate_as_interrupt`: SIGTERM raises :class:`Terminated` (a KeyboardInterrupt), so that a
+  driver stopped by ``kill`` (or a batch system) ends as on Ctrl-C: its ``finally`` blocks run (the
+  store folded, the pool's workers ended, the scratch folder removed), exit status 143.
 """
 from __future__ import annotations
 
@@ -57,3 +60,18 @@ def reap_stale(tmp: str | Path | None = None) -> list[Path]:
             shutil.rmtree(p, ignore_errors=True)
             gone.append(p)
     return gone
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (see :func:`terminate_as_interrupt`)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def terminate_as_interrupt() -> None:
+    """From now on SIGTERM raises :class:`Terminated` in the main thread (does nothing elsewhere)."""
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)

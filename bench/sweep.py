@@ -106,14 +106,34 @@ def run_in_processes(suite: Suite, results: Path, processes: int, progress: bool
         with ProcessPoolExecutor(max_workers=min(processes, len(fresh)), mp_context=ctx, initializer=_init,
                                  initargs=(suite, logging.getLogger().getEffectiveLevel(), os.getpid(),
                                            scratch)) as pool:
-            for i, (key, run_rows) in enumerate(zip(fresh, pool.map(_run_one, fresh)), 1):  # in the suite's order
-                store.add_run_rows(run_rows)
-                log.debug("stored %s", key)
-                bar.update(1)
-                if i == kill_after:  # fault injection: the whole process group dies, children mid-run
-                    os.killpg(os.getpgid(0), signal.SIGKILL)
+            try:
+                for i, (key, run_rows) in enumerate(zip(fresh, pool.map(_run_one, fresh)), 1):  # suite's order
+                    store.add_run_rows(run_rows)
+                    log.debug("stored %s", key)
+                    bar.update(1)
+                    if i == kill_after:  # fault injection: the whole process group dies, children mid-run
+                        os.killpg(os.getpgid(0), signal.SIGKILL)
+            except BaseException:  # an error, Ctrl-C, SIGTERM: the runs in flight are given up (redone next time)
+                _stop(pool)
+                raise
     finally:
         bar.close()
         store.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """End a pool's workers now (SIGTERM, then SIGKILL after 30 s) and wait for them, so that none
+    writes into the scratch folder after it is removed; runs in flight are lost from the scratch
+    stores only (the suite's store holds whole runs)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=10)
