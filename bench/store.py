@@ -316,12 +316,11 @@ def read_store(path: str | Path) -> ReadStore:
 
 
 def snapshot(db: str | Path, dest: str | Path) -> None:
-    """A consistent copy of a store (what sits in its write-ahead log included) at ``dest``."""
-    con = sqlite3.connect(db)
-    try:
-        con.execute("VACUUM INTO ?", (str(dest),))
-    finally:
-        con.close()
+    """A consistent copy of a store (what sits in its write-ahead log included) at ``dest``, through the
+    readers' checked opening (:func:`read_store`: a damaged store, another program's database or a newer
+    schema is refused and never touched)."""
+    with read_store(db) as store:
+        store.db.execute("VACUUM INTO ?", (str(dest),))
 
 
 

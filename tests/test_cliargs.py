@@ -15,6 +15,9 @@ SMOKE = "bench/suites/smoke.toml"
     (["run", SMOKE, "--processes", "0"], r"--processes: expected a positive number of processes, got 0"),
     (["run", SMOKE, "--device", "tpu:9"], r"--device: expected cpu, cuda or cuda:N.*got 'tpu:9'"),
     (["run", SMOKE, "--device", "cuda:x"], r"--device: expected cpu, cuda or cuda:N.*got 'cuda:x'"),
+    (["run", SMOKE, "--device", "cuda:7"], r"--device: expected cpu \(this machine has no CUDA device\), got 'cuda:7'"
+                                           r"|--device: expected cpu, cuda or cuda:0 \.\.\. cuda:[0-6] \(this machine has "
+                                           r"[1-7] CUDA device\(s\)\), got 'cuda:7'"),
     (["run", SMOKE, "--results", "/dev/null"], r"--results: expected a directory \(this is not one\), got '/dev/null'"),
     (["run", SMOKE, "--results", "FILE"], r"--results: expected a directory \(this is a file\)"),
     (["run", SMOKE, "--results", "FILE/sub"], r"--results: expected a directory that can be created \(.* is a file\)"),

@@ -106,7 +106,9 @@ def _start_and_wait_for_runs(tmp_path, tmp, suite):
                PYTHONPATH=str(REPO))
     driver = subprocess.Popen([sys.executable, "-m", "bench", "run", str(suite), "--processes", "2",
                                "--results", str(tmp_path / "res"), "--no-progress"], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              # Ctrl-C's default even where this test runs in a background job (which ignores it)
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while time.time() < deadline:
         roots = list(tmp.glob(f"{PREFIX}{driver.pid}-*"))

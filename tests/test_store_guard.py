@@ -169,3 +169,55 @@ def test_a_full_disk_says_free_space_and_run_again(tmp_path, capsys, monkeypatch
     assert main(["status", str(tmp_path)]) == 2
     err = _one_line(capsys.readouterr().err)
     assert "free space" in err and "run the same command again" in err and "restore" not in err
+
+
+def test_every_store_opening_is_in_bench_store():
+    """One checked opening: no module outside bench/store.py connects to SQLite itself."""
+    repo = Path(__file__).resolve().parents[1]
+    outside = [str(f.relative_to(repo)) for pkg in ("bench", "paper", "methods", "segmentation")
+               for f in (repo / pkg).rglob("*.py") if "sqlite3.connect" in f.read_text() and f.name != "store.py"]
+    assert outside == []
+
+
+def test_every_reader_refuses_a_foreign_database_in_one_line_and_leaves_its_folder_as_it_was(tmp_path, capsys):
+    import subprocess
+    import sys
+    db = _foreign(tmp_path / "res" / "results.db")
+    before = _state(db.parent)
+    from paper.__main__ import main as paper_main
+    readers = {"status": lambda: main(["status", str(db.parent)]),
+               "speed": lambda: main(["speed", str(db.parent)]),
+               "export": lambda: main(["export", str(db.parent), "--out", str(tmp_path / "e.csv")]),
+               "export-curves": lambda: main(["export-curves", str(db.parent), "--out", str(tmp_path / "c.csv")]),
+               "recipe-report": lambda: main(["recipe-report", str(db.parent)]),
+               "pack": lambda: main(["pack", str(db.parent)]),
+               "unpack": lambda: main(["unpack", str(db.parent), "--force"]),
+               "paper": lambda: paper_main([str(db.parent), "--out", str(tmp_path / "paper"), "--gpu-check",
+                                            str(tmp_path / "none"), "--realcheck", str(tmp_path / "r1"),
+                                            str(tmp_path / "r2")])}
+    for name, reader in readers.items():
+        assert reader() == 2, name
+        assert "is not a results store of this project" in _one_line(capsys.readouterr().err), name
+        assert _state(db.parent) == before, name
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "bench.asks", "--store", str(db.parent)], cwd=repo,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "is not a results store of this project" in _one_line(out.stderr)
+    assert _state(db.parent) == before
+
+
+def test_python_m_paper_on_a_damaged_or_empty_store_is_one_line(tmp_path, capsys):
+    from paper.__main__ import main as paper_main
+    db = _store(tmp_path)
+    raw = bytearray(db.read_bytes())
+    for p in range(1, len(raw) // 4096):  # every page but the first overwritten (the header stays)
+        raw[p * 4096 + 100:p * 4096 + 600] = b"\xa5" * 500
+    db.write_bytes(bytes(raw))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    sqlite3.connect(empty / "results.db").close()
+    capsys.readouterr()
+    for folder, what in ((db.parent, "is damaged"), (empty, "not a results store of this project (it is an empty")):
+        assert paper_main([str(folder), "--out", str(tmp_path / "paper"), "--gpu-check", str(tmp_path / "none"),
+                           "--realcheck", str(tmp_path / "r1"), str(tmp_path / "r2")]) == 2
+        assert what in _one_line(capsys.readouterr().err)
