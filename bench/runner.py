@@ -36,6 +36,7 @@ from .checkpoints import safe_name
 from .curves import UnrecordedBudget
 from .executor import make_executor
 from .guard import FailureGuard, RunStuck
+from .lifeline import reap_stale
 from .ledger import Ledger
 from .packing import DB_NAME, PACKED, unpack
 from .retell import ResumeError, retell
@@ -96,6 +97,7 @@ class Runner:
     # -- the loop ---------------------------------------------------------------------
     def run(self, keys: set[str] | None = None) -> int:
         """Run (or resume) the suite's runs that are not done; ``keys``: only these runs."""
+        reap_stale()  # temp folders of killed drivers (a kill while the suite was checked leaves one)
         try:
             self.check_suite()
             runs = [s for s in self.suite.runs() if keys is None or s.key in keys]

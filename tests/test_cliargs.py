@@ -47,6 +47,9 @@ SMOKE = "bench/suites/smoke.toml"
     (["export", "DIR", "--out", "FILE/x.csv"], r"--out: expected a file whose folder can be created \(.*a-file is a file\)"),
     (["crash-test", "NOPE.toml"], r"NOPE\.toml: suite file not found"),
     (["crash-test", SMOKE, "--jobs", "0"], r"--jobs: expected a positive integer.*got 0"),
+    (["crash-test", SMOKE, "--random-kills", "0"], r"--random-kills: expected a positive integer \(kills\), got 0"),
+    (["crash-test", SMOKE, "--random-kills", "2", "--processes", "0"], r"--processes: expected a positive integer"),
+    (["crash-test", SMOKE, "--random-kills", "2", "--seed", "-1"], r"--seed: expected an integer from 0"),
 ])
 def test_bad_values_are_one_line_and_exit_2(tmp_path, capsys, argv, pattern):
     f = tmp_path / "a-file"

@@ -64,7 +64,7 @@ def test_a_killed_driver_takes_its_pool_and_scratch_with_it(tmp_path):
                                "--results", str(tmp_path / "res"), "--no-progress"], cwd=REPO, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 240
+        deadline = time.time() + 600
         while time.time() < deadline:  # until both workers have started runs in the scratch folder
             roots = list(tmp.glob(f"{PREFIX}{driver.pid}-*"))
             if roots and len(list(roots[0].iterdir())) >= 2:
@@ -109,7 +109,7 @@ def _start_and_wait_for_runs(tmp_path, tmp, suite):
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                               # Ctrl-C's default even where this test runs in a background job (which ignores it)
                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 240
+    deadline = time.time() + 600
     while time.time() < deadline:
         roots = list(tmp.glob(f"{PREFIX}{driver.pid}-*"))
         if roots and len(list(roots[0].iterdir())) >= 2:
@@ -172,4 +172,21 @@ def test_an_error_in_a_worker_ends_the_pool_and_removes_the_scratch(tmp_path):
     while time.time() < deadline and any(_alive(p) for p in family):
         time.sleep(0.2)
     assert not [p for p in family if _alive(p)]
+    assert not list(tmp.iterdir())
+
+
+def test_a_one_process_run_removes_what_a_killed_run_left_in_the_temp_directory(tmp_path, monkeypatch):
+    """A driver SIGKILLed while its suite was checked leaves the tuners' check folder (named after it,
+    aerial-hpo-run-<pid>-check-*); the next bench run, with or without --processes, removes it."""
+    import tempfile
+
+    from bench.cli import main
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = tmp / f"{PREFIX}{dead.pid}-check-abc"
+    left.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    assert main(["run", str(_suite(tmp_path, 1)), "--results", str(tmp_path / "res"), "--no-progress"]) == 0
     assert not list(tmp.iterdir())
