@@ -140,6 +140,8 @@ def cmd_run(args) -> int:
                   "--workers/--scheduler", file=sys.stderr)
             return 2
     results = Path(args.results) if args.results else Path("results") / suite.name
+    from bench.loop.lifeline import Terminated, terminate_as_interrupt
+    terminate_as_interrupt()  # kill PID ends like Ctrl-C: store folded, pool ended, scratch removed
     try:
         if args.fresh:  # not while another driver writes the store being moved
             results.mkdir(parents=True, exist_ok=True)
@@ -168,10 +170,10 @@ def cmd_run(args) -> int:
         print(f"error: {where}{exc.strerror or exc}; everything recorded so far is in {results}: fix the cause "
               f"and run the same command again to resume", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        log.warning("interrupted: everything recorded so far is in %s; run the same command again to resume",
-                    results)
-        return 130
+    except KeyboardInterrupt as exc:
+        log.warning("%s: everything recorded so far is in %s; run the same command again to resume",
+                    "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted", results)
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 def cmd_status(args) -> int:
@@ -307,6 +309,22 @@ def cmd_crash_test(args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     failed = 0
+    if args.random_kills:  # kills at random moments, not at store writes
+        from bench.instruments.crashtest import random_attack
+        extra = ["--processes", str(args.processes)] if args.processes else []
+        for suite in args.suites:
+            tag = Path(suite).stem + (f"-p{args.processes}" if args.processes else "")
+            report = random_attack(Path(suite), Path(args.work) / tag, args.random_kills, jobs=args.jobs,
+                                   extra_args=extra, seed=args.seed,
+                                   progress=(lambda i, line: log.info("store %d: %s", i, line)) if args.verbose
+                                   else None)
+            print(report.line())
+            for i, err in report.errors[:5]:
+                print(f"  store {i}: {err}")
+            for ex in report.examples[:5]:
+                print(f"  {ex}")
+            failed += not report.ok
+        return 1 if failed else 0
     for suite in args.suites:
         report = crash_test(Path(suite), Path(args.work) / Path(suite).stem, jobs=args.jobs,
                             stop_after=args.stop_after,
@@ -492,6 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--work", default="runs/crash-test", help="scratch folder (emptied per suite)")
     ct.add_argument("--jobs", type=int, default=2, help="kills run side by side")
     ct.add_argument("--stop-after", type=int, default=None, help="only k = 1 ... this (default: every write)")
+    ct.add_argument("--random-kills", type=int, default=None,
+                    help="instead of one kill per store write: SIGKILL the driver at random moments until this "
+                         "many kills have landed (each store killed up to twice, then resumed to the end)")
+    ct.add_argument("--processes", type=int, default=None,
+                    help="with --random-kills: run every bench run with --processes P")
+    ct.add_argument("--seed", type=int, default=0, help="with --random-kills: seed of the kill moments")
     ct.set_defaults(func=cmd_crash_test)
 
     pt = sub.add_parser("perf-task", help="seconds per epoch of the default and the costliest configurations")

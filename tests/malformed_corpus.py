@@ -237,14 +237,21 @@ def _store_cases(root: Path):
         con.executescript("CREATE TABLE runs (run_key TEXT); PRAGMA user_version = 2;")
         con.close()
 
-    preps = [("store: another program's sqlite", foreign), ("store: newer schema 7", newer),
+    def foreign_wal(d):  # another program's database in WAL mode
+        con = sqlite3.connect(d / "results.db")
+        con.executescript("PRAGMA journal_mode=WAL; CREATE TABLE runs (id INTEGER, name TEXT); "
+                          "INSERT INTO runs VALUES (1, 'x');")
+        con.close()
+
+    preps = [("store: another program's sqlite", foreign), ("store: another program's sqlite in WAL mode", foreign_wal),
+             ("store: newer schema 7", newer),
              ("store: a text file", text), ("store: zero bytes", zero), ("store: an empty sqlite", empty_db),
              ("store: results.db a directory", directory), ("store: xz of random bytes", xz_garbage),
              ("store: xz of a text file", xz_of_text), ("store: empty xz", xz_empty),
              ("store: runs table lacking columns", runs_without_columns)]
     readers = [lambda d: ["status", str(d)], lambda d: ["speed", str(d)],
                lambda d: ["export", str(d), "--out", str(d / "x.csv")],
-               lambda d: ["run", "SUITE", "--results", str(d), "--no-progress"]]
+               lambda d: ["run", "SUITE", "--results", str(d), "--no-progress"], lambda d: ["pack", str(d)]]
     fresh = {zero, empty_db}  # a driver starts a new store in an empty database: valid, exit 0
     return [(f"{what} / {build(Path('D'))[0]}", prep, build, 0 if prep in fresh and build(Path("D"))[0] == "run" else 2)
             for what, prep in preps for build in readers]
@@ -350,6 +357,13 @@ def main() -> int:
     for what, prep_store, build, expected in _store_cases(base):
         case(what, expected, lambda root, build=build: build(root / "res"),
              lambda root, res, s, prep_store=prep_store: prep_store(res))
+    def recorded_then_edited(root, res, s):  # runs recorded on the table, then the table changed
+        from bench.cli import main as bench_main
+        with contextlib.redirect_stderr(io.StringIO()):
+            assert bench_main(["run", str(s), "--results", str(res), "--no-progress"]) == 0
+        (root / "table.csv").write_text(FIXTURE + "\n")
+    case("suite: its table changed after runs were recorded", 2,
+         lambda root: ["run", "SUITE", "--results", str(root / "res"), "--no-progress"], recorded_then_edited)
     for argv, expected in CLI:
         case("cli: " + " ".join(argv), expected, lambda root, argv=argv: list(argv))
     bad = [(w, r) for w, ok, r in results if not ok]

@@ -15,6 +15,9 @@ SMOKE = "bench/suites/smoke.toml"
     (["run", SMOKE, "--processes", "0"], r"--processes: expected a positive number of processes, got 0"),
     (["run", SMOKE, "--device", "tpu:9"], r"--device: expected cpu, cuda or cuda:N.*got 'tpu:9'"),
     (["run", SMOKE, "--device", "cuda:x"], r"--device: expected cpu, cuda or cuda:N.*got 'cuda:x'"),
+    (["run", SMOKE, "--device", "cuda:7"], r"--device: expected cpu \(this machine has no CUDA device\), got 'cuda:7'"
+                                           r"|--device: expected cpu, cuda or cuda:0 \.\.\. cuda:[0-6] \(this machine has "
+                                           r"[1-7] CUDA device\(s\)\), got 'cuda:7'"),
     (["run", SMOKE, "--results", "/dev/null"], r"--results: expected a directory \(this is not one\), got '/dev/null'"),
     (["run", SMOKE, "--results", "FILE"], r"--results: expected a directory \(this is a file\)"),
     (["run", SMOKE, "--results", "FILE/sub"], r"--results: expected a directory that can be created \(.* is a file\)"),
@@ -44,6 +47,9 @@ SMOKE = "bench/suites/smoke.toml"
     (["export", "DIR", "--out", "FILE/x.csv"], r"--out: expected a file whose folder can be created \(.*a-file is a file\)"),
     (["crash-test", "NOPE.toml"], r"NOPE\.toml: suite file not found"),
     (["crash-test", SMOKE, "--jobs", "0"], r"--jobs: expected a positive integer.*got 0"),
+    (["crash-test", SMOKE, "--random-kills", "0"], r"--random-kills: expected a positive integer \(kills\), got 0"),
+    (["crash-test", SMOKE, "--random-kills", "2", "--processes", "0"], r"--processes: expected a positive integer"),
+    (["crash-test", SMOKE, "--random-kills", "2", "--seed", "-1"], r"--seed: expected an integer from 0"),
 ])
 def test_bad_values_are_one_line_and_exit_2(tmp_path, capsys, argv, pattern):
     f = tmp_path / "a-file"

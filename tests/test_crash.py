@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from bench.instruments.crashtest import crash_test
+from bench.instruments.crashtest import crash_test, random_attack
 from tests.conftest import REPO
 
 # Replayed (no training), R = 2 epochs, B = 3 (6 epochs) per run: Hyperband's s = 1 bracket twice,
@@ -43,6 +43,40 @@ def test_kill_at_every_store_write_then_resume_equals_the_uninterrupted_run(tmp_
     assert report.writes >= 60 and report.kills == report.writes
     assert (report.lost, report.doubled, report.differing) == (0, 0, 0), report.examples[:10]
     assert report.rows >= 30 * report.kills  # every row of the uninterrupted run (39 here), at every kill
+
+
+# Replayed on 1 and 2 simulated workers (a worker list), with --processes 2: ASHA and parallel-bracket
+# Hyperband, the asynchronous and the synchronous kind (the full attack: bench/suites/crash-attack.toml).
+ATTACK = """
+profile = "cpu"
+backend = "replay"
+curves = "results/curves/cpu-seed0.csv"
+max_budget = 3
+budgets = [3]
+seeds = [0]
+workers = [1, 2]
+[[methods]]
+label = "asha"
+method = "asha"
+params = { eta = 3 }
+[[methods]]
+label = "hb-par"
+method = "hyperband"
+params = { eta = 3, parallel_brackets = true }
+"""
+
+
+def test_kills_at_random_moments_with_processes_resume_to_the_uninterrupted_run(tmp_path):
+    """The driver's PID alone SIGKILLed at random moments (not at a store write), its resume killed
+    again, then resumed to the end: every row as in the uninterrupted run, no pool process outlives
+    its driver, no scratch folder is left (bench.instruments.crashtest.random_attack)."""
+    suite = tmp_path / "attack.toml"
+    suite.write_text(ATTACK)
+    report = random_attack(suite, tmp_path / "work", kills=2, jobs=1, extra_args=["--processes", "2"], seed=1)
+    assert report.errors == [], report.errors[:5]
+    assert report.kills >= 2 and report.stores >= 1 and report.rows > 0
+    assert (report.lost, report.doubled, report.differing, report.orphans, report.scratch) == (0, 0, 0, 0, 0), \
+        report.examples[:10]
 
 
 ASKS = """

@@ -43,6 +43,7 @@ import difflib
 import hashlib
 import json
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,6 +290,8 @@ def _check_methods(suite: Suite) -> list[bool]:
 
     from methods import ParamError, make_tuner
     from segmentation.profiles import get_profile
+
+    from bench.storage.scratch import PREFIX
     from segmentation.space import search_space
 
     space: ConfigurationSpace = search_space(get_profile(suite.profile))
@@ -297,7 +300,8 @@ def _check_methods(suite: Suite) -> list[bool]:
     one_training = []
     for i, m in enumerate(suite.methods):
         params = {k: (10 ** 9 if v == BUDGET_PLACEHOLDER else v) for k, v in m.params.items()}
-        with tempfile.TemporaryDirectory() as tmp:
+        # named as a sweep's scratch (bench.storage.scratch), so that a process killed here leaves nothing for good
+        with tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-check-") as tmp:
             try:
                 tuner = make_tuner(m.method, space, 0, suite.min_budget, suite.max_budget, workdir=tmp, **params)
                 one_training.append(bool(getattr(tuner, "needs_one_training", False)))

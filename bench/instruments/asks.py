@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -212,7 +213,12 @@ if __name__ == "__main__":
     if a.store:
         if not (Path(a.store) / "results.db").is_file():
             ap.error(f"--store {a.store}: no results.db there (run bench/suites/tuner-speedups.toml into it first)")
-        raise SystemExit(compare_store(a.store))
+        from bench.storage.store import StoreError
+        try:
+            raise SystemExit(compare_store(a.store))
+        except StoreError as exc:  # not a store of this project, a newer schema, damaged: one line
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     if a.jobs < 1 or a.candidates < 0 or not all(0 <= s < 2 ** 32 for s in a.seeds):
         ap.error("--jobs must be >= 1, --candidates >= 0 and every seed in [0, 2**32 - 1]")
     raise SystemExit(compare_speedups(a.jobs, tuple(a.seeds), a.candidates, a.table))

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 
 def serve(suites: list[str]) -> None:
@@ -28,11 +32,13 @@ def serve(suites: list[str]) -> None:
         _warm(path)
     for line in sys.stdin:
         req = json.loads(line)
+        t0 = time.monotonic()
         pid = os.fork()
         if pid == 0:  # the child: a fresh process as far as the store and the run are concerned
             code = 1
             try:
                 os.environ.update(req["env"])
+                tempfile.tempdir = None  # TMPDIR may be the request's
                 fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 os.dup2(fd, 1)
                 os.dup2(fd, 2)
@@ -50,11 +56,71 @@ def serve(suites: list[str]) -> None:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
-        _, status = os.waitpid(pid, 0)
+        orphans = None
+        if req.get("kill_after") is not None:  # a SIGKILL of the child's PID alone, at that moment
+            deadline = t0 + float(req["kill_after"])
+            done = 0
+            while not done and time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if not done:
+                    time.sleep(0.005)
+            if not done:
+                family = _descendants(pid)
+                os.kill(pid, signal.SIGKILL)
+                _, status = os.waitpid(pid, 0)
+                orphans = _outliving(family, float(req.get("orphan_wait", 20.0)))
+        else:
+            _, status = os.waitpid(pid, 0)
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         rc = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -sig
-        sys.stdout.write(json.dumps({"rc": rc, "signal": sig}) + "\n")
+        sys.stdout.write(json.dumps({"rc": rc, "signal": sig, "seconds": time.monotonic() - t0,
+                                     "orphans": orphans}) + "\n")
         sys.stdout.flush()
+
+
+def _parents() -> dict[int, int]:
+    """``{pid: parent pid}`` of every process (from /proc)."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                out[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def _descendants(pid: int) -> list[tuple[int, str]]:
+    """Every process below ``pid`` (children, grandchildren...), with its start time (to tell a pid reused)."""
+    parents, out, frontier = _parents(), [], {pid}
+    while frontier:
+        frontier = {c for c, p in parents.items() if p in frontier}
+        out += [(c, _start_time(c)) for c in frontier]
+    return out
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _outliving(family: list[tuple[int, str]], wait: float) -> list[int]:
+    """The processes of ``family`` still running (not zombies) ``wait`` seconds after their driver was killed."""
+    deadline = time.monotonic() + wait
+    while True:
+        alive = []
+        for pid, start in family:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z" and _start_time(pid) == start:
+                alive.append(pid)
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
 
 
 def _trains(suite_path: str) -> bool:

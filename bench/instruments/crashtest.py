@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -98,8 +99,9 @@ class _Server:
         self.proc = subprocess.Popen([sys.executable, "-m", "bench.instruments.crashserver", *suites], cwd=REPO, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 
-    def run(self, argv: list[str], log: Path, env: dict | None = None) -> dict:
-        self.proc.stdin.write(json.dumps({"argv": argv, "env": env or {}, "log": str(log)}) + "\n")
+    def run(self, argv: list[str], log: Path, env: dict | None = None, kill_after: float | None = None) -> dict:
+        req = {"argv": argv, "env": env or {}, "log": str(log), "kill_after": kill_after}
+        self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
@@ -205,6 +207,139 @@ def crash_test(suite: Path, work: Path, jobs: int = 2, extra_args: list[str] | N
         for killer, resumer in pairs:
             killer.close()
             resumer.close()
+    return report
+
+
+@dataclass
+class AttackReport:
+    suite: str
+    args: list
+    kills: int = 0           # SIGKILLs that landed on a running driver
+    survived: int = 0        # runs that ended before their kill moment (not counted as kills)
+    stores: int = 0          # killed stores resumed to the end and compared
+    rows: int = 0
+    lost: int = 0
+    doubled: int = 0
+    differing: int = 0
+    orphans: int = 0         # processes of a killed driver still running after it (should be none)
+    scratch: int = 0         # aerial-hpo-run-* folders left in the temp directory after the last resume
+    reference_seconds: float = 0.0
+    errors: list = field(default_factory=list)
+    examples: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (not (self.lost or self.doubled or self.differing or self.orphans or self.scratch or self.errors)
+                and self.kills > 0)
+
+    def line(self) -> str:
+        extra = f" with {' '.join(self.args)}" if self.args else ""
+        return (f"{self.suite}{extra}: {self.kills} kills at random moments ({self.stores} stores, "
+                f"{self.survived} runs ended before their moment), {self.rows} rows compared, {self.lost} lost, "
+                f"{self.doubled} doubled, {self.differing} differing, {self.orphans} orphan processes, "
+                f"{self.scratch} scratch folders left, {len(self.errors)} errors")
+
+
+def random_attack(suite: Path, work: Path, kills: int, jobs: int = 2, extra_args: list[str] | None = None,
+                  seed: int = 0, progress=None) -> AttackReport:
+    """SIGKILL ``suite``'s run at random moments until ``kills`` kills have landed, resume, compare.
+
+    Unlike :func:`crash_test` the moment is not a store write: each store is started in a process of
+    hash seed 1 and its driver's PID alone is SIGKILLed after a time drawn uniformly from (0, T), T the
+    uninterrupted run's seconds; its resume (hash seed 3) is SIGKILLed again at another such moment
+    when it is still running then; a last resume (hash seed 2, as the uninterrupted run) takes it to
+    the end, and every row is compared with the uninterrupted run (:func:`compare`). ``extra_args``
+    (e.g. ``["--processes", "2"]``) go to every ``bench run``; each store has its own TMPDIR, so
+    that scratch folders left behind are counted, and the processes below a killed driver
+    (pool workers, resource tracker) must be gone 20 s after it (``orphans``).
+    ``seed``: the moments' random generator (the same seed draws the same moments)."""
+    suite, work = Path(suite).resolve(), Path(work).resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    args = ["--no-progress", *(extra_args or [])]
+    servers = [(_Server(1, [str(suite)]), _Server(3, [str(suite)]), _Server(2, [str(suite)]))
+               for _ in range(max(1, jobs))]
+    report = AttackReport(str(suite), list(extra_args or []))
+    try:
+        ref = work / "reference"
+        res = servers[0][2].run(["run", str(suite), "--results", str(ref), *args], work / "reference.log")
+        if res["rc"] != 0:
+            raise RuntimeError(f"the uninterrupted run failed (exit {res['rc']}); see {work / 'reference.log'}")
+        want, span = snapshot(ref / "results.db"), res["seconds"]
+        report.reference_seconds = span
+        ref1 = work / "reference-hashseed1"
+        res = servers[0][0].run(["run", str(suite), "--results", str(ref1), *args], work / "reference-hashseed1.log")
+        other = compare(want, snapshot(ref1 / "results.db")) if res["rc"] == 0 else None
+        if other is None or other["lost"] or other["doubled"] or other["differing"]:
+            report.errors.append((0, "the uninterrupted run differs between PYTHONHASHSEED 1 and 2: "
+                                     + ("; ".join(other["examples"][:3]) if other else f"exit {res['rc']}")))
+        lock = threading.Lock()
+        nxt = [0]
+
+        def worker(first: _Server, second: _Server, last: _Server):
+            while True:
+                with lock:
+                    if report.kills >= kills or report.errors:
+                        return
+                    i, nxt[0] = nxt[0], nxt[0] + 1
+                rng = random.Random(f"{seed}:{i}")
+                out, tmp = work / f"s{i}", work / f"s{i}-tmp"
+                tmp.mkdir()
+                env = {"TMPDIR": str(tmp)}
+                landed = 0
+                for n, (server, tag) in enumerate(((first, "killed"), (second, "killed-again"))):
+                    moment = rng.uniform(0.0, span)
+                    res = server.run(["run", str(suite), "--results", str(out), *args], work / f"s{i}-{tag}.log",
+                                     env, kill_after=moment)
+                    with lock:
+                        if res["signal"] == signal.SIGKILL:
+                            landed += 1
+                            report.kills += 1
+                            report.orphans += len(res["orphans"] or [])
+                            if res["orphans"]:
+                                report.examples.append(f"s{i}: processes {res['orphans']} outlived the "
+                                                       f"driver killed at {moment:.2f} s")
+                        elif res["rc"] == 0:
+                            report.survived += 1
+                        else:
+                            report.errors.append((i, f"{tag} run ended with exit {res['rc']}: "
+                                                     f"{_tail(work / f's{i}-{tag}.log')}"))
+                    if res["signal"] != signal.SIGKILL:
+                        break
+                if not landed:
+                    shutil.rmtree(out, ignore_errors=True)
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    continue
+                res = last.run(["run", str(suite), "--results", str(out), *args], work / f"s{i}-resumed.log", env)
+                left = [p.name for p in tmp.iterdir()]
+                with lock:
+                    report.stores += 1
+                    report.scratch += len(left)
+                    if left:
+                        report.examples.append(f"s{i}: left in the temp directory: {left[:3]}")
+                    if res["rc"] != 0:
+                        report.errors.append((i, f"resume exited {res['rc']}: {_tail(work / f's{i}-resumed.log')}"))
+                    else:
+                        c = compare(want, snapshot(out / "results.db"))
+                        for name in ("rows", "lost", "doubled", "differing"):
+                            setattr(report, name, getattr(report, name) + c[name])
+                        report.examples += [f"s{i}: {e}" for e in c["examples"][:3]]
+                    clean = not report.errors and not report.examples
+                    if progress:
+                        progress(i, report.line())
+                if clean:
+                    shutil.rmtree(out, ignore_errors=True)
+                    shutil.rmtree(tmp, ignore_errors=True)
+
+        threads = [threading.Thread(target=worker, args=s) for s in servers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for trio in servers:
+            for server in trio:
+                server.close()
     return report
 
 

@@ -30,12 +30,15 @@ from methods import FINISHED, WAIT, make_tuner
 from methods.base import Job
 from segmentation.data import DatasetError
 
+from bench.loop import dataguard
+
 from bench.loop import rows
 from bench.loop.backend import make_backend
 from bench.loop.checkpoints import safe_name
 from bench.tables.curves import UnrecordedBudget
 from bench.loop.executor import make_executor
 from bench.loop.guard import FailureGuard, RunStuck
+from bench.storage.scratch import reap_stale
 from bench.loop.ledger import Ledger
 from bench.storage.packing import DB_NAME, PACKED, unpack
 from bench.loop.retell import ResumeError, retell
@@ -66,8 +69,15 @@ class Runner:
         self.executor = None
         self.futures: dict = {}   # future -> (RunState, Job, or None for the incumbent's test)
         self.guard = FailureGuard()  # stops a run whose trials keep failing without spending budget
+        self.data_hash: str | None = None  # the data this sitting answers from (bench.loop.dataguard), set by check_suite
 
     def check_suite(self) -> None:
+        """Refuse a store whose runs were answered from other data (``bench.loop.dataguard``), then one whose
+        runs the suite would now change (``SuiteChanged``)."""
+        now = dataguard.check_store(self.suite, self.store, self.data)
+        # replay: the table's hash when the suite was loaded (in a --processes child, by its driver)
+        self.data_hash = self.suite.curves_hash if self.suite.backend == "replay" else now
+        dataguard.check_unchanged_since(self.suite, self.data_hash, self.data)
         check_unchanged(self.suite, self.store)
 
     def _executor(self):
@@ -89,6 +99,7 @@ class Runner:
     # -- the loop ---------------------------------------------------------------------
     def run(self, keys: set[str] | None = None) -> int:
         """Run (or resume) the suite's runs that are not done; ``keys``: only these runs."""
+        reap_stale()  # temp folders of killed drivers (a kill while the suite was checked leaves one)
         try:
             self.check_suite()
             runs = [s for s in self.suite.runs() if keys is None or s.key in keys]
@@ -177,6 +188,7 @@ class Runner:
         from segmentation.profiles import get_profile
         from segmentation.space import search_space
 
+        dataguard.check_unchanged_since(self.suite, self.data_hash, self.data)  # edited while the suite ran
         backend = make_backend(spec, self.ckroot, self.results, self.data, self.device)
         backend.prepare()
         workdir = self.ckroot / safe_name(spec.key) / "tuner"  # for tuners that insist on writing files
@@ -192,7 +204,7 @@ class Runner:
         else:
             infeasible = None
         st = RunState(spec, tuner, backend, Ledger(spec.budget_epochs))
-        prov = rows.provenance(self.device, replay=spec.backend == "replay")
+        prov = dict(rows.provenance(self.device, replay=spec.backend == "replay"), data_hash=self.data_hash)
         if spec.backend != "replay":  # real training: how many trials this sitting's workers put on one device
             prov["trials_per_device"] = self.executor.trials_per_device
         if infeasible is not None:

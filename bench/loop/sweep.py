@@ -29,7 +29,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.loop.lifeline import die_with_parent, reap_stale, scratch_root
+from bench.loop import dataguard
+from bench.loop.lifeline import die_with_parent
+from bench.storage.scratch import reap_stale, scratch_root
 from bench.storage.packing import DB_NAME, PACKED, unpack
 from bench.storage.store import ENDED, Store, read_store
 from bench.config.suite import Suite, check_unchanged
@@ -37,7 +39,7 @@ from bench.config.suite import Suite, check_unchanged
 log = logging.getLogger("bench.loop.sweep")
 
 _SUITE: Suite | None = None  # a child's suite, set once by _init
-_SCRATCH: Path | None = None  # the driver's scratch folder (bench.loop.lifeline), set once by _init
+_SCRATCH: Path | None = None  # the driver's scratch folder (bench.storage.scratch), set once by _init
 
 
 def _init(suite: Suite, level: int, parent: int | None = None, scratch: Path | None = None) -> None:
@@ -77,11 +79,14 @@ def run_in_processes(suite: Suite, results: Path, processes: int, progress: bool
         unpack(results)
     store = Store(results / DB_NAME, lock=True)
     try:
+        dataguard.check_store(suite, store)  # runs answered from other data: refused (one line)
+        dataguard.check_unchanged_since(suite, suite.curves_hash)
         check_unchanged(suite, store)
         runs = suite.runs()
         rows = {s.key: store.run(s.key) for s in runs}
     finally:
         store.close()
+    reap_stale()  # scratch folders of killed drivers (also when this sitting only resumes)
     partial = {k for k, r in rows.items() if r is not None and r["status"] not in ENDED}
     fresh = [s.key for s in runs if rows[s.key] is None]
     if len(runs) > len(partial) + len(fresh):
@@ -96,21 +101,40 @@ def run_in_processes(suite: Suite, results: Path, processes: int, progress: bool
     kill_after = int(os.environ.get("AERIAL_HPO_KILL_SWEEP_AFTER", "0") or "0")
     store = Store(results / DB_NAME, lock=True)
     ctx = multiprocessing.get_context("spawn")
-    reap_stale()  # scratch folders of killed drivers
     scratch = scratch_root()  # the children's scratch stores, removed with it below
     bar = tqdm(total=len(fresh), desc=suite.name, unit="run", dynamic_ncols=True, disable=None if progress else True)
     try:
         with ProcessPoolExecutor(max_workers=min(processes, len(fresh)), mp_context=ctx, initializer=_init,
                                  initargs=(suite, logging.getLogger().getEffectiveLevel(), os.getpid(),
                                            scratch)) as pool:
-            for i, (key, run_rows) in enumerate(zip(fresh, pool.map(_run_one, fresh)), 1):  # in the suite's order
-                store.add_run_rows(run_rows)
-                log.debug("stored %s", key)
-                bar.update(1)
-                if i == kill_after:  # fault injection: the whole process group dies, children mid-run
-                    os.killpg(os.getpgid(0), signal.SIGKILL)
+            try:
+                for i, (key, run_rows) in enumerate(zip(fresh, pool.map(_run_one, fresh)), 1):  # suite's order
+                    store.add_run_rows(run_rows)
+                    log.debug("stored %s", key)
+                    bar.update(1)
+                    if i == kill_after:  # fault injection: the whole process group dies, children mid-run
+                        os.killpg(os.getpgid(0), signal.SIGKILL)
+            except BaseException:  # an error, Ctrl-C, SIGTERM: the runs in flight are given up (redone next time)
+                _stop(pool)
+                raise
     finally:
         bar.close()
         store.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """End a pool's workers now (SIGTERM, then SIGKILL after 30 s) and wait for them, so that none
+    writes into the scratch folder after it is removed; runs in flight are lost from the scratch
+    stores only (the suite's store holds whole runs)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=10)

@@ -20,7 +20,7 @@ import os
 import shutil
 from pathlib import Path
 
-from bench.storage.store import StoreError, acquire_lock, release_lock, snapshot
+from bench.storage.store import StoreError, acquire_lock, refuse_foreign, release_lock, snapshot
 
 DB_NAME = "results.db"
 PACKED = DB_NAME + ".xz"
@@ -82,6 +82,7 @@ def unpack(results: str | Path, force: bool = False) -> Path:
     unless ``force``."""
     results = Path(results)
     db, packed = results / DB_NAME, results / PACKED
+    refuse_foreign(db)  # another program's database is never replaced, even with force
     if not packed.is_file():
         raise FileNotFoundError(f"no packed store at {packed}")
     if db.exists() and not force:

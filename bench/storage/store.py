@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS runs (
     peak_disk_bytes INTEGER DEFAULT 0, tuner_seconds REAL DEFAULT 0, eval_seconds REAL DEFAULT 0,
     wall_seconds REAL DEFAULT 0, error TEXT, table_entries INTEGER, neighbour_share REAL,
     family TEXT, eta INTEGER, r_max INTEGER, bracket_s INTEGER, bracket_n INTEGER, brackets TEXT, algorithm TEXT,
-    workers INTEGER, trials_per_device INTEGER
+    workers INTEGER, trials_per_device INTEGER, data_hash TEXT
 );
 CREATE TABLE IF NOT EXISTS jobs (
     run_key TEXT NOT NULL, job_id INTEGER NOT NULL, trial_id INTEGER NOT NULL, config TEXT NOT NULL,
@@ -290,6 +290,7 @@ class ReadStore(_Reads):
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"no results store at {self.path}")
+        refuse_foreign(self.path)
         self.db = sqlite3.connect(f"file:{quote(str(self.path.resolve()))}?mode=ro", uri=True)
         self.db.row_factory = sqlite3.Row
         try:
@@ -315,12 +316,11 @@ def read_store(path: str | Path) -> ReadStore:
 
 
 def snapshot(db: str | Path, dest: str | Path) -> None:
-    """A consistent copy of a store (what sits in its write-ahead log included) at ``dest``."""
-    con = sqlite3.connect(db)
-    try:
-        con.execute("VACUUM INTO ?", (str(dest),))
-    finally:
-        con.close()
+    """A consistent copy of a store (what sits in its write-ahead log included) at ``dest``, through the
+    readers' checked opening (:func:`read_store`: a damaged store, another program's database or a newer
+    schema is refused and never touched)."""
+    with read_store(db) as store:
+        store.db.execute("VACUUM INTO ?", (str(dest),))
 
 
 
@@ -405,6 +405,27 @@ def check_store(db: sqlite3.Connection, path: Path, *, empty_ok: bool) -> int:
     return version
 
 
+def refuse_foreign(path: str | Path) -> None:
+    """Refuse (:class:`StoreError`, from :func:`check_store`) an existing database at ``path`` that is not
+    this project's store or has a newer schema, before anything is created beside it (the driver lock,
+    SQLite's ``-wal``/``-shm``/``-journal``) or written to it: it is read as an immutable file (SQLite
+    takes no lock and makes no file). Whatever it cannot decide (no file, an empty one, one that is not
+    a database, tables still in a write-ahead log) is left to the opening's own checks."""
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return
+        con = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1", uri=True)
+    except (OSError, sqlite3.Error):
+        return
+    try:
+        check_store(con, path, empty_ok=True)
+    except sqlite3.DatabaseError:
+        return
+    finally:
+        con.close()
+
+
 class Store(_Reads):
     def __init__(self, path: str | Path, *, readonly: bool = False, lock: bool = False):
         """Open (writable: create) the store at ``path``.
@@ -422,6 +443,7 @@ class Store(_Reads):
         kill_at = os.environ.get("AERIAL_HPO_KILL_AT_WRITE", "0") or "0"
         self._kill_at_done = kill_at == "run-done"  # inside the first write that records a run done
         self._kill_at = 0 if self._kill_at_done else int(kill_at)
+        refuse_foreign(self.path)  # before the lock file or any SQLite file is made beside it
         if readonly:
             if not self.path.is_file():
                 raise FileNotFoundError(f"no results store at {self.path}")
