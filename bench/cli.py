@@ -186,7 +186,8 @@ def cmd_compare(args) -> int:
         return 130
     if rc != 0:
         return rc
-    logging.getLogger("fontTools").setLevel(logging.WARNING)  # matplotlib's PDF font subsetting
+    for noisy in ("fontTools", "matplotlib.category"):  # PDF font subsetting, seaborn's categorical axis
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     from bench.compare import reference_grid
     from paper.compare import report  # the paper's statistics; paper only reads the two stores
     print(report(args.against, results, reference_grid(args.against), args.suite))
