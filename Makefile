@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[train]"  # the train extra: torch, torchvision, smp (real training)
+	$(PY) -m pip install -q -e ".[train,dev]"  # train: torch, torchvision, smp (real training); dev: mfpbench (a test)
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -176,6 +176,42 @@ def cmd_run(args) -> int:
         return 143 if isinstance(exc, Terminated) else 130
 
 
+def cmd_compare(args) -> int:
+    """A suite's methods on a reference store's grid, then the comparison report (``bench/compare.py``,
+    ``paper/compare.py``)."""
+    from pathlib import Path
+
+    from bench.compare import CompareError, prepare
+    from bench.loop.runner import ResumeError, Runner, RunStuck, SuiteChanged
+    from bench.config.suite import SuiteError
+    try:
+        suite, results = prepare(args.suite, args.against, args.results)
+    except CompareError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.processes and args.processes > 1:
+            from bench.loop.sweep import run_in_processes
+            rc = run_in_processes(suite, results, args.processes, progress=not args.no_progress)
+        else:
+            rc = Runner(suite, results, progress=not args.no_progress).run()
+    except (SuiteChanged, ResumeError, SuiteError, RunStuck) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        log.warning("interrupted: everything recorded so far is in %s; run the same command again to resume",
+                    results)
+        return 130
+    if rc != 0:
+        return rc
+    for noisy in ("fontTools", "matplotlib.category"):  # PDF font subsetting, seaborn's categorical axis
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from bench.compare import reference_grid
+    from paper.compare import report  # the paper's statistics; paper only reads the two stores
+    print(report(args.against, results, reference_grid(args.against), args.suite))
+    return 0
+
+
 def cmd_status(args) -> int:
     import pandas as pd
 
@@ -431,6 +467,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fresh", action="store_true", help="move earlier results aside and start fresh")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
+
+    cm = sub.add_parser("compare", help="run a suite's methods on a reference store's grid (budgets, seeds, table, "
+                                         "answering mode, objective: as its runs recorded) and report the comparison")
+    cm.add_argument("suite", help="a suite TOML file with the methods to compare ([[methods]])")
+    cm.add_argument("--against", required=True, help="the reference results directory, e.g. results/nvsbn")
+    cm.add_argument("--results", default=None, help="results directory (default results/compare-<suite name>/)")
+    cm.add_argument("--processes", type=int, default=None, help="run whole runs side by side in P processes")
+    cm.add_argument("--no-progress", action="store_true", help="no progress bars")
+    cm.set_defaults(func=cmd_compare)
 
     st = sub.add_parser("status", help="per run: done, running or interrupted; epochs; best so far")
     st.add_argument("results")

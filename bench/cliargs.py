@@ -156,7 +156,7 @@ def _checked_by(problem: Callable[[str], str | None]) -> Callable[[object], bool
 
 RULES: tuple[Rule, ...] = (
     Rule("--workers", ("run", "record"), "a positive integer (worker processes)", _int_at_least(1)),
-    Rule("--processes", ("run",), "a positive number of processes", _int_at_least(1)),
+    Rule("--processes", ("run", "compare"), "a positive number of processes", _int_at_least(1)),
     Rule("--threads", ("record", "perf-task"), "an integer >= 0 (torch threads; 0 = torch's default)",
          _int_at_least(0)),
     Rule("--configs", ("record",), "a positive integer (configurations)", _int_at_least(1)),
@@ -178,7 +178,7 @@ RULES: tuple[Rule, ...] = (
     Rule("--profile", ("train", "record", "perf-task", "perf-threads"),
          "a task profile such as smoke, cpu, cpu-v2, gpu (or BASE+field=value)", _profile),
     Rule("--device", ("train", "run", "record", "perf-task", "gpu-check"), "a device this machine has", _device),
-    Rule("--results", ("run", "record"), "a directory that can be created or written", _checked_by(dir_problem)),
+    Rule("--results", ("run", "record", "compare"), "a directory that can be created or written", _checked_by(dir_problem)),
     Rule("--checkpoints", ("run",), "a directory that can be created or written", _checked_by(dir_problem)),
     Rule("--work", ("crash-test",), "a directory that can be created or written", _checked_by(dir_problem)),
     Rule("--out", ("export", "export-curves"), "a file that can be written", _checked_by(file_problem)),

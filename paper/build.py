@@ -16,7 +16,7 @@ from scipy import stats
 from bench.storage.store import ENDED
 from methods.brackets import hyperband_brackets
 
-from . import fidelity, figures, findings, gpu, ladder, landscape, realcheck, replaystats, stats as st, tables
+from . import fidelity, figures, findings, gpu, ladder, landscape, realcheck, replaystats, sections, stats as st, tables
 from .data import Results, final_table, incumbent_trace, load, seeded_table
 from .style import save, setup
 
@@ -547,10 +547,12 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
     numbers["ladder"] = ladder.summary(list(curves), out)
     loaded, bests = {}, {}  # replayed stores with their table's best, for the fidelity section
     held: set[str] = set()  # every registered method the stores hold: the title names them
+    contents: dict[str, dict] = {}  # what each store holds, for the paper.md section it fills (paper.sections)
     for path in results_dirs:
         res = load(path)
         held |= set(res.runs["method"])
         numbers["methods_held"] = sorted(held)
+        contents[res.name] = sections.features(res)
         if len(res.worker_counts()) > 1:  # the workers study: its runs compare across N, not pooled by label
             n = {"backend": res.backend, "runs": int(len(res.runs)), "methods": res.methods(),
                  "profile": str(res.runs["profile"].iloc[0]), "objective": res.objective, "budgets": res.budgets(),
@@ -615,6 +617,8 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
             _, extra = report_figures(res, out, data_root)
             n.update(extra)
         numbers["results"][res.name] = n
+    for name, section in sections.assign(contents).items():  # by content, never by the folder's name
+        (numbers["results"].get(name) or numbers["workers"][name])["section"] = section
     numbers["fidelity"] = fidelity.summary(loaded, bests, out, list(curves))
     family = findings.compute(loaded, bests)
     tables.write_table(findings.table(family), out, "findings", (

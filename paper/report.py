@@ -242,9 +242,9 @@ def values(numbers: dict, out: Path) -> _Values:
     v.update(table_values(numbers, v))
     studies = numbers.get("workers", {})
     for name, w in studies.items():
-        key = name.replace("-", "_")
+        key = w.get("section")  # the section the store's content fills (paper.sections), never its folder's name
         ws = w.get("workers_study")
-        if not ws:
+        if not ws or not key:
             continue
         v[f"{key}_source"] = (f"`results/{name}/` (replayed learning curves, {w['runs']} runs: "
                               f"{len(w['methods'])} methods × {len(w['budgets'])} budgets × "
@@ -262,7 +262,9 @@ def values(numbers: dict, out: Path) -> _Values:
         if (out / f"workers_anytime_{name}.png").is_file():
             v[f"{key}_workers_anytime_figure"] = f"![workers study ({name})](workers_anytime_{name}.png)"
     for name, r in numbers.get("results", {}).items():
-        key = name.replace("-", "_")
+        key = r.get("section")  # the section the store's content fills (paper.sections), never its folder's name
+        if not key:
+            continue  # its own tables and figures, the Findings and the fidelity pairing still read it
         kind = "replayed learning curves" if r["backend"] == "replay" else "real training"
         v[f"{key}_source"] = f"`results/{name}/` ({kind}, {r['runs']} runs, {r['seeds']} seeds per cell)"
         v[f"{key}_budgets"] = ", ".join(f"{b:g}" for b in r["budgets"])
@@ -299,10 +301,10 @@ def values(numbers: dict, out: Path) -> _Values:
 
 
 def replayed_table(numbers: dict) -> str | None:
-    """The path of the curves table the n vs B/n sweep replays (``results/nvsbn`` first, then any replayed
-    sweep), as its store records it; None when no replayed sweep has statistics."""
+    """The path of the curves table the n vs B/n sweep replays (the store filling section ``nvsbn`` first, then
+    any replayed sweep), as its store records it; None when no replayed sweep has statistics."""
     results = numbers.get("results", {})
-    for name in ["nvsbn"] + sorted(results):
+    for name in [n for n, r in results.items() if r.get("section") == "nvsbn"] + sorted(results):
         path = results.get(name, {}).get("statistics", {}).get("table_best", {}).get("path")
         if path:
             return path

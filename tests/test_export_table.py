@@ -87,6 +87,34 @@ def test_syne_tunes_own_deserialize_reads_it(table, exported):
         assert got[name] == pytest.approx(q[col], rel=1e-6)
 
 
+def _mfpbench_glue() -> str:
+    """docs/tables.md's mfpbench block (the python block that imports mfpbench)."""
+    import re
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "tables.md").read_text(), re.S)
+    return next(b for b in blocks if "from mfpbench import" in b)
+
+
+def test_mfpbench_tabular_benchmark_reads_the_parquet_export(table, exported):
+    """docs/tables.md's glue, run as written on the export; its answers are the table's (seed 0)."""
+    pytest.importorskip("mfpbench")
+    code = _mfpbench_glue().replace('"/tmp/cpu-v2-parquet"', repr(str(exported / "parquet")))
+    assert len(code.splitlines()) <= 25
+    ns: dict = {}
+    exec(compile(code, "docs/tables.md mfpbench block", "exec"), ns)
+    bench = ns["bench"]
+    assert (bench.start, bench.end, len(bench.configs)) == (1, 27, 128)
+    rng = np.random.default_rng(3)
+    ids = sorted(bench.configs)
+    for i, e in zip(rng.integers(len(ids), size=15), rng.integers(1, 28, size=15)):
+        config = bench.configs[ids[i]]
+        got = bench.query(config, at=int(e))
+        q = table.query(config.as_dict(), int(e), seed=table.seeds[0])
+        assert q["config_id"] == ids[i] and q["exact"]
+        for m in ("val_loss", "val_miou", "test_loss", "test_miou", "cumulative_seconds"):
+            assert getattr(got, m).value == q[m], m
+        assert got.error == q["val_loss"] and got.cost == q["cumulative_seconds"]
+
+
 def test_bad_format_and_table_are_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bench", "export-table", "no-such-table", "--format", "parquet",
                            "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True)

@@ -226,7 +226,8 @@ def command_line(draw, root: Path):
     suite = str(root / "ok.toml")
     argv = {"run": ["run", suite, "--no-progress"], "export": ["export", str(root / "nores")],
             "export-curves": ["export-curves", str(root / "nores")], "record": ["record", "--configs", "2"],
-            "crash-test": ["crash-test", suite]}.get(command, [command])
+            "crash-test": ["crash-test", suite],
+            "compare": ["compare", suite, "--against", str(root / "nores"), "--no-progress"]}.get(command, [command])
     junk = draw(st.one_of(st.integers(-3, 0), st.sampled_from(["-1", "x", "", "0.5", "cuda:9", "tpu", "/dev/null",
                                                                str(root / "ok.toml"), "tcp://", "nope",
                                                                "tcp://127.0.0.1:1", "1e9", "sub/../given"])))

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "smac", "optuna", "dehb", "skopt", "sklearn", "ConfigSpace", "pandas", "segmentation_models_pytorch")
+HEAVY = ("torch", "smac", "optuna", "dehb", "skopt", "sklearn", "ConfigSpace", "pandas", "segmentation_models_pytorch",
+         "tqdm")
 
 
 def _loaded(code: str) -> list[str]:
@@ -41,4 +42,5 @@ params = {{ eta = 3 }}
 ''')
     code = (f"from bench.cli import main\n"
             f"assert main(['run', {str(suite)!r}, '--results', {str(tmp_path / 'res')!r}, '--no-progress']) == 0")
-    assert _loaded(code) == ["ConfigSpace", "pandas"]  # the space and the table; hyperband is hand-written
+    # the space and the table; hyperband is hand-written; no progress bars, no tqdm
+    assert _loaded(code) == ["ConfigSpace", "pandas"]

@@ -194,3 +194,36 @@ def test_the_curves_section_follows_the_table_the_sweep_replays(built):
     assert "not available" in values(numbers, out)["table_configs"]  # no sweep, two tables: a gap, not a guess
     del numbers["curves"][FIXTURE.stem]
     assert values(numbers, out)["table_configs"] == "128"  # no sweep, one table: that table
+
+
+def test_sections_are_filled_by_what_a_store_holds_not_its_folder_name(sweep, tmp_path):
+    """The sweep under a folder name the template does not know still fills the n vs B/n section
+    (paper.sections), with the tables of that store; a second store of the same content in a folder named
+    like the section does not take it (the first given fills it). Real-training sections: the test below."""
+    from paper.report import values
+    other, namesake = tmp_path / "my-sweep", tmp_path / "nvsbn"
+    shutil.copytree(sweep, other)
+    shutil.copytree(sweep, namesake)
+    out = tmp_path / "build"
+    numbers = build([other, namesake], out, [FIXTURE])
+    assert numbers["results"]["my-sweep"]["section"] == "nvsbn" and "section" not in numbers["results"]["nvsbn"]
+    text = render(numbers, out).read_text()
+    fields = values(numbers, out)
+    for key in ("nvsbn_iqm_table", "nvsbn_final_table", "nvsbn_winners", "nvsbn_findings", "table_configs"):
+        assert "not available" not in fields[key], key
+    assert fields["nvsbn_final_table"] == (out / "final_my-sweep.md").read_text()
+    assert "`results/my-sweep/`" in fields["nvsbn_source"] and "not available: `nvsbn_" not in text
+
+
+def test_a_store_fills_one_section_and_table_sampling_is_preferred():
+    from paper.sections import assign, section_of
+    f = {"backend": "replay", "profile": ["cpu-v2"], "objective": "val_loss", "sampling": ["neighbour"],
+         "workers": [1], "budget_aware": False, "sh_ns": [1, 3, 9]}
+    assert section_of(f) == "nvsbn" and section_of(dict(f, objective="val_miou")) == "nvsbn_miou"
+    assert section_of(dict(f, budget_aware=True)) is None and section_of(dict(f, sh_ns=[9])) is None
+    assert section_of(dict(f, workers=[1, 4])) == "workers"
+    assert section_of(dict(f, backend="train", profile=["cpu"])) == "cpu"
+    assert section_of(dict(f, backend="train", profile=["cpu-v2"])) is None
+    stores = {"a": f, "nvsbn-x": dict(f, sampling=["table"]), "c": dict(f, sampling=["table"])}
+    assert assign(stores) == {"nvsbn-x": "nvsbn"}  # table sampling first, then the order given
+    assert assign({"a": f, "b": f}) == {"a": "nvsbn"}

@@ -23,9 +23,6 @@ import shutil
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
-
 from methods import FINISHED, WAIT, make_tuner
 from methods.base import Job
 from segmentation.data import DatasetError
@@ -50,6 +47,14 @@ from bench.config.suite import RunSpec, Suite, SuiteChanged, SuiteError, check_u
 log = logging.getLogger("bench.run")
 
 __all__ = ["Runner", "SuiteChanged", "ResumeError", "RunStuck", "fresh_start"]
+
+
+def _progress_logging(progress: bool):
+    """Log lines printed above the progress bars (tqdm's redirect) when there are bars; nothing otherwise."""
+    if not progress:
+        return contextlib.nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+    return logging_redirect_tqdm()
 
 
 class Runner:
@@ -119,7 +124,7 @@ class Runner:
             except SuiteError:
                 self.executor.close()
                 raise
-            with logging_redirect_tqdm(), _library_threads(self.suite.backend):
+            with _progress_logging(self.progress), _library_threads(self.suite.backend):
                 self._loop([], todo)
         finally:  # also on an error: the store is folded and its driver lock let go
             self.store.close()
@@ -226,6 +231,7 @@ class Runner:
         if self.executor.simulated:
             self.executor.reset(st.clock, spec.workers)
         if self.progress:
+            from tqdm import tqdm  # progress bars only: a run without them never imports tqdm
             st.bar = tqdm(total=spec.budget_epochs, desc=spec.key, unit="ep", dynamic_ncols=True,
                           disable=None)  # None: only on a terminal
             st.bar.update(st.ledger.spent)
