@@ -38,6 +38,7 @@ def _child(req: dict) -> None:
         os.chdir(req["cwd"])
         os.environ.clear()
         os.environ.update(req["env"])
+        tempfile.tempdir = None  # found again from this environment (TMPDIR), as a new process would
         for fd, path, flags in ((0, os.devnull, os.O_RDONLY), (1, req["out"], os.O_WRONLY | os.O_TRUNC),
                                 (2, req["err"], os.O_WRONLY | os.O_TRUNC)):
             f = os.open(path, flags)
@@ -114,6 +115,7 @@ def serve() -> None:
             rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             out.write(json.dumps({"id": rid, "rc": rc}).encode() + b"\n")
             out.flush()
+    os._exit(0)  # nothing to clean up: skip the interpreter's teardown of torch and friends
 
 
 # -- the client ----------------------------------------------------------------------------
@@ -190,10 +192,15 @@ class BenchCLI:
                     self._done[msg["id"]] = msg["rc"]
             timeout = 0
 
+    def _file(self, prefix: str, suffix: str) -> Path:
+        fd, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.tmp)
+        os.close(fd)
+        return Path(path)
+
     def start(self, args, env: dict | None = None, cwd=REPO) -> Proc:
         self._next += 1
         rid = self._next
-        out, err = (Path(tempfile.mkstemp(prefix=f"bench{rid}-", suffix=s, dir=self.tmp)[1]) for s in (".out", ".err"))
+        out, err = (self._file(f"bench{rid}-", s) for s in (".out", ".err"))
         req = {"id": rid, "argv": [str(a) for a in args], "env": dict(os.environ if env is None else env),
                "cwd": str(cwd), "out": str(out), "err": str(err)}
         self.proc.stdin.write(json.dumps(req).encode() + b"\n")
