@@ -83,6 +83,10 @@ NAME_EXPECTED = ("a name, not a path: 1 to 100 characters, not '.' or '..', with
                  "characters (the results go to results/<name>/)")
 
 
+DROP_TOP_EXPECTED = ("a non-negative integer k (replay only): leave the table's k best configurations, by the "
+                     "seed mean at R of the suite's objective, out of the run")
+
+
 def _item(text: str) -> dict:
     return {"item": text}
 
@@ -125,6 +129,7 @@ class SuiteFile(BaseModel):
     workers: Annotated[Any, AfterValidator(_workers)] = Field(
         1, description="a positive integer or a non-empty list of distinct positive integers (workers per run)")
     sampling: Annotated[str, _one_of(SAMPLINGS)] = Field("neighbour", description=f"one of {list(SAMPLINGS)}")
+    drop_top: int = Field(0, ge=0, description=DROP_TOP_EXPECTED)
 
 
 def _key(loc: tuple) -> str:

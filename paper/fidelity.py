@@ -58,7 +58,8 @@ def pairs(loaded: dict) -> list[tuple[str, str]]:
     """(budget-unaware store, budget-aware store) name pairs: replayed stores with the same objective,
     budgets, seeds, labels and R, one on a budget-unaware table, the other on a budget-aware one."""
     aware = {n: r for n, r in loaded.items() if r.backend == "replay" and budget_aware(r.curves)}
-    unaware = {n: r for n, r in loaded.items() if r.backend == "replay" and r.curves and n not in aware}
+    unaware = {n: r for n, r in loaded.items() if r.backend == "replay" and r.curves and n not in aware
+               and r.drop_top == 0}  # a leave-top-k-out store replayed another table
     out = []
     for a, ra in sorted(aware.items()):
         match = [u for u, ru in sorted(unaware.items()) if _signature(ru) == _signature(ra)]

@@ -196,6 +196,10 @@ def values(numbers: dict, out: Path) -> _Values:
     fam = numbers.get("findings")
     v["findings"] = findings.text(pd.DataFrame(fam) if fam else None) + (
         "\n\n" + (Path(out) / "findings.md").read_text() if (Path(out) / "findings.md").is_file() else "")
+    if (Path(out) / "leave_out.md").is_file():
+        v["findings"] += ("\n\n**Leave-top-k-out** (robustness to the table): the same comparisons on the table without "
+                          "its k best configurations (k = 1, 3), regret against the best configuration that remains.\n\n"
+                          + (Path(out) / "leave_out.md").read_text())
     if (Path(out) / "hits.md").is_file():
         v["findings"] += "\n\n" + (Path(out) / "hits.md").read_text()
     for name, c in numbers.get("curves", {}).items():
