@@ -166,18 +166,19 @@ def robustness(df: pd.DataFrame, r, k: int = 1) -> str:
 
 
 def _robust_phrase(df: pd.DataFrame, r) -> str:
+    """"It holds / vanishes / flips without the top configuration (k = 1: ...); it ... without the top 3 ..." for
+    finding ``r``, or "it was not checked without ..." where no leave-top-k-out comparison exists."""
     out = []
     for k in (1, 3):
         m = _same_comparison(df, r, k)
-        what = robustness(df, r, k)
         name = "the top configuration" if k == 1 else f"the top {k} configurations"
         if m is None:
-            out.append(f"not checked without {name}")
+            out.append(f"was not checked without {name}")
             continue
-        word = {"holds": "holds", "vanishes": "vanishes", "flips": "flips"}[what]
-        out.append(f"**{word} without {name}** ({m['iqm_diff']:+.4f} [{m['lo']:+.4f}, {m['hi']:+.4f}], "
-                   f"Holm p = {m['p_holm']:.3g}, against the best remaining configuration)")
-    return "; ".join(out)
+        out.append(f"**{robustness(df, r, k)} without {name}** (k = {k}: {m['iqm_diff']:+.4f} [{m['lo']:+.4f}, "
+                   f"{m['hi']:+.4f}], Holm-corrected p = {m['p_holm']:.3g}, regret against the best remaining "
+                   "configuration)")
+    return "It " + "; it ".join(out) + "."
 
 
 def text(df: pd.DataFrame | None) -> str:
@@ -198,7 +199,7 @@ def text(df: pd.DataFrame | None) -> str:
             f"{'the table' if r['answering'] == 'table' else 'the nearest-neighbour map'}): validation regret "
             f"{what} than random search's by {abs(r['iqm_diff']):.4f} [{r['lo']:+.4f}, {r['hi']:+.4f}] (IQM difference, "
             f"95% CI; Holm-corrected p = {r['p_holm']:.3g}), {abs(r['effect_sd']):.2f} training-seed sds; "
-            f"test mIoU {r['test_miou_diff']:+.4f}. It {_robust_phrase(df, r)}.")
+            f"test mIoU {r['test_miou_diff']:+.4f}. {_robust_phrase(df, r)}")
     same = tested[tested["verdict"] == "indistinguishable"]
     untested = df[~df["like_for_like"].astype(bool) & (ks == 0)]
     dropped = tested_all[_k(tested_all) > 0]
@@ -207,7 +208,7 @@ def text(df: pd.DataFrame | None) -> str:
               f"{' or '.join(str(k) for k in sorted(set(_k(dropped))))} configuration(s) left out)"
               if len(dropped) else f"{len(tested)} comparisons with random search answered alike (the family Holm's "
               "correction covers)")
-    lines.append(f"- Of {family}, {len(found)} on the whole table differ at corrected p < 0.05 and {len(same)} are "
+    lines.append(f"- Of {family}, {len(found)} differ at corrected p < 0.05 with the whole table and {len(same)} are "
                  "indistinguishable from random search.")
     if len(dropped):
         new = dropped[dropped["verdict"].isin(["lower regret", "higher regret"])]
