@@ -48,6 +48,17 @@ class Results:
         return kinds.pop() if kinds else "val_loss"
 
     @property
+    def drop_top(self) -> int:
+        """k of a leave-top-k-out store (the suite's ``drop_top``): its runs replayed the table without its k
+        best configurations by the objective, so their regret is measured against the best that remains;
+        0 for every other store. Runs of different k in one store are refused (ValueError)."""
+        kinds = {int(json.loads(i).get("drop_top", 0)) for i in self.runs["identity"]}
+        if len(kinds) > 1:
+            raise ValueError(f"{self.path}: runs that left different numbers of the table's best configurations "
+                             f"out (drop_top {sorted(kinds)}); a store holds one")
+        return kinds.pop() if kinds else 0
+
+    @property
     def curves(self) -> str | None:
         """The recorded curves table the runs replayed (as the suite named it), None for real training."""
         names = {json.loads(i).get("curves") for i in self.runs["identity"]} - {None}
@@ -314,8 +325,9 @@ class TableChanged(ValueError):
 
 
 def seeded_table(res: Results) -> SeedMeans | None:
-    """The seed means of the curves table a replayed store replayed, when that table has several
-    training seeds for some configuration; None for real training, one-seed tables, or a table
+    """The seed means of the curves table a replayed store replayed (for a leave-top-k-out store, the table
+    without its k best configurations: incumbents map to, and hit rates rank among, what remained), when that
+    table has several training seeds for some configuration; None for real training, one-seed tables, or a table
     that is not on disk (``paper.stats.table_best`` then says it is missing).
 
     Raises ``TableChanged`` when the file's hash is not the one every run recorded
@@ -327,7 +339,8 @@ def seeded_table(res: Results) -> SeedMeans | None:
         from bench.tables.curves import _table, resolve, table_hash
         path = resolve(res.curves)
         if path.is_file():
-            table = _table(str(path), str(res.runs["profile"].iloc[0]))
+            # a leave-top-k-out store: the table its runs replayed, without the k best (bench.tables.curves.without_best)
+            table = _table(str(path), str(res.runs["profile"].iloc[0]), res.drop_top, res.objective)
             if any(len(s) > 1 for s in table.seeds.values()):
                 recorded = {json.loads(i).get("curves_hash") for i in res.runs["identity"]}
                 now = table_hash(path)

@@ -64,8 +64,9 @@ def resumes(res) -> bool | None:
 
 
 def _split(loaded: dict) -> tuple[dict, dict]:
-    aware = {n: r for n, r in loaded.items() if r.backend == "replay" and budget_aware(r.curves)}
-    unaware = {n: r for n, r in loaded.items() if r.backend == "replay" and r.curves and n not in aware}
+    aware = {n: r for n, r in loaded.items() if r.backend == "replay" and budget_aware(r.curves) and r.drop_top == 0}
+    unaware = {n: r for n, r in loaded.items() if r.backend == "replay" and r.curves and n not in aware
+               and r.drop_top == 0}  # a leave-top-k-out store replayed another table
     return unaware, aware
 
 

@@ -52,9 +52,11 @@ def pooled_seed_sd(curves, objective: str) -> float:
 
 
 def _sweep(res, best) -> tuple:
-    """What makes stores one sweep: objective, budgets, seeds, table and R (their names do not matter)."""
+    """What makes stores one sweep: objective, budgets, seeds, table, R and how many of the table's best
+    configurations were left out (``drop_top``; their names do not matter). Stores of different
+    ``drop_top`` replayed different tables and are never compared with each other."""
     return (res.objective, tuple(res.budgets()), tuple(sorted(res.runs["seed"].unique().tolist())), str(best["path"]),
-            res.max_budget)
+            res.max_budget, int(best.get("drop_top", 0)))
 
 
 def compute(loaded: dict, bests: dict) -> pd.DataFrame:
@@ -88,7 +90,8 @@ def compute(loaded: dict, bests: dict) -> pd.DataFrame:
                     continue
                 seen.add((algo, mode))
                 ref = refs.get(mode)
-                row = {"store": n, "objective": objective, "B": float(b), "method": col, "answering": mode,
+                row = {"store": n, "objective": objective, "drop_top": key[5], "algorithm": algo, "B": float(b),
+                       "method": col, "answering": mode,
                        "random_answering": ref[3] if ref else "none", "runs": int(g["val_regret"].notna().sum()),
                        "like_for_like": ref is not None and mode != "unknown"}
                 if row["like_for_like"]:
@@ -101,8 +104,9 @@ def compute(loaded: dict, bests: dict) -> pd.DataFrame:
                                p=float(stats.mannwhitneyu(v, r, alternative="two-sided").pvalue) if len(v) and len(r)
                                else np.nan)
                 rows.append(row)
-    df = pd.DataFrame(rows, columns=["store", "objective", "B", "method", "answering", "random_answering", "runs",
-                                     "like_for_like", "iqm_diff", "lo", "hi", "effect_sd", "test_miou_diff", "p"])
+    df = pd.DataFrame(rows, columns=["store", "objective", "drop_top", "algorithm", "B", "method", "answering",
+                                     "random_answering", "runs", "like_for_like", "iqm_diff", "lo", "hi", "effect_sd",
+                                     "test_miou_diff", "p", "random_store"])
     df["p_holm"] = np.nan
     tested = df["like_for_like"].astype(bool) & df["p"].notna()
     if tested.any():
@@ -121,7 +125,8 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
             return "—"
         return f"{r['iqm_diff']:+.4f} [{r['lo']:+.4f}, {r['hi']:+.4f}]"
     return pd.DataFrame({
-        "store": df["store"], "objective": df["objective"], "B": [f"{b:g}" for b in df["B"]], "method": df["method"],
+        "store": df["store"], "objective": df["objective"], "k left out": _k(df), "B": [f"{b:g}" for b in df["B"]],
+        "method": df["method"],
         "answered (method / random)": [f"{a} / {b}" for a, b in zip(df["answering"], df["random_answering"])],
         "IQM regret difference [95% CI]": [cell(r) for _, r in df.iterrows()],
         "in seed sds": [f"{x:+.2f}" if x == x else "—" for x in df["effect_sd"]],
@@ -130,11 +135,61 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
         "verdict": df["verdict"]})
 
 
+def _k(df: pd.DataFrame) -> pd.Series:
+    """Each comparison's ``drop_top`` (0 for rows from before the column existed)."""
+    return (df["drop_top"] if "drop_top" in df else pd.Series(0, index=df.index)).fillna(0).astype(int)
+
+
+def _same_comparison(df: pd.DataFrame, r, k: int) -> pd.Series | None:
+    """The comparison of ``df`` that repeats row ``r`` with the table's ``k`` best configurations left out:
+    same objective, B, algorithm and answering (so the same method against the same random search), or None."""
+    if "algorithm" not in df:
+        return None
+    m = df[(_k(df) == k) & (df["objective"] == r["objective"]) & (df["B"] == r["B"])
+           & (df["algorithm"] == r["algorithm"]) & (df["answering"] == r["answering"])
+           & df["like_for_like"].astype(bool)]
+    return m.iloc[0] if len(m) else None
+
+
+def robustness(df: pd.DataFrame, r, k: int = 1) -> str:
+    """What becomes of finding ``r`` (a row at k = 0) with the table's ``k`` best configurations left out:
+    "holds" (the same verdict at corrected p < 0.05), "vanishes" (indistinguishable, same sign), "flips" (the
+    IQM difference changes sign), or "not checked" (no such run)."""
+    m = _same_comparison(df, r, k)
+    if m is None:
+        return "not checked"
+    if m["verdict"] == r["verdict"]:
+        return "holds"
+    if np.sign(m["iqm_diff"]) != np.sign(r["iqm_diff"]):
+        return "flips"
+    return "vanishes"
+
+
+def _robust_phrase(df: pd.DataFrame, r) -> str:
+    """"It holds / vanishes / flips without the top configuration (k = 1: ...); it ... without the top 3 ..." for
+    finding ``r``, or "it was not checked without ..." where no leave-top-k-out comparison exists."""
+    out = []
+    for k in (1, 3):
+        m = _same_comparison(df, r, k)
+        name = "the top configuration" if k == 1 else f"the top {k} configurations"
+        if m is None:
+            out.append(f"was not checked without {name}")
+            continue
+        out.append(f"**{robustness(df, r, k)} without {name}** (k = {k}: {m['iqm_diff']:+.4f} [{m['lo']:+.4f}, "
+                   f"{m['hi']:+.4f}], Holm-corrected p = {m['p_holm']:.3g}, regret against the best remaining "
+                   "configuration)")
+    return "It " + "; it ".join(out) + "."
+
+
 def text(df: pd.DataFrame | None) -> str:
-    """The generated Findings: each corrected difference, then what is indistinguishable and what was not tested."""
+    """The generated Findings: each corrected difference with the whole table (k = 0) and whether it survives
+    leaving the table's best configuration (k = 1) and best three (k = 3) out, then what is indistinguishable and
+    what was not tested. Holm's family is every tested comparison, at every k."""
     if df is None or df.empty:
         return "*Findings: no replayed sweep with a random-search column is stored.*"
-    tested = df[df["like_for_like"].astype(bool)]
+    ks = _k(df)
+    tested_all = df[df["like_for_like"].astype(bool)]
+    tested = tested_all[_k(tested_all) == 0]
     found = tested[tested["verdict"].isin(["lower regret", "higher regret"])]
     lines = []
     for _, r in found.iterrows():
@@ -144,12 +199,24 @@ def text(df: pd.DataFrame | None) -> str:
             f"{'the table' if r['answering'] == 'table' else 'the nearest-neighbour map'}): validation regret "
             f"{what} than random search's by {abs(r['iqm_diff']):.4f} [{r['lo']:+.4f}, {r['hi']:+.4f}] (IQM difference, "
             f"95% CI; Holm-corrected p = {r['p_holm']:.3g}), {abs(r['effect_sd']):.2f} training-seed sds; "
-            f"test mIoU {r['test_miou_diff']:+.4f}.")
+            f"test mIoU {r['test_miou_diff']:+.4f}. {_robust_phrase(df, r)}")
     same = tested[tested["verdict"] == "indistinguishable"]
-    untested = df[~df["like_for_like"].astype(bool)]
-    lines.append(f"- Of {len(tested)} comparisons with random search answered alike (the family Holm's correction "
-                 f"covers), {len(found)} differ at corrected p < 0.05 and {len(same)} are indistinguishable from "
-                 "random search.")
+    untested = df[~df["like_for_like"].astype(bool) & (ks == 0)]
+    dropped = tested_all[_k(tested_all) > 0]
+    family = (f"{len(tested_all)} comparisons with random search answered alike (the family Holm's correction covers: "
+              f"{len(tested)} on the whole table, {len(dropped)} with its best "
+              f"{' or '.join(str(k) for k in sorted(set(_k(dropped))))} configuration(s) left out)"
+              if len(dropped) else f"{len(tested)} comparisons with random search answered alike (the family Holm's "
+              "correction covers)")
+    lines.append(f"- Of {family}, {len(found)} differ at corrected p < 0.05 with the whole table and {len(same)} are "
+                 "indistinguishable from random search.")
+    if len(dropped):
+        new = dropped[dropped["verdict"].isin(["lower regret", "higher regret"])]
+        lines.append(f"- With the table's best configurations left out, {len(new)} of {len(dropped)} comparisons differ "
+                     "at corrected p < 0.05" + (": " + "; ".join(
+                         f"`{r['method']}` at B = {r['B']:g} R, k = {int(r['drop_top'])}, "
+                         f"{'lower' if r['verdict'] == 'lower regret' else 'higher'} regret ({r['iqm_diff']:+.4f})"
+                         for _, r in new.iterrows()) if len(new) else "") + ".")
     if len(untested):
         methods = sorted(set(untested["method"]))
         lines.append(f"- {len(untested)} comparison(s) were not tested because no random-search run of the sweep was "
@@ -157,9 +224,44 @@ def text(df: pd.DataFrame | None) -> str:
                      "Their like-for-like runs (table candidates for the model-based tuners, `bench/suites/nvsbn-"
                      "candidates.toml`, or random search through the nearest-neighbour map, `nvsbn-neighbour.toml`) "
                      "are what would test them.")
-    lines.append("- Not yet checked: whether each finding survives removing the table's best configuration "
-                 "(issue 24's leave-top-k-out runs).")
+    if not len(dropped):
+        lines.append("- Not yet checked: whether each finding survives removing the table's best configuration "
+                     "(no leave-top-k-out store, `bench/suites/nvsbn-drop1.toml`, was given).")
     return "\n".join(lines)
+
+
+def leave_out(df: pd.DataFrame) -> pd.DataFrame:
+    """The leave-top-k-out table: for every (objective, B, algorithm, answering) compared with the table's best
+    configurations left out (k > 0), its comparison with random search at each k (k = 0: the whole table), as
+    "IQM regret difference [95% CI]" and the Holm-corrected p of the family, regret against the best configuration
+    that remains at that k. Columns: objective, B, method, answered, then ``k=<k>`` and ``p (k=<k>)`` per k."""
+    if df is None or df.empty or "drop_top" not in df:
+        return pd.DataFrame()
+    ks = _k(df)
+    lf = df[df["like_for_like"].astype(bool)]
+    dropped = lf[_k(lf) > 0]
+    if dropped.empty:
+        return pd.DataFrame()
+    levels = [0] + sorted(set(_k(dropped)))
+    keys = dropped[["objective", "B", "algorithm", "answering"]].drop_duplicates()
+    rows = []
+    for _, key in keys.iterrows():
+        row = {"objective": key["objective"], "B": f"{key['B']:g}", "answered": key["answering"]}
+        name = None
+        for k in levels:
+            m = _same_comparison(df, key, k)
+            if m is None:
+                row[f"k={k}"], row[f"p (k={k})"] = "—", "—"
+                continue
+            name = name if k else m["method"]  # the k = 0 store's column name (it may merge labels)
+            name = name or m["method"]
+            row[f"k={k}"] = f"{m['iqm_diff']:+.4f} [{m['lo']:+.4f}, {m['hi']:+.4f}]"
+            row[f"p (k={k})"] = f"{m['p_holm']:.3g}"
+        row["method"] = name or key["algorithm"]
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    del ks
+    return out[["objective", "B", "method", "answered"] + [c for k in levels for c in (f"k={k}", f"p (k={k})")]]
 
 
 def hit_rates(res, best: dict, tops: tuple[int, ...] = (1, 5, 10)) -> pd.DataFrame:

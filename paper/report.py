@@ -200,6 +200,10 @@ def values(numbers: dict, out: Path) -> _Values:
     (Path(out) / "findings-summary.md").write_text(summary.rstrip() + "\n")  # the README quotes it (paper.readme)
     v["findings"] = summary + (
         "\n\n" + (Path(out) / "findings.md").read_text() if (Path(out) / "findings.md").is_file() else "")
+    if (Path(out) / "leave_out.md").is_file():
+        v["findings"] += ("\n\n**Leave-top-k-out** (robustness to the table): the same comparisons on the table without "
+                          "its k best configurations (k = 1, 3), regret against the best configuration that remains.\n\n"
+                          + (Path(out) / "leave_out.md").read_text())
     if (Path(out) / "hits.md").is_file():
         v["findings"] += "\n\n" + (Path(out) / "hits.md").read_text()
     for name, c in numbers.get("curves", {}).items():

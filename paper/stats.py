@@ -33,18 +33,26 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # -- regret -------------------------------------------------------------------------------
-def table_best(curves: str | Path, objective: str) -> dict:
+def table_best(curves: str | Path, objective: str, drop_top: int = 0) -> dict:
     """The best objective (lower is better) over the configurations of a recorded curves table at
     R (its last epoch): ``val`` on validation, ``test`` on test, with ``R`` and ``configs``.
 
     A table with several training seeds per configuration is judged by each configuration's mean
     over its seeds (what a configuration is expected to give), not by its luckiest seed, and so
     are replayed incumbents (``paper.data.final_table``): regret compares seed means with seed
-    means, and the regret of the one seed a run drew is kept beside it (``*_regret_drawn``)."""
+    means, and the regret of the one seed a run drew is kept beside it (``*_regret_drawn``).
+
+    ``drop_top = k > 0`` (a leave-top-k-out store, ``bench.tables.curves.without_best``): the best of the
+    configurations that remain once the table's k best by the objective are left out, the table those
+    runs replayed; their regret is measured against the best configuration they could have found,
+    never against a removed one (``configs`` counts the remaining ones)."""
     path = Path(curves)
     if not path.is_absolute() and not path.exists():
         path = REPO / path
     df = pd.read_csv(path, float_precision="round_trip")
+    if drop_top:
+        from bench.tables.curves import without_best
+        df = without_best(df, objective, int(drop_top))
     ok = df[df["status"] == "ok"]
     R = int(ok["epoch"].max())
     at_r = ok[ok["epoch"] == R]
@@ -57,7 +65,7 @@ def table_best(curves: str | Path, objective: str) -> dict:
         return float(objective_values(at_r, objective, split).min())
 
     return {"val": best("val"), "test": best("test"), "R": R, "configs": int(df["config_id"].nunique()),
-            "path": str(curves), "seed_mean": seeded}
+            "path": str(curves), "seed_mean": seeded, "drop_top": int(drop_top)}
 
 
 def final_regret(res: Results, best: dict) -> pd.DataFrame:

@@ -252,6 +252,7 @@ class _Store:
     def __init__(self, curves, resume, labels=("random", "hb")):
         import json
         self.backend, self.curves, self.objective, self.max_budget = "replay", curves, "val_loss", 27
+        self.drop_top = 0
         self.runs = pd.DataFrame([{"seed": s, "label": lab, "identity": json.dumps({"resume": resume})}
                                   for s in (0, 1) for lab in labels])
 

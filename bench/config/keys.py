@@ -94,6 +94,10 @@ NAME_EXPECTED = ("a name, not a path: 1 to 100 characters, not '.' or '..', with
                  "characters (the results go to results/<name>/)")
 
 
+DROP_TOP_EXPECTED = ("a non-negative integer k (replay only): leave the table's k best configurations, by the "
+                     "seed mean at R of the suite's objective, out of the run")
+
+
 def _item(text: str) -> dict:
     return {"item": text}
 
@@ -142,6 +146,7 @@ class SuiteFile(BaseModel):
                          "resume_promotions' convention)")
     hyperband_eta: int = Field(3, ge=2, description="an integer of at least 2 (the eta that budget_unit = "
                                                     "\"hyperband-iterations\" prices an iteration with)")
+    drop_top: int = Field(0, ge=0, description=DROP_TOP_EXPECTED)
 
 
 def _key(loc: tuple) -> str:

@@ -30,7 +30,13 @@ halving, Hyperband, ASHA) draw recorded configurations uniformly, as HPOBench do
 with their own sampler (SMAC, skopt, Optuna, DEHB) keep neighbour answers; "candidates" answers
 every method that way: those tuners draw as under "table", and SMAC and skopt maximise their
 acquisition over the recorded configurations only (``Tuner.set_candidates``), so no ask is answered
-by a neighbour; a method that cannot (DEHB, Optuna's TPE) is recorded infeasible, with the reason). A parameter whose value is the
+by a neighbour; a method that cannot (DEHB, Optuna's TPE) is recorded infeasible, with the reason),
+``drop_top`` (replay only, default 0: a non-negative integer k, less than the number of the table's
+configurations; the run replays the table without its k best configurations, ranked by the mean over
+their training seeds at R (the table's last epoch) of the suite's objective (``bench.tables.curves.best_config_ids``):
+they are never sampled, never a candidate and never a neighbour's answer, so a tuner cannot find them; the
+paper measures such a run's regret against the best configuration that remains and its hit rates against
+the reduced table's top 1 / 5 / 10; recorded in each run's identity as ``drop_top``). A parameter whose value is the
 string ``"$B"`` gets the run's budget B * R in epochs (e.g. successive halving's
 ``bracket_budget``); a run whose parameters cannot be met at its budget (n = 81
 configurations in 27 epochs) is recorded as infeasible, not run.
@@ -89,6 +95,7 @@ class RunSpec:
     workers: int = 1       # workers per run (simulated in replay; jobs in flight in training)
     sampling: str = "neighbour"  # replay: "table" draws recorded configurations (base-class samplers)
     workers_in_key: bool = False  # the suite lists several worker counts: the key and identity name N
+    drop_top: int = 0      # replay: the table's k best configurations (by the objective at R) left out
 
     @property
     def key(self) -> str:
@@ -104,7 +111,8 @@ class RunSpec:
                                             if self.backend == "replay" else {}),
                 **({"objective": self.objective} if self.objective != "val_loss" else {}),
                 **({"workers": self.workers} if self.workers != 1 or self.workers_in_key else {}),
-                **({"sampling": self.sampling} if self.sampling != "neighbour" else {})}
+                **({"sampling": self.sampling} if self.sampling != "neighbour" else {}),
+                **({"drop_top": self.drop_top} if self.drop_top else {})}
 
 
 @dataclass
@@ -125,6 +133,7 @@ class Suite:
     objective: str = "val_loss"
     workers: int | tuple[int, ...] = 1   # one count, or several (a tuple: every run repeated per count)
     sampling: str = "neighbour"
+    drop_top: int = 0   # replay: leave the table's k best configurations out (see the module's docstring)
 
     @property
     def hash(self) -> str:
@@ -149,7 +158,8 @@ class Suite:
                         params = {k: (epochs if v == BUDGET_PLACEHOLDER else v) for k, v in m.params.items()}
                         out.append(RunSpec(m.label, m.method, params, b, epochs, s, self.profile, self.min_budget,
                                            self.max_budget, self.resume, self.backend, self.curves,
-                                           self.curves_hash, self.objective, n, self.sampling, listed))
+                                           self.curves_hash, self.objective, n, self.sampling, listed,
+                                           self.drop_top))
         return out
 
 
@@ -185,6 +195,10 @@ def load_suite(path: str | Path) -> Suite:
     if sampling != "neighbour" and backend != "replay":
         raise key_error(path, "sampling", 'to be set only with backend = "replay" (it chooses recorded configurations)',
                     sampling)
+    drop_top = data.get("drop_top", 0)
+    if drop_top and backend != "replay":
+        raise key_error(path, "drop_top", 'to be set only with backend = "replay" (it leaves recorded configurations out)',
+                    drop_top)
     min_budget = data.get("min_budget", 1)
     max_budget = data.get("max_budget", PROFILES[profile].max_epochs)
     if max_budget < min_budget:
@@ -220,12 +234,12 @@ def load_suite(path: str | Path) -> Suite:
         methods.append(MethodSpec(label, method, dict(params)))
     curves = curves_hash = None
     if backend == "replay":
-        curves, curves_hash = _check_curves(path, data.get("curves"), max_budget, profile)
+        curves, curves_hash = _check_curves(path, data.get("curves"), max_budget, profile, drop_top)
     elif "curves" in data:
         raise key_error(path, "curves", 'to be set only with backend = "replay"')
     suite = Suite(data.get("name", path.stem), path, text, profile, [float(b) for b in budgets], list(seeds),
                   resume, methods, min_budget, max_budget, backend, curves, curves_hash, objective, workers,
-                  sampling)
+                  sampling, drop_top)
     one_training = _check_methods(suite)
     from bench.config.fidelity import check as check_fidelity
     check_fidelity(suite, one_training)  # a budget-aware table: restarts only, and methods it can answer
@@ -253,9 +267,10 @@ def _budgets_in_r(path, data: dict, min_budget: int, max_budget: int, resume: bo
     return [k * epochs / max_budget for k in budgets]
 
 
-def _check_curves(path, curves, max_budget, profile=None) -> tuple[str, str]:
+def _check_curves(path, curves, max_budget, profile=None, drop_top: int = 0) -> tuple[str, str]:
     """The replay table: a file replay can answer every job from (``bench.tables.check``), reaching
-    max_budget epochs, whose configurations lie in ``profile``'s search space."""
+    max_budget epochs, whose configurations lie in ``profile``'s search space, with more configurations
+    than ``drop_top`` leaves out."""
     from bench.tables.curves import resolve, table_hash
     from bench.tables.check import TableError, check_file, check_space
     if not isinstance(curves, str) or not curves:
@@ -267,6 +282,10 @@ def _check_curves(path, curves, max_budget, profile=None) -> tuple[str, str]:
         df = check_file(p)
     except TableError as exc:
         raise key_error(path, "curves", f"a curves table replay can use ({exc})", curves) from None
+    n_configs = int(df["config_id"].nunique())
+    if drop_top >= n_configs:
+        raise key_error(path, "drop_top", f"fewer than the table's {n_configs} configurations (a non-negative integer "
+                                          f"k: its k best are left out and at least one must remain)", drop_top)
     if int(df["epoch"].max()) < max_budget:
         raise key_error(path, "curves", f"curves reaching max_budget = {max_budget} epochs (the table stops at "
                                     f"{int(df['epoch'].max())})", curves)

@@ -64,23 +64,31 @@ class ReplayBackend:
     def submit(self, executor, job, ckpt_in, on_epoch=None, **where):
         """A replayed job's rows exist together: they are written together when it is told."""
         spec = dict(job_spec(self.spec, job, ckpt_in, None, executor, self.data, self.device), curves=self.curves,
-                    run_seed=self.spec.seed, trial_id=job.trial_id)  # which training seed's curve it replays
+                    run_seed=self.spec.seed, trial_id=job.trial_id,  # which training seed's curve it replays
+                    **self._reduced())
         return executor.submit(replay_job, spec, **where)
+
+    def _reduced(self) -> dict:
+        """A suite with ``drop_top = k > 0`` replays the table without its k best configurations (by the
+        suite's objective): what a job's spec carries so that replay reads that table."""
+        k = getattr(self.spec, "drop_top", 0)
+        return {"drop_top": k, "objective": self.spec.objective} if k else {}
 
     def submit_test(self, executor, best):
         spec = {"profile": self.spec.profile, "curves": self.curves, "config": best.config,
-                "resource": best.resource, "run_seed": self.spec.seed, "trial_id": best.trial_id}
+                "resource": best.resource, "run_seed": self.spec.seed, "trial_id": best.trial_id, **self._reduced()}
         return executor.submit_test(replay_test, spec)
 
     def candidates(self) -> list[dict]:
-        """The table's recorded configurations (for ``sampling = "table"`` and ``"candidates"``)."""
-        from bench.tables.curves import _table
-        return _table(self.curves, self.spec.profile).candidates()
+        """The table's recorded configurations (for ``sampling = "table"`` and ``"candidates"``), without the
+        ``drop_top`` best."""
+        from bench.tables.curves import _spec_table
+        return _spec_table({"curves": self.curves, "profile": self.spec.profile, **self._reduced()}).candidates()
 
     def stats(self, configs: list[dict]) -> dict:
         """Distinct table entries and neighbour share of a run's asks (``bench.tables.curves.replay_stats``)."""
         from bench.tables.curves import replay_stats
-        return replay_stats(configs, self.curves, self.spec.profile)
+        return replay_stats(configs, self.curves, self.spec.profile, **self._reduced())
 
 
 def make_backend(spec, ckroot: Path, results: Path, data=None, device=None):

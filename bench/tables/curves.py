@@ -367,11 +367,50 @@ def _match(options: list, v):
     raise ValueError(f"value {v!r} is not one of {options}")
 
 
-@lru_cache(maxsize=4)
-def _table(path: str, profile: str) -> CurveTable:
+def best_config_ids(df: pd.DataFrame, objective: str, k: int) -> list[str]:
+    """The ``k`` best configurations of a curves table (``df`` as read), best first: ranked by the mean over
+    their training seeds with an ok row at R (the table's largest epoch; on a budget-aware table the r = R
+    training) of the objective, lower is better: ``val_loss``, or ``1 - val_miou`` for ``"val_miou"``. A
+    configuration without an ok row at R ranks after every one that has one; ties keep table order."""
+    if k <= 0:
+        return []
+    ends = run_ends(df)
+    R = int(ends["epoch"].max())
+    ok = ends[(ends["status"] == "ok") & (ends["epoch"] == R)]
+    means = ok.groupby("config_id", sort=False)[["val_loss", "val_miou"]].mean()
+    score = means["val_loss"] if objective == "val_loss" else 1.0 - means["val_miou"]
+    order = list(dict.fromkeys(df["config_id"]))  # table order, for ties and unranked configurations
+    pos = {c: i for i, c in enumerate(order)}
+    ranked = sorted(order, key=lambda c: (0, float(score[c]), pos[c]) if c in score.index and score[c] == score[c]
+                    else (1, 0.0, pos[c]))
+    return ranked[:k]
+
+
+def without_best(df: pd.DataFrame, objective: str, k: int) -> pd.DataFrame:
+    """``df`` without every row of its ``k`` best configurations (``best_config_ids``): the table a suite
+    with ``drop_top = k`` replays. ``k = 0``: ``df`` itself."""
+    if k <= 0:
+        return df
+    drop = set(best_config_ids(df, objective, k))
+    return df[~df["config_id"].isin(drop)].reset_index(drop=True)
+
+
+@lru_cache(maxsize=8)
+def _table(path: str, profile: str, drop_top: int = 0, objective: str = "val_loss") -> CurveTable:
+    """The curves table at ``path`` in ``profile``'s space; ``drop_top = k > 0``: without its k best
+    configurations by ``objective`` (``without_best``), so replay neither samples nor answers with them."""
     from segmentation.profiles import get_profile
     from segmentation.space import search_space
-    return CurveTable.load(Path(path), search_space(get_profile(profile)))
+    space = search_space(get_profile(profile))
+    if not drop_top:
+        return CurveTable.load(Path(path), space)
+    full = _table(path, profile)
+    return CurveTable(without_best(full.df, objective, int(drop_top)), space)
+
+
+def _spec_table(spec: dict) -> CurveTable:
+    """The table a replayed job or test reads: ``spec``'s curves, without its ``drop_top`` best (default 0)."""
+    return _table(spec["curves"], spec["profile"], int(spec.get("drop_top") or 0), spec.get("objective", "val_loss"))
 
 
 def table_hash(path: str | Path) -> str:
@@ -389,7 +428,7 @@ def replay_job(spec: dict, on_epoch=None) -> dict:
     """
     import time
     t0 = time.perf_counter()
-    table = _table(spec["curves"], spec["profile"])
+    table = _spec_table(spec)
     cid, exact = table.match(spec["config"])
     tseed = table.seed_for(cid, spec.get("run_seed"), spec.get("trial_id"))
     start = spec["resumes_from"] if spec.get("ckpt_in") else 0
@@ -425,7 +464,7 @@ def replay_job(spec: dict, on_epoch=None) -> dict:
 def replay_test(spec: dict) -> dict:
     """The recorded test metrics of a configuration at an epoch, on the training seed its trial
     replayed (``spec["run_seed"]``, ``spec["trial_id"]``); NaN where the table has none."""
-    table = _table(spec["curves"], spec["profile"])
+    table = _spec_table(spec)
     cid = table.lookup(spec["config"])
     seed = table.seed_for(cid, spec.get("run_seed"), spec.get("trial_id"))
     row = table.curve(cid, seed, spec["resource"] if table.budget_aware else None).get(spec["resource"], {})
@@ -438,11 +477,13 @@ def _num(v) -> float:
     return float("nan") if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
-def replay_stats(configs: list[dict], curves: str | Path, profile: str) -> dict:
+def replay_stats(configs: list[dict], curves: str | Path, profile: str, drop_top: int = 0,
+                 objective: str = "val_loss") -> dict:
     """How a replayed run was answered: ``table_entries`` (distinct recorded configurations that
     answered its asks) and ``neighbour_share`` (share of its asks answered by a neighbour rather
-    than by the configuration asked). ``configs``: the configurations of the run's asks."""
-    table = _table(str(resolve(curves)), profile)
+    than by the configuration asked). ``configs``: the configurations of the run's asks;
+    ``drop_top``, ``objective``: the table the run replayed (``_table``)."""
+    table = _table(str(resolve(curves)), profile, drop_top, objective)
     matches = [table.match(c) for c in configs]
     return {"table_entries": len({cid for cid, _ in matches}),
             "neighbour_share": (sum(not exact for _, exact in matches) / len(matches)) if matches else None}
