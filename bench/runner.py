@@ -36,8 +36,8 @@ from .checkpoints import safe_name
 from .curves import UnrecordedBudget
 from .executor import make_executor
 from .guard import FailureGuard, RunStuck
-from .lifeline import reap_stale
 from .ledger import Ledger
+from .lifeline import reap_stale
 from .packing import DB_NAME, PACKED, unpack
 from .retell import ResumeError, retell
 from .runstate import RunState, objective
