@@ -109,8 +109,14 @@ class _Server:
         return json.loads(line)
 
     def close(self) -> None:
+        """End the server (its work is done): at the end of its input, or killed when it takes longer
+        than 60 s to exit (a loaded machine)."""
         self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 # -- the sweep --------------------------------------------------------------------------------

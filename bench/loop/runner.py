@@ -27,9 +27,7 @@ from methods import FINISHED, WAIT, make_tuner
 from methods.base import Job
 from segmentation.data import DatasetError
 
-from bench.loop import dataguard
-
-from bench.loop import rows
+from bench.loop import dataguard, rows
 from bench.loop.backend import make_backend
 from bench.loop.checkpoints import safe_name
 from bench.tables.curves import UnrecordedBudget
