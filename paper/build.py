@@ -628,6 +628,8 @@ def build(results_dirs: list[Path], out: Path, curves: list[Path] = (), data_roo
         "comparison answered alike; a comparison whose method and random search were answered differently (table vs "
         "nearest-neighbour map) is not tested."))
     numbers["findings"] = family.to_dict("records")
+    # the findings as the README quotes them (python -m paper.readme), written where the tables are
+    (out / "findings-summary.md").write_text(findings.text(family if len(family) else None).rstrip() + "\n")
     leave = findings.leave_out(family)
     if len(leave):
         tables.write_table(leave, out, "leave_out", (

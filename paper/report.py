@@ -196,9 +196,7 @@ def values(numbers: dict, out: Path) -> _Values:
     v["ladder"] = ladder.text(numbers.get("ladder"), out)
     v["title"] = title(numbers.get("methods_held", []))
     fam = numbers.get("findings")
-    summary = findings.text(pd.DataFrame(fam) if fam else None)
-    (Path(out) / "findings-summary.md").write_text(summary.rstrip() + "\n")  # the README quotes it (paper.readme)
-    v["findings"] = summary + (
+    v["findings"] = findings.text(pd.DataFrame(fam) if fam else None) + (
         "\n\n" + (Path(out) / "findings.md").read_text() if (Path(out) / "findings.md").is_file() else "")
     if (Path(out) / "leave_out.md").is_file():
         v["findings"] += ("\n\n**Leave-top-k-out** (robustness to the table): the same comparisons on the table without "

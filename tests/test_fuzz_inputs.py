@@ -135,6 +135,9 @@ VALID_TOP = {
     "objective": st.sampled_from(["val_loss", "val_miou"]),
     "workers": st.sampled_from([1, 2, [1, 2]]),
     "sampling": st.sampled_from(["neighbour", "table", "candidates"]),
+    "budget_unit": st.sampled_from(["R", "hyperband-iterations"]),
+    "hyperband_eta": st.integers(2, 4),  # valid alone, refused in one line without budget_unit's iterations
+    "drop_top": st.integers(0, 2),
 }
 REQUIRED = ("profile", "budgets", "seeds", "backend", "curves")  # kept (valid or not) so that runs replay
 
