@@ -154,9 +154,11 @@ def cmd_run(args) -> int:
                 log.info("moved the earlier results to %s", moved)
         if args.processes is not None:
             from bench.loop.sweep import run_in_processes
-            return run_in_processes(suite, results, args.processes, progress=not args.no_progress)
+            return run_in_processes(suite, results, args.processes, progress=not args.no_progress,
+                                    prefix_reuse=not args.no_prefix_reuse)
         runner = Runner(suite, results, workers=args.workers, scheduler=args.scheduler, data=args.data,
-                        device=args.device, checkpoints=args.checkpoints, progress=not args.no_progress)
+                        device=args.device, checkpoints=args.checkpoints, progress=not args.no_progress,
+                        prefix_reuse=not args.no_prefix_reuse)
         return runner.run()
     except (SuiteChanged, ResumeError, SuiteError, RunStuck) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -465,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replayed suites: run whole runs side by side in P processes (each run's rows are "
                         "stored when it ends; see bench/loop/sweep.py)")
     r.add_argument("--fresh", action="store_true", help="move earlier results aside and start fresh")
+    r.add_argument("--no-prefix-reuse", action="store_true",
+                   help="replayed suites: replay every B on its own instead of cutting the smaller budgets' runs "
+                        "from the largest (the same rows, about twice the CPU time; see bench/loop/prefix.py)")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_run)
 

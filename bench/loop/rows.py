@@ -13,6 +13,11 @@ from methods.roles import role
 from bench.storage.store import dumps, now
 
 
+# the run-row columns ``provenance`` fills (and the runner adds: the data's hash, trials per device)
+PROVENANCE = ("git_commit", "versions", "device", "host", "pid", "status", "heartbeat", "data_hash",
+              "trials_per_device")
+
+
 def provenance(device: str | None, replay: bool = False) -> dict:
     """Where and with what this sitting runs: commit, versions, device (``meta.replay_device`` for a
     replayed run, which trains nothing), host, process."""

@@ -27,7 +27,7 @@ from methods import FINISHED, WAIT, make_tuner
 from methods.base import Job
 from segmentation.data import DatasetError
 
-from bench.loop import dataguard, rows
+from bench.loop import dataguard, prefix, rows
 from bench.loop.backend import make_backend
 from bench.loop.checkpoints import safe_name
 from bench.tables.curves import UnrecordedBudget
@@ -58,7 +58,7 @@ def _progress_logging(progress: bool):
 class Runner:
     def __init__(self, suite: Suite, results: Path, workers: int | None = None, scheduler: str | None = None,
                  data: str | None = None, device: str | None = None, checkpoints: Path | None = None,
-                 progress: bool = True):
+                 progress: bool = True, prefix_reuse: bool = True):
         self.suite = suite
         self.results = Path(results)
         if not (self.results / DB_NAME).exists() and (self.results / PACKED).is_file():
@@ -73,6 +73,9 @@ class Runner:
         self.futures: dict = {}   # future -> (RunState, Job, or None for the incumbent's test)
         self.guard = FailureGuard()  # stops a run whose trials keep failing without spending budget
         self.data_hash: str | None = None  # the data this sitting answers from (bench.loop.dataguard), set by check_suite
+        # replay on simulated workers: runs that differ in B alone are replayed once (bench.loop.prefix)
+        self.prefix_reuse = prefix_reuse and suite.backend == "replay" and not (workers or scheduler)
+        self.cuts: dict[str, list[RunSpec]] = {}  # driven run's key -> the smaller runs cut from it
 
     def check_suite(self) -> None:
         """Refuse a store whose runs were answered from other data (``bench.loop.dataguard``), then one whose
@@ -106,8 +109,8 @@ class Runner:
         try:
             self.check_suite()
             runs = [s for s in self.suite.runs() if keys is None or s.key in keys]
-            todo = [s for s in runs
-                    if (r := self.store.run(s.key)) is None or r["status"] not in ENDED]
+            stored = {s.key: self.store.run(s.key) for s in runs}
+            todo = [s for s in runs if stored[s.key] is None or stored[s.key]["status"] not in ENDED]
             if self.ckroot.is_dir():  # a kill between "done" and the deletion of its checkpoints leaves them
                 left = {s.key for s in todo}
                 for s in runs:
@@ -116,6 +119,8 @@ class Runner:
             if len(runs) > len(todo):
                 log.info("%d of %d run(s) already done in %s: skipped", len(runs) - len(todo), len(runs),
                          self.store.path)
+            if self.prefix_reuse:
+                todo, self.cuts = prefix.plan(todo, {s.key for s in todo if stored[s.key] is None})
             self.executor = self._executor()
             try:
                 self._check_capacity()
@@ -207,6 +212,7 @@ class Runner:
         else:
             infeasible = None
         st = RunState(spec, tuner, backend, Ledger(spec.budget_epochs))
+        cut_specs = self.cuts.pop(spec.key, [])
         prov = dict(rows.provenance(self.device, replay=spec.backend == "replay"), data_hash=self.data_hash)
         if spec.backend != "replay":  # real training: how many trials this sitting's workers put on one device
             prov["trials_per_device"] = self.executor.trials_per_device
@@ -216,7 +222,12 @@ class Runner:
             shutil.rmtree(workdir.parent, ignore_errors=True)
         row = self.store.run(spec.key)
         if row is None:
-            self.store.add_run(rows.run_row(self.suite, spec, prov))
+            with self.store.batch():
+                self.store.add_run(rows.run_row(self.suite, spec, prov))
+                if infeasible is not None:  # the same tuner, the same refusal at every B
+                    for c in cut_specs:
+                        self.store.add_run(rows.run_row(self.suite, c, prov))
+            st.cuts = prefix.shadows(cut_specs)
         elif infeasible is not None:
             self.store.update_run(spec.key, **prov)
         else:
@@ -252,6 +263,8 @@ class Runner:
         st.tested, st.testing = res, False
 
     def _finish(self, st: RunState, active: list[RunState]) -> None:
+        for cut in list(st.cuts):  # not reached when the tuner finishes first (written at its FINISHED)
+            self._write_cut(st, cut)
         if st.best is None:
             log.warning("%s: no trial succeeded, so there is no incumbent", st.spec.key)
         st.backend.checkpoints.keep_incumbent(st.best, self.results / "incumbents")  # see .gitignore
@@ -285,18 +298,19 @@ class Runner:
             return None
         if job is FINISHED:
             st.stopped = True
+            for cut in list(st.cuts):  # the smaller runs' tuners finish here too
+                self._write_cut(st, cut)
             return None
         seq = st.next_seq()
         st.trials.add(job.trial_id)
         ck = st.backend.checkpoints.continues(job)
+        for cut in list(st.cuts):  # a smaller run whose budget this job overshoots ends here
+            if not cut.ledger.admit(job, ck is not None):
+                self._write_cut(st, cut, job, seq, ck is not None)
         if not st.ledger.admit(job, ck is not None):
             st.stopped = True
-            cost, left = st.ledger.cost(job, ck is not None), st.ledger.left
             with self.store.batch():
-                self.store.add_job(st.spec.key, job, seq)
-                self.store.finish_job(st.spec.key, job.job_id, "skipped", None, None, 0,
-                                      f"budget: needs {cost} epochs, {left} left; overshoot {st.ledger.overshoot}",
-                                      overshoot=st.ledger.overshoot)
+                self._skip(st.spec.key, job, seq, st.ledger, ck is not None)
             return None
         worker, started = self.executor.slot() if self.executor.simulated else (None, None)
         self.store.add_job(st.spec.key, job, seq, started=started, worker=None if worker is None else str(worker))
@@ -342,6 +356,8 @@ class Runner:
             log.warning("%s trial %d failed: %s", st.spec.key, job.trial_id, (res["error"] or "").splitlines()[0])
         seq = st.next_seq()
         st.ledger.settle(job, res["epochs_trained"])
+        for cut in st.cuts:
+            cut.ledger.settle(job, res["epochs_trained"])
         st.eval_seconds += res["seconds"]
         del st.inflight[job.job_id]
         st.ckpt_in.pop(job.job_id, None)
@@ -367,9 +383,60 @@ class Runner:
             self._postfix(st)
         self.guard.note(st.spec.key, res["status"], res["epochs_trained"], res["error"])  # RunStuck: no livelock
 
+    def _skip(self, key: str, job: Job, seq: int, ledger, continues: bool) -> None:
+        """The job a run's budget refuses, recorded ``skipped`` with its overshoot (inside the caller's batch)."""
+        cost, left = ledger.cost(job, continues), ledger.left
+        self.store.add_job(key, job, seq)
+        self.store.finish_job(key, job.job_id, "skipped", None, None, 0,
+                              f"budget: needs {cost} epochs, {left} left; overshoot {ledger.overshoot}",
+                              overshoot=ledger.overshoot)
+
+    def _write_cut(self, st: RunState, cut: prefix.Cut, job: Job | None = None, seq: int | None = None,
+                   continues: bool = False) -> None:
+        """A smaller run cut from ``st`` (``bench.loop.prefix``), written whole in one transaction: the
+        driven run's jobs and epochs so far under its key, ``job`` (the first its budget refuses, asked
+        as ``seq``; None when the tuner finished first) recorded skipped, its incumbent's test and its
+        totals, as its own run would have written them."""
+        st.cuts.remove(cut)
+        spec, driven = cut.spec, self.store.run(st.spec.key)
+        copied = self.store.run_rows(st.spec.key)
+        tested, error = None, None
+        if st.best is not None:
+            try:
+                tested = st.backend.submit_test(self.executor, st.best).result()
+            except DatasetError:
+                raise
+            except Exception as exc:  # as ``_tested`` records it
+                error = f"incumbent test failed: {type(exc).__name__}: {exc}"
+        row = rows.run_row(self.suite, spec, {c: driven[c] for c in rows.PROVENANCE if c in driven.keys()})
+        row["started"] = driven["started"]
+        jcols, jrows = copied["jobs"]
+        answered = st.backend.stats([json.loads(r[jcols.index("config")]) for r in jrows
+                                     if r[jcols.index("status")] != "skipped"])
+        totals = dict(rows.totals(st), epochs_spent=cut.ledger.spent, epochs_restart=cut.ledger.restart,
+                      eval_seconds=st.eval_seconds + (tested["seconds"] if tested else 0.0))
+        with self.store.batch():
+            self.store.add_run(row)
+            self.store.add_run_rows({t: _rekey(copied[t], spec.key) for t in ("jobs", "evaluations")})
+            if job is not None:
+                self._skip(spec.key, job, seq, cut.ledger, continues)
+            if tested is not None:
+                self.store.set_incumbent(rows.incumbent_row(spec, st.best, tested))
+            self.store.update_run(spec.key, **dict(totals, status="done", ended=now(), overshoot=cut.ledger.overshoot,
+                                                   **({"error": error} if error else {}), **answered))
+        log.info("done %s (cut from %s): %d/%d epochs, overshoot %s", spec.key, st.spec.key, cut.ledger.spent,
+                 spec.budget_epochs, cut.ledger.overshoot)
+
     def _postfix(self, st: RunState) -> None:
         if st.bar is not None:
             st.bar.set_postfix(trials=len(st.trials), best_val_mIoU=f"{st.best_miou:.3f}", refresh=False)
+
+
+def _rekey(table: tuple[tuple[str, ...], list[tuple]], key: str) -> tuple[tuple[str, ...], list[tuple]]:
+    """A table's rows (``Store.run_rows``) with their ``run_key`` set to ``key``."""
+    cols, values = table
+    i = cols.index("run_key")
+    return cols, [v[:i] + (key,) + v[i + 1:] for v in values]
 
 
 def _library_threads(backend: str):

@@ -59,6 +59,7 @@ class RunState:
     clock: float = 0.0          # replay: the simulated time of the last tell (seconds)
     started: float = field(default_factory=time.perf_counter)
     bar: object = None
+    cuts: list = field(default_factory=list)        # smaller runs shadowing this one (bench.loop.prefix.Cut)
 
     def next_seq(self) -> int:
         seq, self.seq = self.seq, self.seq + 1
