@@ -231,12 +231,49 @@ def _cell(r: dict | None) -> str:
 
 
 def winners(res) -> dict[str, list[int]]:
-    """Per B, the successive-halving n with the best median validation objective (ties: all)."""
+    """Per B, the successive-halving n with the best median validation mIoU of the incumbents
+    (``tables.nvsbn_cells``' winners; ties: all)."""
     from . import tables
     cells = tables.nvsbn_cells(res)
     if cells.empty:
         return {}
     return {f"{b:g}": [int(x) for x in g.loc[g["winner"], "n"]] for b, g in cells.groupby("budget") if g["winner"].any()}
+
+
+def near_best(res) -> dict[str, list[int]]:
+    """Per B, every successive-halving n whose incumbents' validation mIoU is not distinguishable from the best
+    n's: the n of highest median (the winner of ``tables.nvsbn_cells`` and the n vs B/n figure; ties: the
+    smaller n), and each n whose two-sided Mann-Whitney U test against it over the seeds has Holm-corrected
+    p >= 0.05 (Holm over that B's other n). Infeasible and empty cells take no part."""
+    from .data import final_table
+    fin = final_table(res)
+    sh = fin[(fin["method"] == "successive-halving") & fin["val_miou"].notna()].copy()
+    if sh.empty:
+        return {}
+    sh["n"] = [json.loads(p)["n"] for p in sh["params"]]
+    out = {}
+    for b, g in sh.groupby("budget"):
+        vals = {int(n): h["val_miou"].to_numpy(dtype=float) for n, h in g.groupby("n")}
+        best = min(vals, key=lambda n: (-np.median(vals[n]), n))
+        others = [n for n in sorted(vals) if n != best]
+        ps = [float(stats.mannwhitneyu(vals[n], vals[best], alternative="two-sided").pvalue) for n in others]
+        holm = multipletests(ps, alpha=ALPHA, method="holm")[1] if ps else []
+        out[f"{b:g}"] = sorted([best] + [n for n, p in zip(others, holm) if p >= ALPHA])
+    return out
+
+
+def choice_verdict(best_u: list[int], best_a: list[int], near_u: list[int] | None, near_a: list[int] | None) -> str:
+    """What becomes of "the best n" between two arms: "holds" (the same best n), "holds within noise"
+    (different best n, but each arm's best is indistinguishable from the other arm's best in that other arm),
+    "flips" (some arm's best is distinguishably worse than the best in the other arm). Without the
+    near-best sets (older numbers), "holds" or "differs"."""
+    if set(best_u) == set(best_a):
+        return "holds"
+    if near_u is None or near_a is None:
+        return "differs"
+    if set(best_a) & set(near_u) and set(best_u) & set(near_a):
+        return "holds within noise"
+    return "flips"
 
 
 # -- render --------------------------------------------------------------------------------------
@@ -304,7 +341,7 @@ def write(unaware_path, aware_path, pair_results: list[dict], out: Path) -> dict
                         "best seed mean at R (the same R column once the budget-aware table is complete; a partial "
                         "table holds fewer configurations)."))
         nums["pairs"].append({"unaware": p["unaware"], "aware": p["aware"], "objective": p["objective"],
-                              "rows": frame.to_dict("records"), "winners": p["winners"]})
+                              "rows": frame.to_dict("records"), "winners": p["winners"], "near": p.get("near")})
     return nums
 
 
@@ -334,9 +371,11 @@ NOT_MEASURED = ("*Budget-aware fidelity: not measured yet. It needs the budget-a
                 "(`bench/suites/nvsbn-budget.toml`, `nvsbn-miou-budget.toml`).*")
 
 
-def _verdict_sentences(rows: pd.DataFrame, winners_: dict, names: tuple[str, str], phrases: tuple[str, str]) -> list:
+def _verdict_sentences(rows: pd.DataFrame, winners_: dict, names: tuple[str, str], phrases: tuple[str, str],
+                       near: dict | None = None) -> list:
     """Holds/flips sentences for one side-by-side frame: every comparison not indistinguishable in both
-    arms, the count of those that are, and the best successive-halving n per B."""
+    arms, the count of those that are, and the best successive-halving n per B (``near``: per arm and B the
+    n within noise of the best, ``near_best``; its verdict by ``choice_verdict``)."""
     nu, na = names
     sentences = []
     for _, r in rows.iterrows():
@@ -350,9 +389,13 @@ def _verdict_sentences(rows: pd.DataFrame, winners_: dict, names: tuple[str, str
                      f"search {phrases[0]} and {phrases[1]} (Holm-corrected).")
     for b in sorted(set(winners_.get(nu, {})) | set(winners_.get(na, {})), key=float):
         wu, wa = winners_.get(nu, {}).get(b, []), winners_.get(na, {}).get(b, [])
-        sentences.append(f"Best successive-halving n at B = {b} R (median validation objective): "
-                         f"{', '.join(map(str, wu)) or '—'} {phrases[0]}, {', '.join(map(str, wa)) or '—'} "
-                         f"{phrases[1]}: **{'holds' if wu == wa else 'flips'}**.")
+        nu_, na_ = (near.get(nu, {}).get(b) if near else None), (near.get(na, {}).get(b) if near else None)
+        fmt = lambda w, n: (", ".join(map(str, w)) or "—") + (  # noqa: E731
+            f" (within noise of it: {', '.join(map(str, n))})" if n else "")
+        sentences.append(f"Best successive-halving n at B = {b} R (highest median validation mIoU of the incumbents, "
+                         f"as in the n vs B/n figure; within noise: "
+                         f"Holm-corrected Mann-Whitney p >= 0.05 against it): {fmt(wu, nu_)} {phrases[0]}, "
+                         f"{fmt(wa, na_)} {phrases[1]}: **{choice_verdict(wu, wa, nu_, na_)}**.")
     return sentences
 
 
@@ -379,7 +422,8 @@ def text(nums: dict | None, out: Path) -> str:
         if rows.empty:
             continue
         sentences = _verdict_sentences(rows, p.get("winners", {}), DESIGNS,
-                                       ("under the budget-unaware design", "under the budget-aware design"))
+                                       ("under the budget-unaware design", "under the budget-aware design"),
+                                       p.get("near"))
         parts.append(f"**{p['unaware']} vs {p['aware']}** (objective {p['objective']}). " + " ".join(sentences)
                      + "\n\n" + landscape._read(out, f"fidelity_{p['aware']}.md")
                      + f"\n![n vs B/n, budget-aware]({'nvsbn_' + p['aware']}.png)\n")
@@ -388,7 +432,7 @@ def text(nums: dict | None, out: Path) -> str:
         if rows.empty:
             continue
         sentences = _verdict_sentences(rows, c.get("winners", {}), COSTS,
-                                       ("with promotions resumed", "with promotions restarted"))
+                                       ("with promotions resumed", "with promotions restarted"), c.get("near"))
         parts.append(f"**The cost of a promotion alone: {c['resumed']} vs {c['restarted']}** (one budget-unaware "
                      f"table, objective {c['objective']}; the schedule is the same in both). " + " ".join(sentences)
                      + "\n\n" + landscape._read(out, f"fidelity_cost_{c['restarted']}.md"))
@@ -431,7 +475,8 @@ def summary(loaded: dict, bests: dict, out: Path, curves: list[Path] = ()) -> di
             ru, ra = loaded[u], loaded[a]
             frame = side_by_side(comparisons(ru, bests[u]), comparisons(ra, bests[a]), ru.methods())
             pair_results.append({"unaware": u, "aware": a, "objective": ru.objective, "frame": frame,
-                                 "winners": {"budget-unaware": winners(ru), "budget-aware": winners(ra)}})
+                                 "winners": {"budget-unaware": winners(ru), "budget-aware": winners(ra)},
+                                 "near": {"budget-unaware": near_best(ru), "budget-aware": near_best(ra)}})
             tables_used = tables_used or (ru.curves, ra.curves)
         from bench.tables.curves import resolve
         nums = write(resolve(tables_used[0]), resolve(tables_used[1]), pair_results, out)
@@ -450,4 +495,5 @@ def _cost_pair(loaded: dict, bests: dict, resumed: str, restarted: str, out: Pat
         f"(`{restarted}`): the same suite otherwise, objective {r1.objective}; statistics as in the design "
         "table. What changes here is the cost of a promotion alone, not the schedule."))
     return {"resumed": resumed, "restarted": restarted, "objective": r1.objective, "rows": frame.to_dict("records"),
-            "winners": {COSTS[0]: winners(r1), COSTS[1]: winners(r2)}}
+            "winners": {COSTS[0]: winners(r1), COSTS[1]: winners(r2)},
+            "near": {COSTS[0]: near_best(r1), COSTS[1]: near_best(r2)}}

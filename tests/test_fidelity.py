@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from bench.tables.curves import CurveTable, _budget_aware_twin, export_curves
@@ -286,6 +287,36 @@ def test_cost_text_names_both_arms_and_says_holds_or_flips(tmp_path):
     assert ("`hb` at B = 13.2 R: regret lower than random search with promotions resumed and indistinguishable "
             "from random search with promotions restarted: **flips**.") in out
     assert "1 of 2 method x budget comparisons are indistinguishable" in out
+
+
+def test_the_best_n_holds_holds_within_noise_or_flips():
+    """A different best n is a flip only when some arm's best is distinguishably worse than the other arm's
+    best in that other arm (ties of medians are not flips); the sentence names both near-best sets."""
+    from paper.fidelity import COSTS, _verdict_sentences, choice_verdict, side_by_side
+    assert choice_verdict([81], [81], [27, 81], [81]) == "holds"
+    assert choice_verdict([81], [27], [27, 81, 243], [9, 27, 81]) == "holds within noise"
+    assert choice_verdict([81], [27], [81, 243], [9, 27, 81]) == "flips"  # 27 is worse than 81 with resumes
+    assert choice_verdict([81], [27], None, None) == "differs"  # numbers made before the near-best sets
+    rows = side_by_side(pd.DataFrame(columns=["budget", "column", "labels", "verdict"]),
+                        pd.DataFrame(columns=["budget", "column", "labels", "verdict"]), [], COSTS)
+    out = " ".join(_verdict_sentences(rows, {COSTS[0]: {"13.2": [81]}, COSTS[1]: {"13.2": [27]}}, COSTS,
+                                      ("resumed", "restarted"),
+                                      {COSTS[0]: {"13.2": [27, 81]}, COSTS[1]: {"13.2": [27]}}))
+    assert "81 (within noise of it: 27, 81) resumed, 27 (within noise of it: 27) restarted: **flips**" in out
+
+
+def test_near_best_takes_the_best_median_and_what_a_corrected_test_cannot_tell_from_it(monkeypatch):
+    import paper.data
+    from paper import fidelity
+    rng = np.random.default_rng(0)
+    rows = []
+    for n, centre in ((1, 0.30), (3, 0.45), (9, 0.452), (27, 0.40)):
+        for seed, v in enumerate(centre + rng.normal(0, 0.005, 30)):
+            rows.append({"method": "successive-halving", "params": json.dumps({"n": n}), "budget": 13.2,
+                         "val_miou": v, "seed": seed})
+
+    monkeypatch.setattr(paper.data, "final_table", lambda res: pd.DataFrame(rows))  # a store's final table
+    assert fidelity.near_best(object()) == {"13.2": [3, 9]}  # 1 and 27 are far below the best (9)
 
 
 def test_the_rung_correlations_need_only_the_twin_tables(tmp_path):
