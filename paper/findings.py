@@ -227,7 +227,22 @@ def text(df: pd.DataFrame | None) -> str:
     if not len(dropped):
         lines.append("- Not yet checked: whether each finding survives removing the table's best configuration "
                      "(no leave-top-k-out store, `bench/suites/nvsbn-drop1.toml`, was given).")
+    lines.append(f"- {seeds_phrase(tested_all)}")
     return "\n".join(lines)
+
+
+def seeds_phrase(tested: pd.DataFrame) -> str:
+    """How many seeds (runs of the method per cell) the tested comparisons rest on, with the whole table and
+    with its best configurations left out: "Seeds per comparison: 30 with the whole table; 21-22 with ..."."""
+    def span(v) -> str:
+        v = sorted(set(int(x) for x in v))
+        return "none" if not v else str(v[0]) if v[0] == v[-1] else f"{v[0]}-{v[-1]}"
+    ks = _k(tested)
+    out = f"Seeds per comparison (runs of the method per cell): {span(tested.loc[ks == 0, 'runs'])} with the whole table"
+    if (ks > 0).any():
+        out += (f"; {span(tested.loc[ks > 0, 'runs'])} with its best "
+                f"{' or '.join(str(k) for k in sorted(set(ks[ks > 0])))} configuration(s) left out")
+    return out + "."
 
 
 def leave_out(df: pd.DataFrame) -> pd.DataFrame:

@@ -33,6 +33,12 @@ def test_findings_sentence_by_hand():
                       "the top configuration; it was not checked without the top 3 configurations.")
     assert "Of 2 comparisons with random search answered alike" in out[1] and "1 differ" in out[1]
     assert "1 comparison(s) were not tested" in out[2] and "`smac-bo`" in out[2]
+    assert out[-1] == "- Seeds per comparison (runs of the method per cell): 30 with the whole table."
+    kept = df.iloc[:2].assign(runs=[30, 29])
+    k1 = kept.assign(drop_top=1, runs=[22, 21])
+    assert text(pd.concat([kept, k1], ignore_index=True)).splitlines()[-1] == (
+        "- Seeds per comparison (runs of the method per cell): 29-30 with the whole table; 21-22 with its best 1 "
+        "configuration(s) left out.")
 
 
 # -- on a small replayed sweep ------------------------------------------------------------------------------
