@@ -1,7 +1,7 @@
 """Prefix reuse (issue 26, bench/loop/prefix.py): which methods ask the same at every B is established
 here, per registered method, by replaying each at two budgets on its own; then a sweep that cuts the
 smaller budgets' runs from the largest stores the rows of one that replays every budget, also after a
-kill at any store write and with --processes."""
+kill at any store write (with --processes: tests/test_sweep.py, whose suite has runs cut from others)."""
 import os
 
 import pytest
@@ -87,13 +87,6 @@ def test_a_sweep_with_prefix_reuse_stores_the_rows_of_separate_runs(separate, tm
             small, large = s.run(f"{m}/B3/seed0"), s.run(f"{m}/B6/seed0")
             assert small["tuner_seconds"] <= large["tuner_seconds"] and small["wall_seconds"] <= large["wall_seconds"]
             assert small["started"] == large["started"]
-
-
-def test_processes_with_prefix_reuse_store_the_same_rows(separate, tmp_path, bench_cli):
-    suite, sep = separate
-    r = bench(bench_cli, "run", str(suite), "--results", str(tmp_path / "p"), "--no-progress", "--processes", "2")
-    assert r.returncode == 0, r.stderr
-    assert digest(sep) == digest(tmp_path / "p" / "results.db")
 
 
 # One cheap method at two budgets, so that the kills also land inside the cut's transaction and
