@@ -27,7 +27,7 @@ test: install
 	$(PY) -m pytest -q
 
 # Every figure, table and the report, from the committed results (nothing trains).
-PAPER_RESULTS := $(wildcard results/nvsbn results/nvsbn-miou results/nvsbn-neighbour results/nvsbn-candidates results/nvsbn-drop1 results/nvsbn-drop3 results/nvsbn-restart results/nvsbn-budget results/nvsbn-miou-budget results/smoke results/cpu results/workers)
+PAPER_RESULTS := $(wildcard results/nvsbn results/nvsbn-miou results/nvsbn-neighbour results/nvsbn-candidates results/nvsbn-candidates-miou results/nvsbn-neighbour-miou results/nvsbn-drop1 results/nvsbn-drop3 results/nvsbn-restart results/nvsbn-budget results/nvsbn-miou-budget results/smoke results/cpu results/workers)
 PAPER_CURVES  := $(wildcard results/curves/*.csv)
 paper: install
 	$(PY) -m paper $(PAPER_RESULTS) --curves $(PAPER_CURVES) --out paper/build
