@@ -96,7 +96,7 @@ profile = "cpu"
 backend = "replay"
 curves = "results/curves/cpu-seed0.csv"
 max_budget = 2
-budgets = [2, 3]
+budgets = [1, 2]
 seeds = [0]
 [[methods]]
 label = "hb"
@@ -110,7 +110,7 @@ def test_a_kill_at_every_store_write_of_a_cut_sweep_resumes_to_the_uninterrupted
     suite.write_text(KILLS)
     report = crash_test(suite, tmp_path / "work", jobs=2)
     assert report.errors == [], report.errors[:5]
-    assert report.kills == report.writes >= 10
+    assert report.kills == report.writes >= 8
     assert (report.lost, report.doubled, report.differing) == (0, 0, 0), report.examples[:10]
 
 
