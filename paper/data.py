@@ -157,36 +157,55 @@ def incumbent_trace(res: Results) -> pd.DataFrame:
     jobs = jobs.merge(secs, on=["run_key", "job_id"], how="left").sort_values(["run_key", "tell_seq"], kind="stable")
     runs = res.runs.set_index("run_key")
     obj = res.objective
-    out = []
-    for key, g in jobs.groupby("run_key", sort=False):
-        tuner = float(runs.at[key, "tuner_seconds"] or 0.0) / max(1, len(g))
-        epochs = np.cumsum(g["epochs_trained"].fillna(0).to_numpy(dtype=float))
-        seconds = np.cumsum(g["seconds"].fillna(0).to_numpy(dtype=float) + tuner)
-        finished = (pd.to_numeric(g["finished"]).to_numpy(dtype=float) if "finished" in g  # older stores: none
-                    else np.full(len(g), np.nan))
-        val = (g["loss"] if obj == "val_loss" else 1.0 - g["val_miou"]).to_numpy(dtype=float)
-        resource, tid = g["resource"].to_numpy(), g["trial_id"].to_numpy()
-        ok = (g["status"] == "ok").to_numpy() & np.isfinite(val)
-        best, rows = None, []
-        for k in range(len(g)):
+    # whole columns once (the jobs are sorted by run, so each run is one slice), one frame at the end
+    keys = jobs["run_key"].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, dtype=int)
+    ends = np.r_[starts[1:], len(keys)]
+    trained_all = jobs["epochs_trained"].fillna(0).to_numpy(dtype=float)
+    secs_all = jobs["seconds"].fillna(0).to_numpy(dtype=float)
+    finished_all = (pd.to_numeric(jobs["finished"]).to_numpy(dtype=float) if "finished" in jobs  # older stores: none
+                    else np.full(len(jobs), np.nan))
+    val_all = (jobs["loss"] if obj == "val_loss" else 1.0 - jobs["val_miou"]).to_numpy(dtype=float)
+    resource_all, tid_all = jobs["resource"].to_numpy(), jobs["trial_id"].to_numpy()
+    ok_all = (jobs["status"] == "ok").to_numpy() & np.isfinite(val_all)
+    cols: dict[str, list] = {c: [] for c in ("epochs", "seconds", "finished", "trial_id", "resource", "value")}
+    per_run: list[tuple] = []  # (run key, rows) of the runs with an incumbent, in run order
+    for a, z in zip(starts, ends):
+        key = keys[a]
+        tuner = float(runs.at[key, "tuner_seconds"] or 0.0) / max(1, z - a)
+        epochs = np.cumsum(trained_all[a:z])
+        seconds = np.cumsum(secs_all[a:z] + tuner)
+        finished, val, resource, tid, ok = finished_all[a:z], val_all[a:z], resource_all[a:z], tid_all[a:z], ok_all[a:z]
+        best, n = None, 0
+        for k in range(z - a):
             if ok[k]:
                 cand = (int(resource[k]), -val[k], -int(tid[k]))
                 if best is None or cand > best:
                     best = cand
             if best is not None:
-                rows.append((epochs[k], seconds[k], finished[k], -best[2], best[0], -best[1]))
-        if rows:
-            r = runs.loc[key]
-            d = pd.DataFrame(rows, columns=["epochs", "seconds", "finished", "trial_id", "resource", "value"])
-            d.insert(0, "run_key", key)
-            d.insert(1, "label", r["label"])
-            d.insert(2, "budget", r["budget"])
-            d.insert(3, "seed", r["seed"])
-            d.insert(4, "workers", r["workers"])
-            out.append(d)
-    trace = pd.concat(out, ignore_index=True) if out else pd.DataFrame(
-        columns=["run_key", "label", "budget", "seed", "workers", "epochs", "seconds", "finished", "trial_id",
-                 "resource", "value"])
+                cols["epochs"].append(epochs[k])
+                cols["seconds"].append(seconds[k])
+                cols["finished"].append(finished[k])
+                cols["trial_id"].append(-best[2])
+                cols["resource"].append(best[0])
+                cols["value"].append(-best[1])
+                n += 1
+        if n:
+            per_run.append((key, n))
+    if per_run:
+        r = runs.loc[[k for k, _ in per_run], ["label", "budget", "seed", "workers"]]
+        counts = [n for _, n in per_run]
+        trace = pd.DataFrame({"run_key": np.repeat(np.array(r.index, dtype=object), counts),
+                              **{c: np.repeat(r[c].to_numpy(), counts) for c in ("label", "budget", "seed", "workers")},
+                              "epochs": np.array(cols["epochs"], dtype=float),
+                              "seconds": np.array(cols["seconds"], dtype=float),
+                              "finished": np.array(cols["finished"], dtype=float),
+                              "trial_id": np.array(cols["trial_id"], dtype=np.int64),
+                              "resource": np.array(cols["resource"], dtype=np.int64),
+                              "value": np.array(cols["value"], dtype=float)})
+    else:
+        trace = pd.DataFrame(columns=["run_key", "label", "budget", "seed", "workers", "epochs", "seconds", "finished",
+                                      "trial_id", "resource", "value"])
     seeded = seeded_table(res)
     if seeded is not None and len(trace):
         first = res.jobs.drop_duplicates(["run_key", "trial_id"])[["run_key", "trial_id", "config"]]
