@@ -221,11 +221,15 @@ def median_band(long: pd.DataFrame, boot: int = 1000, seed: int = 0) -> pd.DataF
 def _medians(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """``np.median(a[idx], axis=1)`` (``a``: runs x grid points, no NaN; ``idx``: resamples x runs), the
     same values, computed with the resampled runs on the last, contiguous axis: the middle value, or the
-    two middle values' mean (their sum / 2, as ``np.median`` takes it) for an even number of runs."""
-    s = np.sort(a.T[:, idx], axis=2)  # grid points x resamples x runs
+    two middle values' mean (their sum / 2, as ``np.median`` takes it) for an even number of runs. Grid
+    points whose runs' values are bit for bit those of another (no incumbent changed between them) are
+    resampled once."""
+    a = np.ascontiguousarray(a, dtype=float)
+    _, first, inv = np.unique(a.view(np.int64), axis=1, return_index=True, return_inverse=True)
+    s = np.sort(a[:, first].T[:, idx], axis=2)  # distinct grid points x resamples x runs
     n = idx.shape[1]
     mid = s[..., n // 2] if n % 2 else (s[..., n // 2 - 1] + s[..., n // 2]) / 2
-    return mid.T
+    return mid.T[:, np.ravel(inv)]
 
 
 def plot_anytime_bands(long: pd.DataFrame, ax, order: list[str], ylabel: str, xlabel: str, log_x: bool) -> None:

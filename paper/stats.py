@@ -86,12 +86,19 @@ def columns(fin: pd.DataFrame, order: list[str]) -> dict[str, list[str]]:
     """Per budget rows of ``fin`` (one budget): column name -> the labels merged into it, for the
     labels with at least one result; labels with equal ``algorithm`` are merged, named together in
     suite order."""
+    if not len(fin):  # (an empty final table has no objective column)
+        return {}
+    first: dict[str, object] = {}  # label -> the algorithm of its first row
+    with_result: set[str] = set()  # labels with a validation objective in some row
+    for label, algorithm, ok in zip(fin["label"].to_numpy(dtype=object), fin["algorithm"].to_numpy(dtype=object),
+                                    fin["val_obj"].notna().to_numpy()):
+        first.setdefault(label, algorithm)
+        if ok:
+            with_result.add(label)
     groups: dict[str, list[str]] = {}
     for label in order:
-        g = fin[fin["label"] == label]
-        if g.empty or g["val_obj"].isna().all():
-            continue
-        groups.setdefault(g["algorithm"].iloc[0], []).append(label)
+        if label in with_result:
+            groups.setdefault(first[label], []).append(label)
     return {" = ".join(labels): labels for labels in groups.values()}
 
 
@@ -282,11 +289,10 @@ def wasted_table(res: Results) -> pd.DataFrame:
 def time_to_target(trace: pd.DataFrame, target: float, R: int, clock: str = "epochs") -> pd.Series:
     """Per run of ``trace`` (``incumbent_trace`` rows): the first ``clock`` value at which the
     incumbent is trained to R and its objective is at most ``target`` (inf: never)."""
-    out = {}
-    for key, g in trace.groupby("run_key", sort=False):
-        hit = g[(g["resource"] >= R) & (g["value"] <= target + 1e-12)]
-        out[key] = float(hit[clock].iloc[0]) if len(hit) else math.inf
-    return pd.Series(out, dtype=float)
+    keys = pd.unique(trace["run_key"])  # the runs in their order in ``trace``
+    hit = trace[(trace["resource"] >= R) & (trace["value"] <= target + 1e-12)].drop_duplicates("run_key")
+    first = dict(zip(hit["run_key"], hit[clock].astype(float)))  # each run's first row that hits
+    return pd.Series([first.get(k, math.inf) for k in keys], index=keys, dtype=float)
 
 
 def speedup(res: Results, reference_algorithm: str | None = None, quantile: float = 0.75, seed: int = 0) -> pd.DataFrame:

@@ -82,8 +82,8 @@ def neighbour_share(res: Results, curves: str | Path) -> float:
     from methods.base import config_to_dict
 
     from bench.storage.store import dumps
-    # the full table under the key ``paper.data.seeded_table`` loads it with (drop_top 0): one load per process
-    table = _table(str(resolve(curves)), str(res.runs["profile"].iloc[0]), 0, res.objective)
+    # the full table, under the key ``paper.data.replayed_table`` loads it with: one load per process
+    table = _table(str(resolve(curves)), str(res.runs["profile"].iloc[0]))
     trials = res.jobs.drop_duplicates(["run_key", "trial_id"])["config"]
     held = {c: dumps({n: config_to_dict(json.loads(c))[n] for n in table.names}) in table.by_key
             for c in set(trials)}

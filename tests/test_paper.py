@@ -341,3 +341,28 @@ def test_neighbour_share_decodes_each_configuration_once_and_equals_the_per_tria
     miss = [dumps({n: config_to_dict(json.loads(c))[n] for n in table.names}) not in table.by_key for c in trials]
     assert 0 < sum(miss) < len(miss)  # skopt-gp's proposals are answered by neighbours, the others' are not
     assert neighbour_share(res, FIXTURE) == sum(miss) / len(miss)
+
+
+def test_evaluations_are_read_on_first_use_and_job_seconds_equal_their_sums(sweep):
+    from paper.data import EVAL_COLUMNS, job_seconds, load
+    res = load(sweep)
+    assert res._evals is None  # load read each job's summed seconds, not the evaluations
+    stored = job_seconds(res)
+    with sqlite3.connect(sweep / "results.db") as db:
+        n = db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+    assert list(res.evals.columns) == list(EVAL_COLUMNS) and len(res.evals) == n
+    want = res.evals.groupby(["run_key", "job_id"], as_index=False)["seconds"].sum()
+    pd.testing.assert_frame_equal(stored, want, check_exact=True)
+
+
+def test_stores_of_one_table_share_it_and_its_seed_means(sweep, tmp_path):
+    from bench.tables.curves import CurveTable
+    from paper.data import _seed_means, load, replayed_table
+    from segmentation.profiles import get_profile
+    from segmentation.space import search_space
+    other = tmp_path / "copy"
+    shutil.copytree(sweep, other)
+    table = replayed_table(load(sweep))
+    assert replayed_table(load(other)) is table  # loaded once per process, whichever store asks first
+    assert table.by_key == CurveTable.load(FIXTURE, search_space(get_profile("smoke"))).by_key
+    assert _seed_means(table) is _seed_means(table)
