@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -19,15 +20,28 @@ EVAL_COLUMNS = ("run_key", "job_id", "trial_id", "epoch", "resource", "epochs_tr
 
 @dataclass
 class Results:
-    """One results directory: its runs, jobs, evaluations and incumbents, read-only."""
+    """One results directory: its runs, jobs, evaluations and incumbents, read-only.
+
+    The evaluations (one row per epoch: a replayed sweep has about a million) are read from ``store`` on
+    first use of ``evals`` when ``load`` gave None: the paper's replayed sections need only each job's
+    summed seconds (``job_seconds``), which ``load`` reads in their place."""
 
     name: str
     path: Path
     runs: pd.DataFrame
     jobs: pd.DataFrame
-    evals: pd.DataFrame
+    _evals: pd.DataFrame | None  # the evaluations frame, or None: read from ``store`` on first use
     incumbents: pd.DataFrame
     cache: dict = field(default_factory=dict, repr=False)  # derived tables computed once per load
+    store: Path | None = None  # the store file (an unpacked copy for a packed store)
+
+    @property
+    def evals(self) -> pd.DataFrame:
+        """The evaluations (``EVAL_COLUMNS``) of the runs, ordered by run, job and epoch."""
+        if self._evals is None:
+            with read_store(self.store) as store:
+                self._evals = _of_runs(store.evaluations_frame(EVAL_COLUMNS), self.runs)
+        return self._evals
 
     @property
     def backend(self) -> str:
@@ -84,16 +98,37 @@ class Results:
 
 
 def load(path: str | Path) -> Results:
+    """A results directory's store as frames; the evaluations are read when first used (``Results.evals``),
+    each job's summed evaluation seconds now (``job_seconds``)."""
     path = Path(path)
-    with read_store(store_file(path)) as store:  # results.db, or the packed results.db.xz
+    file = store_file(path)  # results.db, or the packed results.db.xz unpacked into the cache
+    with read_store(file) as store:
         runs = store.runs_frame(skip_method="record")
         jobs = store.jobs_frame()
-        evals = store.evaluations_frame(EVAL_COLUMNS)
+        seconds = store.evaluations_frame(("run_key", "job_id", "seconds"))
         inc = store.incumbents_frame()
     runs = with_workers(with_roles(runs))
-    keep = set(runs["run_key"])
-    jobs, evals, inc = (df[df["run_key"].isin(keep)].reset_index(drop=True) for df in (jobs, evals, inc))
-    return Results(path.name, path, runs, jobs, evals, inc)
+    jobs, seconds, inc = (_of_runs(df, runs) for df in (jobs, seconds, inc))
+    res = Results(path.name, path, runs, jobs, None, inc, store=file)
+    res.cache["job_seconds"] = _summed(seconds)
+    return res
+
+
+def _of_runs(df: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``df`` that belong to ``runs`` (a recording's runs are left out), renumbered."""
+    return df[df["run_key"].isin(set(runs["run_key"]))].reset_index(drop=True)
+
+
+def _summed(evals: pd.DataFrame) -> pd.DataFrame:
+    return evals.groupby(["run_key", "job_id"], as_index=False)["seconds"].sum()
+
+
+def job_seconds(res: Results) -> pd.DataFrame:
+    """Per job (run_key, job_id): its evaluations' summed ``seconds`` (simulated in replay), as
+    ``evals.groupby(["run_key", "job_id"])["seconds"].sum()`` gives them."""
+    if "job_seconds" not in res.cache:
+        res.cache["job_seconds"] = _summed(res.evals)
+    return res.cache["job_seconds"]
 
 
 def with_roles(runs: pd.DataFrame) -> pd.DataFrame:
@@ -153,40 +188,59 @@ def incumbent_trace(res: Results) -> pd.DataFrame:
         return res.cache["trace"].copy()
     done = set(res.runs.loc[res.runs["status"] == "done", "run_key"])
     jobs = res.jobs[res.jobs["run_key"].isin(done) & res.jobs["tell_seq"].notna()]
-    secs = res.evals.groupby(["run_key", "job_id"], as_index=False)["seconds"].sum()
+    secs = job_seconds(res)
     jobs = jobs.merge(secs, on=["run_key", "job_id"], how="left").sort_values(["run_key", "tell_seq"], kind="stable")
     runs = res.runs.set_index("run_key")
     obj = res.objective
-    out = []
-    for key, g in jobs.groupby("run_key", sort=False):
-        tuner = float(runs.at[key, "tuner_seconds"] or 0.0) / max(1, len(g))
-        epochs = np.cumsum(g["epochs_trained"].fillna(0).to_numpy(dtype=float))
-        seconds = np.cumsum(g["seconds"].fillna(0).to_numpy(dtype=float) + tuner)
-        finished = (pd.to_numeric(g["finished"]).to_numpy(dtype=float) if "finished" in g  # older stores: none
-                    else np.full(len(g), np.nan))
-        val = (g["loss"] if obj == "val_loss" else 1.0 - g["val_miou"]).to_numpy(dtype=float)
-        resource, tid = g["resource"].to_numpy(), g["trial_id"].to_numpy()
-        ok = (g["status"] == "ok").to_numpy() & np.isfinite(val)
-        best, rows = None, []
-        for k in range(len(g)):
+    # whole columns once (the jobs are sorted by run, so each run is one slice), one frame at the end
+    keys = jobs["run_key"].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, dtype=int)
+    ends = np.r_[starts[1:], len(keys)]
+    trained_all = jobs["epochs_trained"].fillna(0).to_numpy(dtype=float)
+    secs_all = jobs["seconds"].fillna(0).to_numpy(dtype=float)
+    finished_all = (pd.to_numeric(jobs["finished"]).to_numpy(dtype=float) if "finished" in jobs  # older stores: none
+                    else np.full(len(jobs), np.nan))
+    val_all = (jobs["loss"] if obj == "val_loss" else 1.0 - jobs["val_miou"]).to_numpy(dtype=float)
+    resource_all, tid_all = jobs["resource"].to_numpy(), jobs["trial_id"].to_numpy()
+    ok_all = (jobs["status"] == "ok").to_numpy() & np.isfinite(val_all)
+    cols: dict[str, list] = {c: [] for c in ("epochs", "seconds", "finished", "trial_id", "resource", "value")}
+    per_run: list[tuple] = []  # (run key, rows) of the runs with an incumbent, in run order
+    for a, z in zip(starts, ends):
+        key = keys[a]
+        tuner = float(runs.at[key, "tuner_seconds"] or 0.0) / max(1, z - a)
+        epochs = np.cumsum(trained_all[a:z])
+        seconds = np.cumsum(secs_all[a:z] + tuner)
+        finished, val, resource, tid, ok = finished_all[a:z], val_all[a:z], resource_all[a:z], tid_all[a:z], ok_all[a:z]
+        best, n = None, 0
+        for k in range(z - a):
             if ok[k]:
                 cand = (int(resource[k]), -val[k], -int(tid[k]))
                 if best is None or cand > best:
                     best = cand
             if best is not None:
-                rows.append((epochs[k], seconds[k], finished[k], -best[2], best[0], -best[1]))
-        if rows:
-            r = runs.loc[key]
-            d = pd.DataFrame(rows, columns=["epochs", "seconds", "finished", "trial_id", "resource", "value"])
-            d.insert(0, "run_key", key)
-            d.insert(1, "label", r["label"])
-            d.insert(2, "budget", r["budget"])
-            d.insert(3, "seed", r["seed"])
-            d.insert(4, "workers", r["workers"])
-            out.append(d)
-    trace = pd.concat(out, ignore_index=True) if out else pd.DataFrame(
-        columns=["run_key", "label", "budget", "seed", "workers", "epochs", "seconds", "finished", "trial_id",
-                 "resource", "value"])
+                cols["epochs"].append(epochs[k])
+                cols["seconds"].append(seconds[k])
+                cols["finished"].append(finished[k])
+                cols["trial_id"].append(-best[2])
+                cols["resource"].append(best[0])
+                cols["value"].append(-best[1])
+                n += 1
+        if n:
+            per_run.append((key, n))
+    if per_run:
+        r = runs.loc[[k for k, _ in per_run], ["label", "budget", "seed", "workers"]]
+        counts = [n for _, n in per_run]
+        trace = pd.DataFrame({"run_key": np.repeat(np.array(r.index, dtype=object), counts),
+                              **{c: np.repeat(r[c].to_numpy(), counts) for c in ("label", "budget", "seed", "workers")},
+                              "epochs": np.array(cols["epochs"], dtype=float),
+                              "seconds": np.array(cols["seconds"], dtype=float),
+                              "finished": np.array(cols["finished"], dtype=float),
+                              "trial_id": np.array(cols["trial_id"], dtype=np.int64),
+                              "resource": np.array(cols["resource"], dtype=np.int64),
+                              "value": np.array(cols["value"], dtype=float)})
+    else:
+        trace = pd.DataFrame(columns=["run_key", "label", "budget", "seed", "workers", "epochs", "seconds", "finished",
+                                      "trial_id", "resource", "value"])
     seeded = seeded_table(res)
     if seeded is not None and len(trace):
         first = res.jobs.drop_duplicates(["run_key", "trial_id"])[["run_key", "trial_id", "config"]]
@@ -320,6 +374,27 @@ class SeedMeans:
         return 1.0 - self.mean(configs, resources, f"{split}_miou")
 
 
+def replayed_table(res: Results):
+    """The ``bench.tables.curves.CurveTable`` a replayed store's runs replayed: its curves table, or for a
+    leave-top-k-out store the table without its k best configurations (``bench.tables.curves.without_best``).
+    Loaded once per process: every store of one table (whatever its objective, which only a reduced table
+    depends on) shares the object ``bench.tables.curves._table`` caches."""
+    from bench.tables.curves import _table, resolve
+    path, profile = str(resolve(res.curves)), str(res.runs["profile"].iloc[0])
+    if not res.drop_top:
+        return _table(path, profile)  # the key _table itself uses for the full table of a reduced one
+    return _table(path, profile, res.drop_top, res.objective)
+
+
+@lru_cache(maxsize=8)
+def _seed_means(table) -> SeedMeans:
+    """The seed means of ``table`` (a ``CurveTable``, by identity), computed once per table and process."""
+    from bench.tables.curves import run_ends
+    ok = run_ends(table.df[table.df["status"] == "ok"])  # budget-aware: each resource's own run
+    g = ok.groupby(["config_id", "epoch"])
+    return SeedMeans(table, g[list(METRICS)].mean(), g.size())
+
+
 class TableChanged(ValueError):
     """A store's runs replayed another version of their curves table than the file now on disk."""
 
@@ -336,11 +411,10 @@ def seeded_table(res: Results) -> SeedMeans | None:
         return res.cache["seeded"]
     out = None
     if res.backend == "replay" and res.curves and len(res.runs):
-        from bench.tables.curves import _table, resolve, table_hash
+        from bench.tables.curves import resolve, table_hash
         path = resolve(res.curves)
         if path.is_file():
-            # a leave-top-k-out store: the table its runs replayed, without the k best (bench.tables.curves.without_best)
-            table = _table(str(path), str(res.runs["profile"].iloc[0]), res.drop_top, res.objective)
+            table = replayed_table(res)
             if any(len(s) > 1 for s in table.seeds.values()):
                 recorded = {json.loads(i).get("curves_hash") for i in res.runs["identity"]}
                 now = table_hash(path)
@@ -349,9 +423,6 @@ def seeded_table(res: Results) -> SeedMeans | None:
                         f"{res.path}: its runs replayed {res.curves} with hash {', '.join(sorted(map(str, recorded)))}, "
                         f"but the file now has hash {now}; re-run the suite on this table (bench run --fresh) "
                         "or restore the table it replayed")
-                from bench.tables.curves import run_ends
-                ok = run_ends(table.df[table.df["status"] == "ok"])  # budget-aware: each resource's own run
-                g = ok.groupby(["config_id", "epoch"])
-                out = SeedMeans(table, g[list(METRICS)].mean(), g.size())
+                out = _seed_means(table)
     res.cache["seeded"] = out
     return out

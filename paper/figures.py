@@ -176,14 +176,26 @@ def plot_per_class(table: pd.DataFrame, ax, title: str) -> None:
 # -- statistical figures (seaborn) -----------------------------------------------------------
 def step_grid(trace: pd.DataFrame, clock: str, grid: np.ndarray, value: str = "value") -> pd.DataFrame:
     """Each run's incumbent value as a step function of ``clock`` sampled at ``grid``: long rows
-    (run_key, label, x, value); NaN before the run's first incumbent."""
-    out = []
-    for key, g in trace.groupby("run_key", sort=False):
-        x, y = g[clock].to_numpy(dtype=float), g[value].to_numpy(dtype=float)
+    (run_key, label, x, value); NaN before the run's first incumbent. Runs in the order they first
+    appear in ``trace``; one frame built at the end, not one per run."""
+    if not len(trace):
+        return pd.DataFrame(columns=["run_key", "label", "x", value])
+    codes, keys = pd.factorize(trace["run_key"])
+    order = np.argsort(codes, kind="stable")  # each run's rows together, in their order
+    xs = trace[clock].to_numpy(dtype=float)[order]
+    ys = trace[value].to_numpy(dtype=float)[order]
+    labels = trace["label"].to_numpy(dtype=object)[order]
+    bounds = np.r_[0, np.cumsum(np.bincount(codes, minlength=len(keys)))]
+    values, first = [], []
+    for k in range(len(keys)):
+        x, y = xs[bounds[k]:bounds[k + 1]], ys[bounds[k]:bounds[k + 1]]
         idx = np.searchsorted(x, grid, side="right") - 1
-        v = np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
-        out.append(pd.DataFrame({"run_key": key, "label": g["label"].iloc[0], "x": grid, value: v}))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["run_key", "label", "x", value])
+        values.append(np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan))
+        first.append(labels[bounds[k]])
+    n = len(grid)
+    return pd.DataFrame({"run_key": np.repeat(np.asarray(keys, dtype=object), n),
+                         "label": np.repeat(np.array(first, dtype=object), n),
+                         "x": np.tile(np.asarray(grid, dtype=float), len(keys)), value: np.concatenate(values)})
 
 
 def median_band(long: pd.DataFrame, boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -199,11 +211,25 @@ def median_band(long: pd.DataFrame, boot: int = 1000, seed: int = 0) -> pd.DataF
             continue
         a = arr.to_numpy()[:, keep]
         idx = rng.integers(0, len(a), (boot, len(a)))
-        meds = np.median(a[idx], axis=1)
+        meds = _medians(a, idx)
         lo, hi = np.quantile(meds, [0.025, 0.975], axis=0)
         out.append(pd.DataFrame({"label": label, "x": arr.columns.to_numpy()[keep], "median": np.median(a, axis=0),
                                  "lo": lo, "hi": hi}))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["label", "x", "median", "lo", "hi"])
+
+
+def _medians(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``np.median(a[idx], axis=1)`` (``a``: runs x grid points, no NaN; ``idx``: resamples x runs), the
+    same values, computed with the resampled runs on the last, contiguous axis: the middle value, or the
+    two middle values' mean (their sum / 2, as ``np.median`` takes it) for an even number of runs. Grid
+    points whose runs' values are bit for bit those of another (no incumbent changed between them) are
+    resampled once."""
+    a = np.ascontiguousarray(a, dtype=float)
+    _, first, inv = np.unique(a.view(np.int64), axis=1, return_index=True, return_inverse=True)
+    s = np.sort(a[:, first].T[:, idx], axis=2)  # distinct grid points x resamples x runs
+    n = idx.shape[1]
+    mid = s[..., n // 2] if n % 2 else (s[..., n // 2 - 1] + s[..., n // 2]) / 2
+    return mid.T[:, np.ravel(inv)]
 
 
 def plot_anytime_bands(long: pd.DataFrame, ax, order: list[str], ylabel: str, xlabel: str, log_x: bool) -> None:

@@ -86,12 +86,19 @@ def columns(fin: pd.DataFrame, order: list[str]) -> dict[str, list[str]]:
     """Per budget rows of ``fin`` (one budget): column name -> the labels merged into it, for the
     labels with at least one result; labels with equal ``algorithm`` are merged, named together in
     suite order."""
+    if not len(fin):  # (an empty final table has no objective column)
+        return {}
+    first: dict[str, object] = {}  # label -> the algorithm of its first row
+    with_result: set[str] = set()  # labels with a validation objective in some row
+    for label, algorithm, ok in zip(fin["label"].to_numpy(dtype=object), fin["algorithm"].to_numpy(dtype=object),
+                                    fin["val_obj"].notna().to_numpy()):
+        first.setdefault(label, algorithm)
+        if ok:
+            with_result.add(label)
     groups: dict[str, list[str]] = {}
     for label in order:
-        g = fin[fin["label"] == label]
-        if g.empty or g["val_obj"].isna().all():
-            continue
-        groups.setdefault(g["algorithm"].iloc[0], []).append(label)
+        if label in with_result:
+            groups.setdefault(first[label], []).append(label)
     return {" = ".join(labels): labels for labels in groups.values()}
 
 
@@ -217,19 +224,33 @@ def wasted(res: Results) -> pd.DataFrame:
     A bracket is one (iteration, bracket index) of a bracket tuner's jobs (their ``info``); it
     reached R when one of its jobs ended successfully at R epochs. For tuners without brackets the
     wasted epochs are those trained after the last successful job at R (tell order)."""
+    if "wasted" in res.cache:  # computed once per load: the table and the numbers both read it
+        return res.cache["wasted"].copy()
     R = res.max_budget
     runs = res.runs.set_index("run_key")
     inc = res.incumbents.set_index("run_key")
     rows = []
     done = res.runs.loc[res.runs["status"] == "done", "run_key"]
     jobs = res.jobs[res.jobs["run_key"].isin(set(done)) & res.jobs["tell_seq"].notna()]
-    for key, g in jobs.groupby("run_key", sort=False):
-        g = g.sort_values("tell_seq")
-        info = [json.loads(i) for i in g["info"]]
-        trained = g["epochs_trained"].fillna(0).to_numpy(dtype=float)
-        at_r = ((g["status"] == "ok") & (g["resource"] >= R)).to_numpy()
-        if all("iteration" in i and "bracket_index" in i for i in info):
-            inst = [(i["iteration"], i["bracket_index"]) for i in info]
+    # runs in the order they first appear, each run's jobs in tell order: one slice per run
+    codes = pd.factorize(jobs["run_key"])[0]
+    jobs = jobs.iloc[np.lexsort((jobs["tell_seq"].to_numpy(), codes))]
+    keys = jobs["run_key"].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, dtype=int)
+    ends = np.r_[starts[1:], len(keys)]
+    # a job's bracket instance (iteration, bracket index), or None: each distinct info text decoded once
+    texts = jobs["info"].to_numpy(dtype=object)
+    decoded = {}
+    for t in set(texts):
+        i = json.loads(t)
+        decoded[t] = (i["iteration"], i["bracket_index"]) if "iteration" in i and "bracket_index" in i else None
+    inst_all = [decoded[t] for t in texts]
+    trained_all = jobs["epochs_trained"].fillna(0).to_numpy(dtype=float)
+    at_r_all = ((jobs["status"] == "ok") & (jobs["resource"] >= R)).to_numpy()
+    for a, z in zip(starts, ends):
+        key = keys[a]
+        inst, trained, at_r = inst_all[a:z], trained_all[a:z], at_r_all[a:z]
+        if all(b is not None for b in inst):
             reached = {b for b, hit in zip(inst, at_r) if hit}
             w = float(sum(t for b, t in zip(inst, trained) if b not in reached))
         else:
@@ -241,8 +262,9 @@ def wasted(res: Results) -> pd.DataFrame:
                      "budget_epochs": B, "spent": float(r["epochs_spent"]), "wasted": w,
                      "unused": B - float(r["epochs_spent"]),
                      "incumbent_at_R": bool(key in inc.index and inc.at[key, "resource"] >= R)})
-    return pd.DataFrame(rows, columns=["run_key", "label", "budget", "seed", "budget_epochs", "spent", "wasted",
-                                       "unused", "incumbent_at_R"])
+    res.cache["wasted"] = pd.DataFrame(rows, columns=["run_key", "label", "budget", "seed", "budget_epochs", "spent",
+                                                      "wasted", "unused", "incumbent_at_R"])
+    return res.cache["wasted"].copy()
 
 
 def wasted_table(res: Results) -> pd.DataFrame:
@@ -267,11 +289,10 @@ def wasted_table(res: Results) -> pd.DataFrame:
 def time_to_target(trace: pd.DataFrame, target: float, R: int, clock: str = "epochs") -> pd.Series:
     """Per run of ``trace`` (``incumbent_trace`` rows): the first ``clock`` value at which the
     incumbent is trained to R and its objective is at most ``target`` (inf: never)."""
-    out = {}
-    for key, g in trace.groupby("run_key", sort=False):
-        hit = g[(g["resource"] >= R) & (g["value"] <= target + 1e-12)]
-        out[key] = float(hit[clock].iloc[0]) if len(hit) else math.inf
-    return pd.Series(out, dtype=float)
+    keys = pd.unique(trace["run_key"])  # the runs in their order in ``trace``
+    hit = trace[(trace["resource"] >= R) & (trace["value"] <= target + 1e-12)].drop_duplicates("run_key")
+    first = dict(zip(hit["run_key"], hit[clock].astype(float)))  # each run's first row that hits
+    return pd.Series([first.get(k, math.inf) for k in keys], index=keys, dtype=float)
 
 
 def speedup(res: Results, reference_algorithm: str | None = None, quantile: float = 0.75, seed: int = 0) -> pd.DataFrame:
@@ -343,6 +364,8 @@ def utilisation(res: Results) -> pd.DataFrame:
     job's finish (the run's clock starts at 0 s), i.e. the simulated wall-clock the run took;
     ``share`` = busy / (workers x makespan), in [0, 1] (1: no worker ever idle). The tuner's own
     decision time is not on this clock."""
+    if "utilisation" in res.cache:  # computed once per load: three tables and the findings read it
+        return res.cache["utilisation"].copy()
     done = res.runs[res.runs["status"] == "done"].set_index("run_key")
     jobs = res.jobs[res.jobs["run_key"].isin(done.index) & res.jobs["status"].isin(("ok", "failed"))]
     jobs = jobs.assign(duration=pd.to_numeric(jobs["finished"]) - pd.to_numeric(jobs["started"]))
@@ -355,8 +378,9 @@ def utilisation(res: Results) -> pd.DataFrame:
         rows.append({"run_key": key, "label": run["label"], "budget": run["budget"], "seed": run["seed"],
                      "workers": n, "jobs": int(r["jobs"]), "busy": float(r["busy"]), "makespan": span,
                      "share": float(r["busy"]) / (n * span) if span > 0 else math.nan})
-    return pd.DataFrame(rows, columns=["run_key", "label", "budget", "seed", "workers", "jobs", "busy", "makespan",
-                                       "share"])
+    res.cache["utilisation"] = pd.DataFrame(rows, columns=["run_key", "label", "budget", "seed", "workers", "jobs",
+                                                           "busy", "makespan", "share"])
+    return res.cache["utilisation"].copy()
 
 
 def _median_iqr(v, fmt: str = "{:.0%}") -> str:

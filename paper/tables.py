@@ -70,16 +70,24 @@ def final_results(res: Results) -> pd.DataFrame:
 
 def neighbour_share(res: Results, curves: str | Path) -> float:
     """Share of the trials (configurations a tuner sampled) that the recorded table does not hold,
-    so that replay answered them with the curve of the nearest recorded configuration."""
-    from bench.tables.curves import CurveTable, resolve
+    so that replay answered them with the curve of the nearest recorded configuration (a fraction,
+    0 to 1, of the store's distinct (run, trial) pairs; NaN without trials).
+
+    Not the runs' stored ``neighbour_share`` (``paper.replaystats``): that one is per run, over its
+    asks (a trial promoted to a higher rung is asked again), against the table the run replayed
+    (without the ``drop_top`` best); this one pools the trials of the whole store against the full
+    table. Each distinct configuration text is decoded once (a table-sampled store asks the same
+    few hundred configurations tens of thousands of times)."""
+    from bench.tables.curves import _table, resolve
     from methods.base import config_to_dict
-    from segmentation.profiles import get_profile
-    from segmentation.space import search_space
 
     from bench.storage.store import dumps
-    table = CurveTable.load(resolve(curves), search_space(get_profile(res.runs["profile"].iloc[0])))
+    # the full table, under the key ``paper.data.replayed_table`` loads it with: one load per process
+    table = _table(str(resolve(curves)), str(res.runs["profile"].iloc[0]))
     trials = res.jobs.drop_duplicates(["run_key", "trial_id"])["config"]
-    miss = [dumps({n: config_to_dict(json.loads(c))[n] for n in table.names}) not in table.by_key for c in trials]
+    held = {c: dumps({n: config_to_dict(json.loads(c))[n] for n in table.names}) in table.by_key
+            for c in set(trials)}
+    miss = [not held[c] for c in trials]
     return float(np.mean(miss)) if miss else math.nan
 
 

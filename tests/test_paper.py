@@ -227,3 +227,142 @@ def test_a_store_fills_one_section_and_table_sampling_is_preferred():
     stores = {"a": f, "nvsbn-x": dict(f, sampling=["table"]), "c": dict(f, sampling=["table"])}
     assert assign(stores) == {"nvsbn-x": "nvsbn"}  # table sampling first, then the order given
     assert assign({"a": f, "b": f}) == {"a": "nvsbn"}
+
+
+# -- the cheaper computations give what the per-run ones gave (issue 26) ------------------------
+def _trace_per_run(res):
+    """``paper.data.incumbent_trace`` as it was computed before (one frame per run), without the seed means."""
+    import numpy as np
+    done = set(res.runs.loc[res.runs["status"] == "done", "run_key"])
+    jobs = res.jobs[res.jobs["run_key"].isin(done) & res.jobs["tell_seq"].notna()]
+    secs = res.evals.groupby(["run_key", "job_id"], as_index=False)["seconds"].sum()
+    jobs = jobs.merge(secs, on=["run_key", "job_id"], how="left").sort_values(["run_key", "tell_seq"], kind="stable")
+    runs = res.runs.set_index("run_key")
+    out = []
+    for key, g in jobs.groupby("run_key", sort=False):
+        tuner = float(runs.at[key, "tuner_seconds"] or 0.0) / max(1, len(g))
+        epochs = np.cumsum(g["epochs_trained"].fillna(0).to_numpy(dtype=float))
+        seconds = np.cumsum(g["seconds"].fillna(0).to_numpy(dtype=float) + tuner)
+        finished = pd.to_numeric(g["finished"]).to_numpy(dtype=float)
+        val = g["loss"].to_numpy(dtype=float)
+        ok = (g["status"] == "ok").to_numpy() & np.isfinite(val)
+        best, rows = None, []
+        for k in range(len(g)):
+            if ok[k]:
+                cand = (int(g["resource"].iloc[k]), -val[k], -int(g["trial_id"].iloc[k]))
+                best = cand if best is None or cand > best else best
+            if best is not None:
+                rows.append((epochs[k], seconds[k], finished[k], -best[2], best[0], -best[1]))
+        if rows:
+            r = runs.loc[key]
+            d = pd.DataFrame(rows, columns=["epochs", "seconds", "finished", "trial_id", "resource", "value"])
+            for i, c in enumerate(("label", "budget", "seed", "workers")):
+                d.insert(i, c, r[c])
+            d.insert(0, "run_key", key)
+            out.append(d)
+    return pd.concat(out, ignore_index=True)
+
+
+def test_incumbent_trace_built_at_once_equals_the_per_run_frames(sweep):
+    from paper.data import incumbent_trace, load
+    res = load(sweep)
+    got = incumbent_trace(res)
+    assert res.backend == "replay" and len(got)
+    pd.testing.assert_frame_equal(got.drop(columns=["value_drawn"], errors="ignore")
+                                  .assign(value=got.get("value_drawn", got["value"])),
+                                  _trace_per_run(res), check_exact=True, check_dtype=False)
+
+
+def test_step_grid_and_bootstrap_medians_equal_the_per_run_computation(sweep):
+    import numpy as np
+    from paper.data import incumbent_trace, load
+    from paper.figures import _medians, step_grid
+    trace = incumbent_trace(load(sweep))
+    grid = np.geomspace(1.0, float(trace["epochs"].max()), 40)
+    got = step_grid(trace, "epochs", grid)
+    for key, g in trace.groupby("run_key", sort=False):  # each run: its incumbent as a step function of epochs
+        x, y = g["epochs"].to_numpy(), g["value"].to_numpy()
+        i = np.searchsorted(x, grid, side="right") - 1
+        want = np.where(i >= 0, y[np.clip(i, 0, None)], np.nan)
+        row = got[got["run_key"] == key]
+        assert (row["label"] == g["label"].iloc[0]).all()
+        np.testing.assert_array_equal(row["x"].to_numpy(), grid)
+        np.testing.assert_array_equal(row["value"].to_numpy(), want)
+    assert list(dict.fromkeys(got["run_key"])) == list(dict.fromkeys(trace["run_key"]))
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 5, 30, 31):
+        a = rng.random((n, 25)).round(1)  # ties, as incumbents that stopped changing give
+        idx = rng.integers(0, n, (200, n))
+        np.testing.assert_array_equal(_medians(a, idx), np.median(a[idx], axis=1))
+
+
+def test_wasted_budget_is_computed_once_and_equals_the_per_run_reading(sweep):
+    import json
+
+    import numpy as np
+    from paper.data import load
+    from paper.stats import wasted
+    res = load(sweep)
+    got = wasted(res)
+    assert "wasted" in res.cache
+    pd.testing.assert_frame_equal(wasted(res), got)  # the second call reads the first one's
+    R = res.max_budget
+    jobs = res.jobs[res.jobs["tell_seq"].notna()]
+    for _, row in got.iterrows():
+        g = jobs[jobs["run_key"] == row["run_key"]].sort_values("tell_seq")
+        info = [json.loads(i) for i in g["info"]]
+        trained = g["epochs_trained"].fillna(0).to_numpy(dtype=float)
+        at_r = ((g["status"] == "ok") & (g["resource"] >= R)).to_numpy()
+        if all("iteration" in i and "bracket_index" in i for i in info):
+            inst = [(i["iteration"], i["bracket_index"]) for i in info]
+            reached = {b for b, hit in zip(inst, at_r) if hit}
+            want = float(sum(t for b, t in zip(inst, trained) if b not in reached))
+        else:
+            last = np.flatnonzero(at_r)
+            want = float(trained[last[-1] + 1:].sum()) if len(last) else float(trained.sum())
+        assert row["wasted"] == want, row["run_key"]
+
+
+def test_neighbour_share_decodes_each_configuration_once_and_equals_the_per_trial_count(sweep):
+    """The store-wide share of trials the table does not hold: equal to deciding trial by trial. It is not
+    the mean of the runs' stored neighbour_share (per run, over its asks, a promoted trial counted again)."""
+    import json
+
+    from bench.storage.store import dumps
+    from bench.tables.curves import CurveTable
+    from methods.base import config_to_dict
+    from paper.data import load
+    from paper.tables import neighbour_share
+    from segmentation.profiles import get_profile
+    from segmentation.space import search_space
+    res = load(sweep)
+    table = CurveTable.load(FIXTURE, search_space(get_profile("smoke")))
+    trials = res.jobs.drop_duplicates(["run_key", "trial_id"])["config"]
+    miss = [dumps({n: config_to_dict(json.loads(c))[n] for n in table.names}) not in table.by_key for c in trials]
+    assert 0 < sum(miss) < len(miss)  # skopt-gp's proposals are answered by neighbours, the others' are not
+    assert neighbour_share(res, FIXTURE) == sum(miss) / len(miss)
+
+
+def test_evaluations_are_read_on_first_use_and_job_seconds_equal_their_sums(sweep):
+    from paper.data import EVAL_COLUMNS, job_seconds, load
+    res = load(sweep)
+    assert res._evals is None  # load read each job's summed seconds, not the evaluations
+    stored = job_seconds(res)
+    with sqlite3.connect(sweep / "results.db") as db:
+        n = db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+    assert list(res.evals.columns) == list(EVAL_COLUMNS) and len(res.evals) == n
+    want = res.evals.groupby(["run_key", "job_id"], as_index=False)["seconds"].sum()
+    pd.testing.assert_frame_equal(stored, want, check_exact=True)
+
+
+def test_stores_of_one_table_share_it_and_its_seed_means(sweep, tmp_path):
+    from bench.tables.curves import CurveTable
+    from paper.data import _seed_means, load, replayed_table
+    from segmentation.profiles import get_profile
+    from segmentation.space import search_space
+    other = tmp_path / "copy"
+    shutil.copytree(sweep, other)
+    table = replayed_table(load(sweep))
+    assert replayed_table(load(other)) is table  # loaded once per process, whichever store asks first
+    assert table.by_key == CurveTable.load(FIXTURE, search_space(get_profile("smoke"))).by_key
+    assert _seed_means(table) is _seed_means(table)
