@@ -66,20 +66,44 @@ def test_uninterrupted_run_records_everything(reference):
     assert (tmp / "results" / "predictions" / "hb_B2_seed0" / "tile5_image001.png").is_file()
 
 
+def _evaluation_rows(results) -> int:
+    """Evaluation rows stored so far (0 before the store exists); read while a driver writes (WAL)."""
+    db = Path(results) / "results.db"
+    if not db.is_file():
+        return 0
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:  # the schema is being made
+        return 0
+
+
 def test_kill_at_random_points_then_resume_equals_uninterrupted(tmp_path, reference, bench_cli):
+    """Three SIGKILLs inside a store write (the N-th of the sitting, N drawn where a resume still writes:
+    the whole run makes about a hundred) and two at a moment inside a training: once the sitting has stored
+    1 to 3 more epochs, then 0 to 0.3 s later (on progress, not on a clock, so that a fast machine does not
+    finish before the kill). Then a resume must equal the uninterrupted run."""
     _, want = reference
     suite, results = _suite(tmp_path), tmp_path / "results"
     rng = np.random.default_rng(2024)
-    kills = [("write", int(n)) for n in rng.integers(3, 60, size=3)] + [("time", float(t)) for t in
-                                                                        rng.uniform(5.0, 9.0, size=2)]
+    kills = [("write", int(n)) for n in rng.integers(3, 25, size=3)] + [
+        ("progress", (int(k), float(t))) for k, t in zip(rng.integers(1, 4, size=2), rng.uniform(0.0, 0.3, size=2))]
     killed = 0
     for kind, at in kills:
         if kind == "write":  # SIGKILL inside the N-th store write, between the INSERT and its COMMIT
             res = _run_cli(bench_cli, suite, results, {"AERIAL_HPO_KILL_AT_WRITE": str(at)})
             killed += res.returncode == -signal.SIGKILL
         else:
+            more, extra = at
+            before = _evaluation_rows(results)
             proc = bench_cli.start(["run", suite, "--results", results, "--no-progress"])
-            time.sleep(at)
+            deadline = time.monotonic() + 600
+            while proc.poll() is None and _evaluation_rows(results) < before + more and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(extra)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 killed += 1

@@ -4,6 +4,13 @@ mode and the speed-ups (issues 24 and 26) were added.
 The digests below were computed with ``bench.instruments.asks`` at commit 421453b, before either change, on this
 project's pinned library versions (SMAC 2.4.1, scikit-optimize 0.10.2, scikit-learn 1.9.1, DEHB 0.1.2,
 Optuna 5.0.0, numpy 1.26.4). A library upgrade may change them; a change in methods/ must not.
+
+The float-heavy tuners (SMAC-BO's acquisition, skopt's GP, Optuna's Parzen estimators) also ask differently on
+another CPU: numpy dispatches its vectorised maths (exp, log, ...) to the instruction sets the CPU has, so the last
+bits of their numbers, and then a near tie, can differ. Measured on 2026-12-08: the landed commit 7a2e2b4, with
+the same library versions, gives other digests for these three on an AMD EPYC whose numpy dispatches AVX-512 than
+the ones pinned above (stable there over repeated runs; every other method the same). ``ALSO`` holds those; a
+method's asks must equal one of its known digests, so a change in methods/ still fails on either machine.
 """
 import pytest
 
@@ -21,6 +28,11 @@ BEFORE = [  # method, parameters, jobs driven, digest of their asks (seed 0)
     ("optuna-tpe-hb", {"n_startup_trials": 4, "max_budget": 3}, 60,
      "34b71067e7c2b8bb7a96da2ebfd6fa7a4f73ef636c6f4b0d9e49ac0c9fd1771c"),
 ]
+ALSO = {  # method -> the digest of the same asks on the AMD EPYC (AVX-512 numpy dispatch) machine, commit 7a2e2b4
+    "smac-bo": "bfac5c57d746843592ddc58e74bc07ce9bad24a45317d0744408cca50a8fedc0",
+    "skopt-gp": "b01e872a14af121407cd3b3d539ca2c8b3224566a18ef02fbe9845fa625be4fd",
+    "optuna-tpe-hb": "4f1689d4390c624bdd7c5789ebaffe811784eeff792e1672527627fb2acaef24",
+}
 BEFORE_TABLE = [  # base-class samplers under set_candidates(toy_candidates()), seed 0, 40 jobs
     ("random-search", "0fab310223aace947bb5aa1bd92cc3ed0d83590337f3c38f2c716f0a8b863be9"),
     ("hyperband", "e48e840425a4ed17ed0bfb23405cf42936b92096d59c9a04b44badb10b600055"),
@@ -30,7 +42,7 @@ BEFORE_TABLE = [  # base-class samplers under set_candidates(toy_candidates()), 
 
 @pytest.mark.parametrize("method,params,n,digest", BEFORE, ids=[b[0] for b in BEFORE])
 def test_default_asks_unchanged(method, params, n, digest):
-    assert ask_digest(method_jobs(method, 0, n, **params)) == digest
+    assert ask_digest(method_jobs(method, 0, n, **params)) in {digest, ALSO.get(method)}
 
 
 @pytest.mark.parametrize("method,digest", BEFORE_TABLE, ids=[b[0] for b in BEFORE_TABLE])
