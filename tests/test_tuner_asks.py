@@ -6,8 +6,9 @@ project's pinned library versions (SMAC 2.4.1, scikit-optimize 0.10.2, scikit-le
 Optuna 5.0.0, numpy 1.26.4). A library upgrade may change them; a change in methods/ must not.
 
 The float-heavy tuners (SMAC-BO's acquisition, skopt's GP, Optuna's Parzen estimators) also ask differently on
-another CPU: numpy dispatches its vectorised maths (exp, log, ...) to the instruction sets the CPU has, so the last
-bits of their numbers, and then a near tie, can differ. Measured on 2026-12-08: the landed commit 7a2e2b4, with
+another machine, most likely through the CPU: numpy dispatches its vectorised maths (exp, log, ...) to the
+instruction sets the CPU has, so the last bits of their numbers, and then a near tie, can differ (not isolated
+further). Measured on 2026-12-08: the landed commit 7a2e2b4, with
 the same library versions, gives other digests for these three on an AMD EPYC whose numpy dispatches AVX-512 than
 the ones pinned above (stable there over repeated runs; every other method the same). ``ALSO`` holds those; a
 method's asks must equal one of its known digests, so a change in methods/ still fails on either machine.
