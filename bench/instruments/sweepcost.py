@@ -67,7 +67,7 @@ def _subset(suite: Path, seeds: list[int] | None, work: Path) -> Path:
     if seeds is not None:
         text, n = re.subn(r"(?m)^seeds\s*=.*$", f"seeds = {json.dumps(seeds)}", text)
         if n != 1:
-            raise SystemExit(f"error: {suite}: expected one top-level 'seeds = [...]' line to replace, found {n}")
+            raise ValueError(f"{suite}: expected one top-level 'seeds = [...]' line to replace, found {n}")
     out = work / suite.name
     out.write_text(text, encoding="utf-8")
     return out
@@ -96,7 +96,11 @@ def main(argv=None) -> int:
         return 2
     work = args.work or Path(tempfile.mkdtemp(prefix="sweepcost-"))
     work.mkdir(parents=True, exist_ok=True)
-    suite = _subset(args.suite.resolve(), args.seeds, work)
+    try:
+        suite = _subset(args.suite.resolve(), args.seeds, work)
+    except (ValueError, UnicodeDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     extra = ["--processes", str(args.processes)] if args.processes else []
     sides = {"before": (args.before.resolve() if args.before else REPO,
                         extra + ([] if args.before else ["--no-prefix-reuse"])),
@@ -112,7 +116,7 @@ def main(argv=None) -> int:
         out[name] = {"cpu_s": ru.ru_utime + ru.ru_stime, "wall_s": time.perf_counter() - t0, "rc": proc.returncode}
         if proc.returncode != 0:
             print(f"error: the {name} side exited {proc.returncode}; see {work / (name + '.log')}", file=sys.stderr)
-            return 1
+            return 2
     for name in sides:
         out[name]["digest"], out[name]["rows"] = digest(work / name / "results.db")
     b, a = out["before"], out["after"]
